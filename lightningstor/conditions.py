@@ -1,0 +1,65 @@
+"""HTTP preconditions and byte ranges, decided once for both front ends.
+
+Preconditions follow RFC 9110 section 13.2.2: If-Match, then If-Unmodified-Since (only without
+If-Match), then If-None-Match, then If-Modified-Since (only without If-None-Match). S3 answers
+a failed If-None-Match or If-Modified-Since on a read with 304, on a write with 412.
+"""
+
+from __future__ import annotations
+
+from lightningstor.errors import InvalidRange, NoSuchKey, NotModified, PreconditionFailed
+from lightningstor.model import ByteRange, ObjectHead, Preconditions, RangeRequest
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    # Clients round-trip quoted ETags and some send them bare; weak tags compare equal too.
+    candidates = (t.strip().removeprefix("W/").strip('"') for t in header.split(","))
+    return etag in candidates
+
+
+def check_read(head: ObjectHead, pre: Preconditions) -> None:
+    """Raise PreconditionFailed (412) or NotModified (304) as RFC 9110 orders them."""
+    mtime_s = head.mtime_ns // 1_000_000_000
+    if pre.if_match is not None:
+        if not _etag_matches(pre.if_match, head.etag):
+            raise PreconditionFailed(resource=head.key)
+    elif pre.if_unmodified_since_s is not None and mtime_s > pre.if_unmodified_since_s:
+        raise PreconditionFailed(resource=head.key)
+    if pre.if_none_match is not None:
+        if _etag_matches(pre.if_none_match, head.etag):
+            raise NotModified(resource=head.key)
+    elif pre.if_modified_since_s is not None and mtime_s <= pre.if_modified_since_s:
+        raise NotModified(resource=head.key)
+
+
+def check_write(current: ObjectHead | None, pre: Preconditions, key: str) -> None:
+    """Conditional writes: ``If-None-Match: *`` means create-only, ``If-Match`` compare-and-swap."""
+    if pre.if_none_match is not None:
+        if pre.if_none_match.strip() != "*":
+            raise PreconditionFailed("If-None-Match on writes only accepts '*'.", resource=key)
+        if current is not None:
+            raise PreconditionFailed(resource=key)
+    if pre.if_match is not None:
+        if current is None:
+            raise NoSuchKey(resource=key)
+        if not _etag_matches(pre.if_match, current.etag):
+            raise PreconditionFailed(resource=key)
+
+
+def resolve_range(request: RangeRequest, size: int, resource: str = "") -> ByteRange:
+    """The bytes a range request selects from an object of ``size`` bytes.
+
+    Follows S3: an end past the object is clipped, a suffix longer than the object selects all
+    of it, and a start at or past the end (or any range of an empty object) is unsatisfiable.
+    """
+    if request.suffix is not None:
+        if size == 0 or request.suffix == 0:
+            raise InvalidRange(resource=resource, size=size)
+        return ByteRange(start=max(0, size - request.suffix), end=size - 1)
+    first = request.first or 0
+    if first >= size:
+        raise InvalidRange(resource=resource, size=size)
+    last = size - 1 if request.last is None else min(request.last, size - 1)
+    return ByteRange(start=first, end=last)

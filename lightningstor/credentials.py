@@ -1,0 +1,126 @@
+"""Access keys and their secrets, sealed at rest.
+
+Secrets are stored as AES-GCM ciphertext under the node's 256-bit master key, with the access key
+id as associated data (a sealed secret moved to another key id does not open). A raw read of the
+metadata files never shows a secret. The master key lives in a 0600 file outside the keyspace.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from lightningstor.errors import InternalError, InvalidArgument
+from lightningstor.keyspace import credential_key
+from lightningstor.kv import Batch, KVConflict, OrderedKV
+from lightningstor.offload import Offloader
+from lightningstor.records import CredentialRecord, decode_credential, encode_credential
+
+MASTER_KEY_BYTES = 32
+NONCE_BYTES = 12
+_KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credential:
+    access_key_id: str
+    secret_access_key: str
+    name: str
+    admin: bool
+    active: bool
+
+    def __repr__(self) -> str:  # never let a secret reach a log through repr()
+        return f"Credential(access_key_id={self.access_key_id!r}, name={self.name!r})"
+
+
+def load_or_create_master_key(path: Path) -> bytes:
+    """Read the master key, creating it (mode 0600) on first start."""
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        key = secrets.token_bytes(MASTER_KEY_BYTES)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, key)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    if len(key) != MASTER_KEY_BYTES:
+        raise InternalError(f"master key {path} must hold exactly {MASTER_KEY_BYTES} bytes")
+    return key
+
+
+def new_access_key_id() -> str:
+    return "LS" + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(18))
+
+
+def new_secret_access_key() -> str:
+    return secrets.token_urlsafe(30)
+
+
+class CredentialStore:
+    def __init__(self, *, kv: OrderedKV, offloader: Offloader, master_key: bytes) -> None:
+        self._kv = kv
+        self._io = offloader
+        self._aead = AESGCM(master_key)
+
+    def _seal(self, access_key_id: str, secret: str) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, secret.encode(), access_key_id.encode())
+        return base64.b64encode(nonce + sealed).decode()
+
+    def _open(self, record: CredentialRecord) -> str:
+        raw = base64.b64decode(record.sealed_secret)
+        plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], record.access_key_id.encode())
+        return plain.decode()
+
+    async def create(
+        self, *, access_key_id: str, secret_access_key: str, name: str, admin: bool
+    ) -> Credential:
+        if not (16 <= len(access_key_id) <= 128 and access_key_id.isalnum()):
+            raise InvalidArgument("Access key ids are 16-128 letters and digits.")
+        if len(secret_access_key) < 16:
+            raise InvalidArgument("Secret access keys are at least 16 characters.")
+        record = CredentialRecord(
+            access_key_id=access_key_id,
+            sealed_secret=self._seal(access_key_id, secret_access_key),
+            name=name,
+            created_ns=time.time_ns(),
+            admin=admin,
+        )
+        batch = Batch()
+        key = credential_key(access_key_id)
+        batch.expect_value(key, None)
+        batch.put(key, encode_credential(record))
+        try:
+            await self._io.run(self._kv.commit, batch)
+        except KVConflict as exc:
+            raise InvalidArgument("That access key id exists already.") from exc
+        return Credential(
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            name=name,
+            admin=admin,
+            active=True,
+        )
+
+    async def lookup(self, access_key_id: str) -> Credential | None:
+        """The credential with its secret opened, or ``None`` if the key id is unknown."""
+        raw = await self._io.run(self._kv.get, credential_key(access_key_id))
+        if raw is None:
+            return None
+        record = decode_credential(access_key_id, raw)
+        return Credential(
+            access_key_id=access_key_id,
+            secret_access_key=self._open(record),
+            name=record.name,
+            admin=record.admin,
+            active=record.status == "active",
+        )

@@ -1,0 +1,252 @@
+"""The one error hierarchy of LightningSTOR.
+
+Every failure the core reports is a :class:`StorageError` carrying the S3 error code that names
+it, a human message and the resource it concerns. The front ends translate these through one
+table each (``lightningstor_server/s3/errors.py``, ``lightningstor_server/grpc/errors.py``);
+the core itself knows nothing of HTTP statuses or gRPC codes.
+
+    StorageError
+    ├── NotFound ............. NoSuchBucket, NoSuchKey
+    ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
+    │                          ConditionalRequestConflict, OperationAborted
+    ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
+    │                          InvalidRequest, MalformedXML, EntityTooLarge, NotImplementedError_
+    ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
+    ├── PreconditionFailed / NotModified
+    ├── AuthError ............ AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
+    │                          AuthorizationHeaderMalformed, RequestTimeTooSkewed, MissingSecurityHeader
+    ├── InsufficientStorage
+    └── InternalError, ServiceUnavailable
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class StorageError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code: ClassVar[str] = "InternalError"
+    default_message: ClassVar[str] = "We encountered an internal error. Please try again."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resource: str = "",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.resource = resource
+        # Extra S3 error-body fields (e.g. RequestTime/ServerTime for clock skew).
+        self.extra = dict(extra or {})
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, resource={self.resource!r})"
+
+
+class InternalError(StorageError):
+    code = "InternalError"
+
+
+class ServiceUnavailable(StorageError):
+    code = "ServiceUnavailable"
+    default_message = "Please reduce your request rate."
+
+
+class InsufficientStorage(StorageError):
+    code = "InsufficientStorage"
+    default_message = "There is not enough space on the server to store the object."
+
+
+# --- not found ------------------------------------------------------------------------------
+class NotFound(StorageError):
+    pass
+
+
+class NoSuchBucket(NotFound):
+    code = "NoSuchBucket"
+    default_message = "The specified bucket does not exist"
+
+
+class NoSuchKey(NotFound):
+    code = "NoSuchKey"
+    default_message = "The specified key does not exist."
+
+
+# --- conflicts ------------------------------------------------------------------------------
+class Conflict(StorageError):
+    pass
+
+
+class BucketAlreadyExists(Conflict):
+    code = "BucketAlreadyExists"
+    default_message = (
+        "The requested bucket name is not available. The bucket namespace is shared by all "
+        "users of the system. Please select a different name and try again."
+    )
+
+
+class BucketAlreadyOwnedByYou(Conflict):
+    code = "BucketAlreadyOwnedByYou"
+    default_message = (
+        "Your previous request to create the named bucket succeeded and you already own it."
+    )
+
+
+class BucketNotEmpty(Conflict):
+    code = "BucketNotEmpty"
+    default_message = "The bucket you tried to delete is not empty"
+
+
+class ConditionalRequestConflict(Conflict):
+    code = "ConditionalRequestConflict"
+    default_message = (
+        "A conflicting operation occurred. If using PutObject you can retry the request."
+    )
+
+
+class OperationAborted(Conflict):
+    code = "OperationAborted"
+    default_message = (
+        "A conflicting conditional operation is currently in progress against this resource. "
+        "Please try again."
+    )
+
+
+# --- invalid input --------------------------------------------------------------------------
+class InvalidInput(StorageError):
+    pass
+
+
+class InvalidBucketName(InvalidInput):
+    code = "InvalidBucketName"
+    default_message = "The specified bucket is not valid."
+
+
+class KeyTooLongError(InvalidInput):
+    code = "KeyTooLongError"
+    default_message = "Your key is too long"
+
+
+class InvalidArgument(InvalidInput):
+    code = "InvalidArgument"
+    default_message = "Invalid Argument"
+
+
+class InvalidRange(InvalidInput):
+    code = "InvalidRange"
+    default_message = "The requested range is not satisfiable"
+
+    def __init__(self, message: str | None = None, *, resource: str = "", size: int) -> None:
+        super().__init__(message, resource=resource)
+        self.size = size
+
+
+class InvalidRequest(InvalidInput):
+    code = "InvalidRequest"
+    default_message = "Invalid Request"
+
+
+class MalformedXML(InvalidInput):
+    code = "MalformedXML"
+    default_message = (
+        "The XML you provided was not well-formed or did not validate against our "
+        "published schema"
+    )
+
+
+class EntityTooLarge(InvalidInput):
+    code = "EntityTooLarge"
+    default_message = "Your proposed upload exceeds the maximum allowed object size."
+
+
+class MissingContentLength(InvalidInput):
+    code = "MissingContentLength"
+    default_message = "You must provide the Content-Length HTTP header."
+
+
+class MethodNotAllowed(InvalidInput):
+    code = "MethodNotAllowed"
+    default_message = "The specified method is not allowed against this resource."
+
+
+class NotImplementedByServer(InvalidInput):
+    code = "NotImplemented"
+    default_message = "A header or query you provided implies functionality that is not implemented."
+
+
+# --- integrity ------------------------------------------------------------------------------
+class IntegrityError(StorageError):
+    pass
+
+
+class BadDigest(IntegrityError):
+    code = "BadDigest"
+    default_message = "The Content-MD5 or checksum you specified did not match what we received."
+
+
+class InvalidDigest(IntegrityError):
+    code = "InvalidDigest"
+    default_message = "The Content-MD5 or checksum you specified is not valid."
+
+
+class ContentSHA256Mismatch(IntegrityError):
+    code = "XAmzContentSHA256Mismatch"
+    default_message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class IncompleteBody(IntegrityError):
+    code = "IncompleteBody"
+    default_message = "You did not provide the number of bytes specified by the Content-Length HTTP header."
+
+
+# --- preconditions --------------------------------------------------------------------------
+class PreconditionFailed(StorageError):
+    code = "PreconditionFailed"
+    default_message = "At least one of the pre-conditions you specified did not hold"
+
+
+class NotModified(StorageError):
+    code = "NotModified"
+    default_message = "Not Modified"
+
+
+# --- authentication and authorization -------------------------------------------------------
+class AuthError(StorageError):
+    pass
+
+
+class AccessDenied(AuthError):
+    code = "AccessDenied"
+    default_message = "Access Denied"
+
+
+class InvalidAccessKeyId(AuthError):
+    code = "InvalidAccessKeyId"
+    default_message = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class SignatureDoesNotMatch(AuthError):
+    code = "SignatureDoesNotMatch"
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method."
+    )
+
+
+class AuthorizationHeaderMalformed(AuthError):
+    code = "AuthorizationHeaderMalformed"
+    default_message = "The authorization header you provided is invalid."
+
+
+class RequestTimeTooSkewed(AuthError):
+    code = "RequestTimeTooSkewed"
+    default_message = "The difference between the request time and the current time is too large."
+
+
+class MissingSecurityHeader(AuthError):
+    code = "MissingSecurityHeader"
+    default_message = "Your request is missing a required header."

@@ -1,0 +1,124 @@
+"""Plain values the core hands to its callers. No protocol knowledge lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """One content-addressed blob that makes up part of an object, in order."""
+
+    sha256_hex: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BucketInfo:
+    name: str
+    created_ns: int
+    owner: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentHeaders:
+    """The representation headers S3 stores with an object and returns verbatim."""
+
+    content_type: str = DEFAULT_CONTENT_TYPE
+    content_encoding: str = ""
+    content_disposition: str = ""
+    content_language: str = ""
+    cache_control: str = ""
+    expires: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectHead:
+    """Everything known about an object except its bytes."""
+
+    bucket: str
+    key: str
+    size: int
+    md5_hex: str
+    etag: str  # unquoted; a multipart ETag carries its "-N" suffix
+    mtime_ns: int
+    headers: ContentHeaders
+    user_metadata: Mapping[str, str]
+    checksums: Mapping[str, str]  # algorithm name (e.g. "crc32") -> base64 value
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ByteRange:
+    """A resolved, satisfiable byte range: ``start`` to ``end`` inclusive."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RangeRequest:
+    """A byte range as a client asked for it, before it meets the object's size.
+
+    ``first``/``last`` as in ``bytes=first-last``; ``suffix`` for ``bytes=-suffix``.
+    """
+
+    first: int | None = None
+    last: int | None = None
+    suffix: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preconditions:
+    """HTTP conditional-request fields (RFC 9110 section 13). ETags are unquoted."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since_s: int | None = None
+    if_unmodified_since_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BodyExpectations:
+    """Digests a client declared for a body; each is verified before anything commits.
+
+    ``checksums`` maps an algorithm (``crc32``, ``crc32c``, ``sha1``, ``sha256``) to its
+    base64 value; an algorithm mapped to ``None`` is computed and stored but not checked.
+    """
+
+    sha256_hex: str | None = None
+    md5_b64: str | None = None
+    checksums: Mapping[str, str | None] = field(default_factory=dict)
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListEntry:
+    key: str
+    size: int
+    etag: str
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListPage:
+    """One page of a listing: objects and common prefixes in key order.
+
+    ``next_after`` is the last key or prefix returned when the listing was cut short, the
+    position to continue after; ``None`` when the listing is complete.
+    """
+
+    entries: tuple[ListEntry, ...]
+    common_prefixes: tuple[str, ...]
+    next_after: str | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.next_after is not None

@@ -1,0 +1,190 @@
+"""Stored record formats. Every record is compact JSON with a format version ``"v"``.
+
+Each record type decodes through exactly one function here; when a format changes, the decoder
+gains an explicit migration from the older version rather than guessing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lightningstor.errors import InternalError
+from lightningstor.model import BucketInfo, ContentHeaders, ObjectHead, Segment
+
+SCHEMA_VERSION = 1
+RECORD_VERSION = 1
+
+
+def _dump(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _load(raw: bytes, what: str) -> dict[str, Any]:
+    data = json.loads(raw)
+    if not isinstance(data, dict) or data.get("v") != RECORD_VERSION:
+        raise InternalError(f"unsupported {what} record format: {raw[:40]!r}")
+    return data
+
+
+# --- schema ---------------------------------------------------------------------------------
+def encode_schema() -> bytes:
+    return _dump({"v": RECORD_VERSION, "schema": SCHEMA_VERSION})
+
+
+def decode_schema(raw: bytes) -> int:
+    schema = _load(raw, "schema")["schema"]
+    if not isinstance(schema, int):
+        raise InternalError("schema record holds no version")
+    return schema
+
+
+# --- buckets --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BucketRecord:
+    info: BucketInfo
+    # "deleting" while a DeleteBucket checks emptiness: writes that read "active" then fail
+    # their expectation, so no object can land in a bucket being deleted.
+    state: str = "active"
+
+
+def encode_bucket(record: BucketRecord) -> bytes:
+    info = record.info
+    return _dump(
+        {
+            "v": RECORD_VERSION,
+            "created_ns": info.created_ns,
+            "owner": info.owner,
+            "state": record.state,
+        }
+    )
+
+
+def decode_bucket(name: str, raw: bytes) -> BucketRecord:
+    data = _load(raw, "bucket")
+    info = BucketInfo(name=name, created_ns=data["created_ns"], owner=data["owner"])
+    return BucketRecord(info=info, state=data["state"])
+
+
+# --- objects --------------------------------------------------------------------------------
+_HEADER_FIELDS = (
+    "content_type",
+    "content_encoding",
+    "content_disposition",
+    "content_language",
+    "cache_control",
+    "expires",
+)
+
+
+def encode_object(head: ObjectHead) -> bytes:
+    headers = {name: getattr(head.headers, name) for name in _HEADER_FIELDS}
+    return _dump(
+        {
+            "v": RECORD_VERSION,
+            "size": head.size,
+            "md5": head.md5_hex,
+            "etag": head.etag,
+            "mtime_ns": head.mtime_ns,
+            "headers": {k: v for k, v in headers.items() if v},
+            "meta": dict(head.user_metadata),
+            "sums": dict(head.checksums),
+            "segs": [[s.sha256_hex, s.size] for s in head.segments],
+        }
+    )
+
+
+def decode_object(bucket: str, key: str, raw: bytes) -> ObjectHead:
+    data = _load(raw, "object")
+    headers = ContentHeaders(**data["headers"])
+    return ObjectHead(
+        bucket=bucket,
+        key=key,
+        size=data["size"],
+        md5_hex=data["md5"],
+        etag=data["etag"],
+        mtime_ns=data["mtime_ns"],
+        headers=headers,
+        user_metadata=data["meta"],
+        checksums=data["sums"],
+        segments=tuple(Segment(sha256_hex=s, size=n) for s, n in data["segs"]),
+    )
+
+
+# --- blob references ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefRecord:
+    """How many objects reference a blob, and how often it was collected.
+
+    ``generation`` grows each time the blob file is collected, so a writer that observed a
+    record before a collection can never commit against the record left after it (no ABA).
+    ``collecting`` marks the window in which the collector is removing the file.
+    """
+
+    refs: int = 0
+    generation: int = 0
+    collecting: bool = False
+
+
+def encode_ref(record: RefRecord) -> bytes:
+    return _dump(
+        {
+            "v": RECORD_VERSION,
+            "refs": record.refs,
+            "gen": record.generation,
+            "collecting": record.collecting,
+        }
+    )
+
+
+def decode_ref(raw: bytes | None) -> RefRecord:
+    if raw is None:
+        return RefRecord()
+    data = _load(raw, "reference")
+    return RefRecord(refs=data["refs"], generation=data["gen"], collecting=data["collecting"])
+
+
+def encode_garbage(since_ns: int) -> bytes:
+    return _dump({"v": RECORD_VERSION, "since_ns": since_ns})
+
+
+def decode_garbage(raw: bytes) -> int:
+    since: int = _load(raw, "garbage")["since_ns"]
+    return since
+
+
+# --- credentials ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialRecord:
+    access_key_id: str
+    sealed_secret: str  # base64(nonce || AES-GCM ciphertext), see credentials.py
+    name: str
+    created_ns: int
+    status: str = "active"
+    admin: bool = False
+
+
+def encode_credential(record: CredentialRecord) -> bytes:
+    return _dump(
+        {
+            "v": RECORD_VERSION,
+            "sealed": record.sealed_secret,
+            "name": record.name,
+            "created_ns": record.created_ns,
+            "status": record.status,
+            "admin": record.admin,
+        }
+    )
+
+
+def decode_credential(access_key_id: str, raw: bytes) -> CredentialRecord:
+    data = _load(raw, "credential")
+    return CredentialRecord(
+        access_key_id=access_key_id,
+        sealed_secret=data["sealed"],
+        name=data["name"],
+        created_ns=data["created_ns"],
+        status=data["status"],
+        admin=data["admin"],
+    )

@@ -1,0 +1,535 @@
+"""The ObjectStore façade: buckets and objects over the metadata keyspace and the blob store.
+
+Every mutating operation is one expectation-guarded metadata batch (see ``kv.py``): the object
+record, blob reference changes and garbage entries change together or not at all. The
+expectations make each batch a compare-and-swap over everything it read, so concurrent writers,
+deletes, bucket deletion and blob collection never interleave into a broken state; a loser
+re-reads and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lightningstor import keyspace as ks
+from lightningstor.blobs import BlobStore, StagedBlob
+from lightningstor.conditions import check_read, check_write, resolve_range
+from lightningstor.errors import (
+    BadDigest,
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    ConditionalRequestConflict,
+    ContentSHA256Mismatch,
+    EntityTooLarge,
+    IncompleteBody,
+    InsufficientStorage,
+    InternalError,
+    NoSuchBucket,
+    NoSuchKey,
+    StorageError,
+)
+from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.kv_leveldb import LevelDBKV
+from lightningstor.listing import list_page
+from lightningstor.model import (
+    BodyExpectations,
+    BucketInfo,
+    ByteRange,
+    ContentHeaders,
+    ListPage,
+    ObjectHead,
+    Preconditions,
+    RangeRequest,
+    Segment,
+)
+from lightningstor.names import validate_bucket_name, validate_key
+from lightningstor.offload import Offloader
+from lightningstor.records import (
+    SCHEMA_VERSION,
+    BucketRecord,
+    RefRecord,
+    decode_bucket,
+    decode_garbage,
+    decode_object,
+    decode_ref,
+    decode_schema,
+    encode_bucket,
+    encode_garbage,
+    encode_object,
+    encode_ref,
+    encode_schema,
+)
+
+MAX_OBJECT_BYTES = 5 * 1024**4  # S3's 5 TiB object limit
+READ_CHUNK_BYTES = 1024 * 1024
+# A blob whose last reference went away waits this long before collection, so readers that
+# looked up an object just before it was replaced can still open its bytes.
+GC_DELAY_SECONDS = 60.0
+_COMMIT_ATTEMPTS = 64
+_RETRY_SLEEP_SECONDS = 0.005
+
+
+class StoreVersionError(InternalError):
+    """The data directory holds a store this version cannot open."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ObjectReader:
+    """An open object: its metadata, the byte range selected and the bytes as a stream."""
+
+    head: ObjectHead
+    range: ByteRange | None  # None: the whole object
+    chunks: AsyncIterator[bytes]
+
+    @property
+    def length(self) -> int:
+        return self.range.length if self.range else self.head.size
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one commit attempt read, so the batch can expect exactly that."""
+
+    batch: Batch = field(default_factory=Batch)
+    publish: list[str] = field(default_factory=list)
+
+
+class ObjectStore:
+    def __init__(
+        self,
+        *,
+        kv: OrderedKV,
+        blobs: BlobStore,
+        offloader: Offloader,
+        gc_delay_seconds: float = GC_DELAY_SECONDS,
+    ) -> None:
+        self.kv = kv
+        self.blobs = blobs
+        self.io = offloader
+        self.gc_delay_seconds = gc_delay_seconds
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, data_dir: Path, *, offloader: Offloader, gc_delay_seconds: float = GC_DELAY_SECONDS
+    ) -> ObjectStore:
+        """Open (or create) the store in ``data_dir``; blocking, call before serving.
+
+        Raises :class:`StoreVersionError` for a store of an unknown schema version.
+        """
+        data_dir.mkdir(parents=True, exist_ok=True)
+        kv = LevelDBKV(data_dir / "meta")
+        try:
+            _check_schema(kv, data_dir)
+        except BaseException:
+            kv.close()
+            raise
+        store = cls(
+            kv=kv, blobs=BlobStore(data_dir), offloader=offloader, gc_delay_seconds=gc_delay_seconds
+        )
+        store.recover()
+        return store
+
+    def recover(self) -> None:
+        """Start-up repair of what a crash can leave: staged files, half-deleted buckets."""
+        self.blobs.clean_staging()
+        for raw_key, raw in scan_all(self.kv, ks.BUCKET_PREFIX, ks.prefix_end(ks.BUCKET_PREFIX)):
+            record = decode_bucket(ks.bucket_from_key(raw_key), raw)
+            if record.state != "active":
+                batch = Batch()
+                batch.expect_value(raw_key, raw)
+                batch.put(raw_key, encode_bucket(BucketRecord(info=record.info)))
+                self.kv.commit(batch)
+
+    def close(self) -> None:
+        self.kv.close()
+
+    # --- buckets --------------------------------------------------------------------------
+    async def create_bucket(self, name: str, *, owner: str) -> BucketInfo:
+        """Raises InvalidBucketName, BucketAlreadyOwnedByYou or BucketAlreadyExists."""
+        validate_bucket_name(name)
+        info = BucketInfo(name=name, created_ns=time.time_ns(), owner=owner)
+        batch = Batch()
+        key = ks.bucket_key(name)
+        batch.expect_value(key, None)
+        batch.put(key, encode_bucket(BucketRecord(info=info)))
+        try:
+            await self.io.run(self.kv.commit, batch)
+        except KVConflict:
+            existing = await self.head_bucket(name)
+            if existing.owner == owner:
+                raise BucketAlreadyOwnedByYou(resource=name) from None
+            raise BucketAlreadyExists(resource=name) from None
+        return info
+
+    async def head_bucket(self, name: str) -> BucketInfo:
+        """Raises NoSuchBucket."""
+        return (await self._bucket(name))[0].info
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        rows = await self.io.run(
+            lambda: list(scan_all(self.kv, ks.BUCKET_PREFIX, ks.prefix_end(ks.BUCKET_PREFIX)))
+        )
+        return [decode_bucket(ks.bucket_from_key(k), v).info for k, v in rows]
+
+    async def delete_bucket(self, name: str) -> None:
+        """Raises NoSuchBucket or BucketNotEmpty.
+
+        The bucket is first marked "deleting" so that any write that read it as active fails
+        its expectation; only then is emptiness checked, so no object lands in a deleted bucket.
+        """
+        record, raw = await self._bucket(name)
+        key = ks.bucket_key(name)
+        deleting = encode_bucket(BucketRecord(info=record.info, state="deleting"))
+        await self._commit_one(key, expect=raw, put=deleting, on_conflict=NoSuchBucket(resource=name))
+        prefix = ks.object_prefix(name)
+        rows = await self.io.run(self.kv.scan, prefix, ks.prefix_end(prefix), limit=1, keys_only=True)
+        if rows:
+            await self._commit_one(key, expect=deleting, put=raw, on_conflict=InternalError())
+            raise BucketNotEmpty(resource=name)
+        await self._commit_one(key, expect=deleting, put=None, on_conflict=InternalError())
+
+    async def _commit_one(
+        self, key: bytes, *, expect: bytes | None, put: bytes | None, on_conflict: StorageError
+    ) -> None:
+        batch = Batch()
+        batch.expect_value(key, expect)
+        if put is None:
+            batch.delete(key)
+        else:
+            batch.put(key, put)
+        try:
+            await self.io.run(self.kv.commit, batch)
+        except KVConflict:
+            raise on_conflict from None
+
+    async def _bucket(self, name: str) -> tuple[BucketRecord, bytes]:
+        raw = await self.io.run(self.kv.get, ks.bucket_key(name))
+        if raw is None:
+            raise NoSuchBucket(resource=name)
+        record = decode_bucket(name, raw)
+        if record.state != "active":
+            raise NoSuchBucket("The bucket is being deleted.", resource=name)
+        return record, raw
+
+    # --- writes ---------------------------------------------------------------------------
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterator[bytes],
+        *,
+        headers: ContentHeaders | None = None,
+        user_metadata: Mapping[str, str] | None = None,
+        expect: BodyExpectations | None = None,
+        preconditions: Preconditions | None = None,
+    ) -> ObjectHead:
+        """Stream ``body`` into a new object version and make it visible atomically.
+
+        Raises NoSuchBucket, InvalidArgument/KeyTooLongError, BadDigest,
+        XAmzContentSHA256Mismatch, IncompleteBody, EntityTooLarge, PreconditionFailed,
+        NoSuchKey (If-Match on a missing key), InsufficientStorage.
+        """
+        validate_key(key)
+        await self._bucket(bucket)  # fail fast, before reading any body
+        expect = expect or BodyExpectations()
+        staged = await self._stage(body, expect)
+        try:
+            _verify(staged, expect, key)
+            head = ObjectHead(
+                bucket=bucket,
+                key=key,
+                size=staged.size,
+                md5_hex=staged.md5_hex,
+                etag=staged.md5_hex,
+                mtime_ns=time.time_ns(),
+                headers=headers or ContentHeaders(),
+                user_metadata=dict(user_metadata or {}),
+                checksums=staged.checksums,
+                segments=(Segment(sha256_hex=staged.sha256_hex, size=staged.size),),
+            )
+            await self._commit_object(head, preconditions or Preconditions(), staged)
+            return head
+        finally:
+            await self.io.run(self.blobs.discard, staged)
+
+    async def _stage(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
+        algorithms = tuple(sorted(expect.checksums))
+        try:
+            writer = await self.io.run(self.blobs.stage, algorithms)
+        except OSError as exc:
+            raise _storage_error(exc) from exc
+        pending: asyncio.Future[None] | None = None
+        try:
+            # One chunk is written on the pool while the next is read from the socket.
+            async for chunk in body:
+                if pending is not None:
+                    await pending
+                if writer.size + len(chunk) > MAX_OBJECT_BYTES:
+                    raise EntityTooLarge()
+                pending = asyncio.ensure_future(self.io.run(writer.write, chunk))
+            if pending is not None:
+                await pending
+            return await self.io.run(writer.finish)
+        except OSError as exc:
+            await _settle(pending)
+            await self.io.run(writer.abort)
+            raise _storage_error(exc) from exc
+        except BaseException:
+            await _settle(pending)
+            await self.io.run(writer.abort)
+            raise
+
+    async def _commit_object(
+        self, head: ObjectHead, pre: Preconditions, staged: StagedBlob
+    ) -> None:
+        obj_key = ks.object_key(head.bucket, head.key)
+        new_raw = encode_object(head)
+        for _ in range(_COMMIT_ATTEMPTS):
+            _record, bucket_raw = await self._bucket(head.bucket)
+            old_raw = await self.io.run(self.kv.get, obj_key)
+            old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
+            check_write(old, pre, head.key)
+            plan = await self._plan_refs(head.segments, old.segments if old else ())
+            if plan is None:
+                await asyncio.sleep(_RETRY_SLEEP_SECONDS)
+                continue
+            plan.batch.expect_value(ks.bucket_key(head.bucket), bucket_raw)
+            plan.batch.expect_value(obj_key, old_raw)
+            plan.batch.put(obj_key, new_raw)
+            if await self._try_commit(plan, staged):
+                return
+        raise ConditionalRequestConflict(resource=head.key)
+
+    async def _try_commit(self, plan: _Plan, staged: StagedBlob | None) -> bool:
+        """Publish needed blobs, then commit. False when an expectation no longer held."""
+        try:
+            if staged is not None and staged.sha256_hex in plan.publish:
+                # After reading the reference record, before the commit that expects it:
+                # a collection in between changes the record and fails this commit.
+                await self.io.run(self.blobs.publish, staged)
+            await self.io.run(self.kv.commit, plan.batch)
+        except KVConflict:
+            return False
+        except OSError as exc:
+            raise _storage_error(exc) from exc
+        return True
+
+    async def _plan_refs(
+        self, added: tuple[Segment, ...], removed: tuple[Segment, ...]
+    ) -> _Plan | None:
+        """Reference-count changes as a guarded batch; None while a collection is under way."""
+        delta: Counter[str] = Counter(s.sha256_hex for s in added)
+        delta.subtract(s.sha256_hex for s in removed)
+        plan = _Plan()
+        now = time.time_ns()
+        for sha, change in delta.items():
+            if change == 0:
+                continue
+            ref_key = ks.ref_key(sha)
+            raw = await self.io.run(self.kv.get, ref_key)
+            ref = decode_ref(raw)
+            if ref.collecting:
+                return None
+            refs = ref.refs + change
+            if refs < 0:
+                raise InternalError(f"reference count of blob {sha} would fall below zero")
+            plan.batch.expect_value(ref_key, raw)
+            plan.batch.put(ref_key, encode_ref(RefRecord(refs=refs, generation=ref.generation)))
+            if refs == 0:
+                plan.batch.put(ks.garbage_key(sha), encode_garbage(now))
+            elif ref.refs == 0:
+                plan.batch.delete(ks.garbage_key(sha))
+                plan.publish.append(sha)
+        return plan
+
+    async def delete_object(self, bucket: str, key: str) -> bool:
+        """Remove ``key``; False if it did not exist. Raises NoSuchBucket."""
+        await self._bucket(bucket)
+        obj_key = ks.object_key(bucket, key)
+        for _ in range(_COMMIT_ATTEMPTS):
+            old_raw = await self.io.run(self.kv.get, obj_key)
+            if old_raw is None:
+                return False
+            old = decode_object(bucket, key, old_raw)
+            plan = await self._plan_refs((), old.segments)
+            if plan is None:
+                await asyncio.sleep(_RETRY_SLEEP_SECONDS)
+                continue
+            plan.batch.expect_value(obj_key, old_raw)
+            plan.batch.delete(obj_key)
+            if await self._try_commit(plan, None):
+                return True
+        raise ConditionalRequestConflict(resource=key)
+
+    # --- reads ----------------------------------------------------------------------------
+    async def head_object(
+        self, bucket: str, key: str, *, preconditions: Preconditions | None = None
+    ) -> ObjectHead:
+        """Raises NoSuchBucket, NoSuchKey, PreconditionFailed, NotModified."""
+        await self._bucket(bucket)
+        raw = await self.io.run(self.kv.get, ks.object_key(bucket, key))
+        if raw is None:
+            raise NoSuchKey(resource=key)
+        head = decode_object(bucket, key, raw)
+        if preconditions is not None:
+            check_read(head, preconditions)
+        return head
+
+    async def open_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: RangeRequest | None = None,
+        preconditions: Preconditions | None = None,
+    ) -> ObjectReader:
+        """The object's metadata and a stream of its bytes (or of the range selected).
+
+        Raises what :meth:`head_object` raises, and InvalidRange for an unsatisfiable range.
+        """
+        head = await self.head_object(bucket, key, preconditions=preconditions)
+        selected = resolve_range(byte_range, head.size, key) if byte_range else None
+        start, end = (selected.start, selected.end + 1) if selected else (0, head.size)
+        return ObjectReader(head=head, range=selected, chunks=self._stream(head, start, end))
+
+    async def _stream(self, head: ObjectHead, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``[start, end)`` of the object, one bounded chunk at a time."""
+        seg_start = 0
+        for seg in head.segments:
+            seg_end = seg_start + seg.size
+            if seg_end > start and seg_start < end:
+                offset = max(start, seg_start) - seg_start
+                stop = min(end, seg_end) - seg_start
+                fd = await self.io.run(self.blobs.open_fd, seg.sha256_hex)
+                try:
+                    while offset < stop:
+                        want = min(READ_CHUNK_BYTES, stop - offset)
+                        chunk = await self.io.run(os.pread, fd, want, offset)
+                        if not chunk:
+                            raise InternalError(f"blob {seg.sha256_hex} is shorter than recorded")
+                        offset += len(chunk)
+                        yield chunk
+                finally:
+                    await self.io.run(os.close, fd)
+            seg_start = seg_end
+
+    async def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """One page of keys (and common prefixes) greater than ``after``, in UTF-8 order."""
+        await self._bucket(bucket)
+        return await self.io.run(
+            list_page,
+            self.kv,
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            after=after,
+            max_keys=max_keys,
+        )
+
+    # --- collection -----------------------------------------------------------------------
+    async def collect_garbage(self, *, now_ns: int | None = None) -> int:
+        """Remove blobs unreferenced for longer than the GC delay; returns how many."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        cutoff = now_ns - int(self.gc_delay_seconds * 1e9)
+        rows = await self.io.run(
+            lambda: list(scan_all(self.kv, ks.GARBAGE_PREFIX, ks.prefix_end(ks.GARBAGE_PREFIX)))
+        )
+        collected = 0
+        for raw_key, raw in rows:
+            if decode_garbage(raw) <= cutoff:
+                collected += await self._collect(ks.sha_from_garbage_key(raw_key))
+        return collected
+
+    async def _collect(self, sha: str) -> int:
+        """Three steps, each safe to crash after: mark collecting, unlink, finish.
+
+        A writer that read the reference record before the mark fails its commit (the record
+        changed); one that reads it after the finish sees a new generation and re-publishes.
+        """
+        ref_key, garbage_key = ks.ref_key(sha), ks.garbage_key(sha)
+        raw = await self.io.run(self.kv.get, ref_key)
+        ref = decode_ref(raw)
+        if ref.refs > 0:
+            return 0
+        marked = encode_ref(RefRecord(generation=ref.generation, collecting=True))
+        if not ref.collecting:
+            mark = Batch()
+            mark.expect_value(ref_key, raw)
+            mark.put(ref_key, marked)
+            try:
+                await self.io.run(self.kv.commit, mark)
+            except KVConflict:
+                return 0
+        await self.io.run(self.blobs.remove, sha)
+        finish = Batch()
+        finish.expect_value(ref_key, marked)
+        finish.put(ref_key, encode_ref(RefRecord(generation=ref.generation + 1)))
+        finish.delete(garbage_key)
+        await self.io.run(self.kv.commit, finish)
+        return 1
+
+
+def _check_schema(kv: OrderedKV, data_dir: Path) -> None:
+    raw = kv.get(ks.SCHEMA_KEY)
+    if raw is None:
+        batch = Batch()
+        batch.expect_value(ks.SCHEMA_KEY, None)
+        batch.put(ks.SCHEMA_KEY, encode_schema())
+        kv.commit(batch)
+        return
+    version = decode_schema(raw)
+    if version != SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"{data_dir} holds a store of schema version {version}; this LightningSTOR reads "
+            f"version {SCHEMA_VERSION}. Upgrade LightningSTOR or point it at another data dir."
+        )
+
+
+def _verify(staged: StagedBlob, expect: BodyExpectations, key: str) -> None:
+    """Every digest the client declared must match before anything becomes visible."""
+    if expect.size is not None and staged.size != expect.size:
+        raise IncompleteBody(resource=key)
+    if expect.sha256_hex is not None and expect.sha256_hex != staged.sha256_hex:
+        raise ContentSHA256Mismatch(
+            resource=key,
+            extra={
+                "ClientComputedContentSHA256": expect.sha256_hex,
+                "S3ComputedContentSHA256": staged.sha256_hex,
+            },
+        )
+    if expect.md5_b64 is not None and expect.md5_b64 != staged.md5_b64:
+        raise BadDigest(resource=key)
+    for algorithm, value in expect.checksums.items():
+        if value is not None and staged.checksums.get(algorithm) != value:
+            raise BadDigest(
+                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
+                resource=key,
+            )
+
+
+def _storage_error(exc: OSError) -> StorageError:
+    if exc.errno in (28, 122):  # ENOSPC, EDQUOT
+        return InsufficientStorage()
+    return InternalError(f"I/O error: {exc.strerror}")
+
+
+async def _settle(pending: asyncio.Future[None] | None) -> None:
+    """Let an in-flight chunk write finish before its file is removed (errors are moot)."""
+    if pending is not None:
+        await asyncio.wait([pending])

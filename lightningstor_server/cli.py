@@ -1,0 +1,73 @@
+"""The ``lightningstor`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from lightningstor import __version__
+from lightningstor.errors import StorageError
+from lightningstor_server.config import ConfigError, load_config
+from lightningstor_server.daemon import serve
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightningstor", description="LightningSTOR object store")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="run the daemon (S3 and gRPC on one process)",
+        description="Run the daemon. Settings: flags > LIGHTNINGSTOR_* environment > --config file > defaults.",
+    )
+    serve.add_argument("--config", type=Path, help="TOML settings file")
+    serve.add_argument("--data-dir", type=Path, help="where metadata and blobs live (default ./var/lightningstor)")
+    serve.add_argument("--s3-listen", metavar="HOST:PORT", help="S3 listener (default 127.0.0.1:9000)")
+    serve.add_argument("--grpc-listen", metavar="HOST:PORT", help="gRPC listener (default 127.0.0.1:50051)")
+    serve.add_argument("--region", help="region reported to S3 clients (default us-east-1)")
+    serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(__version__)
+        return 0
+    env_file = os.environ.get("LIGHTNINGSTOR_CONFIG")
+    try:
+        config = load_config(
+            file=args.config or (Path(env_file) if env_file else None),
+            overrides={
+                "data_dir": args.data_dir,
+                "s3_listen": args.s3_listen,
+                "grpc_listen": args.grpc_listen,
+                "region": args.region,
+                "log_level": args.log_level,
+            },
+        )
+    except ConfigError as exc:
+        print(f"lightningstor: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(serve(config))
+    except StorageError as exc:
+        logging.getLogger("lightningstor").error("cannot start: %s", exc.message)
+        return 1
+    except OSError as exc:
+        logging.getLogger("lightningstor").error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

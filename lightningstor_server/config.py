@@ -1,0 +1,116 @@
+"""Daemon settings: embedded defaults < TOML file < ``LIGHTNINGSTOR_*`` environment < flags.
+
+Every setting is a field of :class:`Config`; a TOML key or environment variable that names no
+field, or a value of the wrong type, stops start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "LIGHTNINGSTOR_"
+
+
+class ConfigError(Exception):
+    """A setting is unknown or its value is invalid; the message names it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    data_dir: Path = Path("./var/lightningstor")
+    s3_listen: str = "127.0.0.1:9000"
+    grpc_listen: str = "127.0.0.1:50051"
+    # The region S3 clients are told about; signatures for any region are accepted (the region
+    # is bound into the signature), which spares users of a self-hosted store a guessing game.
+    region: str = "us-east-1"
+    log_level: str = "info"
+    io_workers: int = 16
+    gc_delay_seconds: float = 60.0
+    gc_interval_seconds: float = 30.0
+    shutdown_grace_seconds: float = 10.0
+    master_key_file: Path | None = None
+    # Used only when the store has no credential yet (first start).
+    root_access_key: str | None = field(default=None, repr=False)
+    root_secret_key: str | None = field(default=None, repr=False)
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+
+
+def _convert(name: str, value: Any, source: str) -> Any:
+    kind = str(_FIELDS[name].type)
+    try:
+        if "Path" in kind:
+            return Path(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: invalid value {value!r} for setting '{name}' ({kind})") from None
+
+
+def _apply(values: dict[str, Any], updates: Mapping[str, Any], source: str) -> None:
+    for name, value in updates.items():
+        if name not in _FIELDS:
+            raise ConfigError(f"{source}: unknown setting '{name}'")
+        values[name] = _convert(name, value, source)
+
+
+def load_config(
+    *,
+    file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    values: dict[str, Any] = {}
+    if file is not None:
+        try:
+            table = tomllib.loads(file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+        _apply(values, table, str(file))
+    environ = os.environ if environ is None else environ
+    from_env = {
+        name[len(ENV_PREFIX) :].lower(): value
+        for name, value in environ.items()
+        if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}CONFIG"
+    }
+    _apply(values, from_env, "environment")
+    _apply(values, {k: v for k, v in (overrides or {}).items() if v is not None}, "command line")
+    config = Config(**values)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    for name in ("s3_listen", "grpc_listen"):
+        parse_listen(getattr(config, name), name)
+    if config.io_workers < 1:
+        raise ConfigError("setting 'io_workers' must be at least 1")
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"setting 'log_level': unknown level {config.log_level!r}")
+    if (config.root_access_key is None) != (config.root_secret_key is None):
+        raise ConfigError("settings 'root_access_key' and 'root_secret_key' go together")
+
+
+def parse_listen(value: str, name: str = "listen") -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"setting '{name}': expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def replace(config: Config, **changes: Any) -> Config:
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,147 @@
+"""Process lifecycle: open the store, serve both doors on one loop, stop gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+
+from lightningstor.credentials import (
+    CredentialStore,
+    load_or_create_master_key,
+    new_access_key_id,
+    new_secret_access_key,
+)
+from lightningstor.keyspace import CREDENTIAL_PREFIX, prefix_end
+from lightningstor.offload import Offloader
+from lightningstor.store import ObjectStore
+from lightningstor_server.config import Config, parse_listen
+from lightningstor_server.grpc.server import start_grpc_server
+from lightningstor_server.s3.app import make_gateway_app
+
+log = logging.getLogger("lightningstor.daemon")
+
+ROOT_CREDENTIALS_FILE = "root-credentials.env"
+
+
+@dataclass(slots=True)
+class Running:
+    """A serving daemon: what tests and ``serve`` need to reach and stop it."""
+
+    store: ObjectStore
+    offloader: Offloader
+    runner: web.AppRunner
+    grpc_server: grpc.aio.Server
+    s3_port: int
+    grpc_port: int
+    gc_task: asyncio.Task[None]
+    grace_seconds: float
+
+    async def stop(self) -> None:
+        log.info("shutting down: refusing new requests, finishing in-flight ones")
+        self.gc_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.gc_task
+        await asyncio.gather(
+            self.grpc_server.stop(self.grace_seconds),
+            self.runner.cleanup(),
+        )
+        await self.offloader.run(self.store.close)
+        self.offloader.shutdown()
+        log.info("store closed cleanly")
+
+
+async def ensure_root_credential(config: Config, credentials: CredentialStore, store: ObjectStore) -> Path | None:
+    """Create the root key on first start; returns the file holding it, if we wrote one."""
+    path = config.data_dir / ROOT_CREDENTIALS_FILE
+    existing = await store.io.run(store.kv.scan, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX), limit=1)
+    if existing:
+        return path if path.exists() else None
+    access_key = config.root_access_key or new_access_key_id()
+    secret = config.root_secret_key or new_secret_access_key()
+    await credentials.create(access_key_id=access_key, secret_access_key=secret, name="root", admin=True)
+    log.info("created root credential %s", access_key)
+    if config.root_secret_key is not None:
+        return None  # the operator supplied it; never echo it into a file
+    await store.io.run(_write_private, path, f"export AWS_ACCESS_KEY_ID={access_key}\nexport AWS_SECRET_ACCESS_KEY={secret}\n")
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _collect_forever(store: ObjectStore, interval: float) -> None:
+    while True:
+        try:
+            collected = await store.collect_garbage()
+            if collected:
+                log.info("collected %d unreferenced blobs", collected)
+        except Exception:
+            log.exception("blob collection failed; will retry")
+        await asyncio.sleep(interval)
+
+
+async def start(config: Config) -> Running:
+    offloader = Offloader(workers=config.io_workers)
+    store = await offloader.run(
+        ObjectStore.open, config.data_dir, offloader=offloader, gc_delay_seconds=config.gc_delay_seconds
+    )
+    master_key_path = config.master_key_file or config.data_dir / "master.key"
+    master_key = await offloader.run(load_or_create_master_key, master_key_path)
+    credentials = CredentialStore(kv=store.kv, offloader=offloader, master_key=master_key)
+    cred_file = await ensure_root_credential(config, credentials, store)
+
+    app = make_gateway_app(store, region=config.region, lookup=credentials.lookup)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = parse_listen(config.s3_listen, "s3_listen")
+    site = web.TCPSite(runner, host, port, shutdown_timeout=config.shutdown_grace_seconds)
+    await site.start()
+    s3_port = runner.addresses[0][1]
+    grpc_server, grpc_port = await start_grpc_server(
+        store=store, credentials=credentials, listen=config.grpc_listen
+    )
+    gc_task = asyncio.create_task(_collect_forever(store, config.gc_interval_seconds))
+    log.info(
+        "LightningSTOR serving S3 on http://%s:%d and gRPC on %s:%d, data in %s",
+        host, s3_port, parse_listen(config.grpc_listen)[0], grpc_port, config.data_dir,
+    )
+    if cred_file is not None:
+        log.info(
+            "root credentials are in %s: run `. %s` then "
+            "`aws --endpoint-url http://%s:%d s3 ls`", cred_file, cred_file, host, s3_port,
+        )
+    return Running(
+        store=store,
+        offloader=offloader,
+        runner=runner,
+        grpc_server=grpc_server,
+        s3_port=s3_port,
+        grpc_port=grpc_port,
+        gc_task=gc_task,
+        grace_seconds=config.shutdown_grace_seconds,
+    )
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    running = await start(config)
+    await stop.wait()
+    await running.stop()

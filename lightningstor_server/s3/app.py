@@ -1,0 +1,151 @@
+"""The S3 door: one aiohttp route that routes, authenticates once, dispatches and maps errors.
+
+Order of a request: route (method + path + query -> Endpoint), authenticate (SigV4 header),
+then the handler. With ``Expect: 100-continue`` the first two run before the client is told to
+send its body, so a bad signature or a malformed request is answered without reading it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from lightningstor.errors import InternalError, StorageError
+from lightningstor.store import ObjectStore
+from lightningstor_server.s3 import bucket, listing, object
+from lightningstor_server.s3.context import Gateway, S3Call
+from lightningstor_server.s3.errors import error_response
+from lightningstor_server.s3.router import Endpoint, route
+from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
+
+log = logging.getLogger("lightningstor.s3")
+
+Handler = Callable[[S3Call], Awaitable[web.StreamResponse]]
+
+HANDLERS: dict[str, Handler] = {
+    "ListBuckets": bucket.handle_list_buckets,
+    "CreateBucket": bucket.handle_create_bucket,
+    "DeleteBucket": bucket.handle_delete_bucket,
+    "HeadBucket": bucket.handle_head_bucket,
+    "GetBucketLocation": bucket.handle_get_bucket_location,
+    "ListObjects": listing.handle_list_objects,
+    "ListObjectsV2": listing.handle_list_objects_v2,
+    "PutObject": object.handle_put_object,
+    "GetObject": object.handle_get_object,
+    "HeadObject": object.handle_head_object,
+    "DeleteObject": object.handle_delete_object,
+}
+
+
+
+def _signed_request(request: web.Request) -> SignedRequest:
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    headers = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
+    return SignedRequest(
+        method=request.method, raw_path=raw_path, raw_query=raw_query, headers=headers
+    )
+
+
+class S3App:
+    def __init__(self, *, gateway: Gateway, lookup: SecretLookup) -> None:
+        self.gateway = gateway
+        self._lookup = lookup
+
+    def build(self) -> web.Application:
+        # client_max_size only bounds read()/post(); object bodies are streamed regardless.
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.handle, expect_handler=self.expect)
+        app.on_response_prepare.append(_stamp_request_id)
+        return app
+
+    async def _preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult]:
+        cached = request.get("ls.preflight")
+        if cached is not None:
+            assert isinstance(cached, tuple)
+            return cached
+        endpoint = route(request.method, request.path, request.query)
+        auth = await verify(_signed_request(request), self._lookup)
+        request["ls.preflight"] = (endpoint, auth)
+        return endpoint, auth
+
+    async def expect(self, request: web.Request) -> web.StreamResponse | None:
+        """Answer ``Expect: 100-continue`` only once the request may proceed."""
+        request_id = _request_id(request)
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            return None
+        try:
+            await self._preflight(request)
+        except StorageError as error:
+            response = self._fail(request, error, request_id, time.monotonic())
+            response.force_close()  # the body was never invited, so it cannot be read
+            return response
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0
+        return None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_id = _request_id(request)
+        started = time.monotonic()
+        try:
+            endpoint, auth = await self._preflight(request)
+            call = S3Call(
+                request=request, endpoint=endpoint, auth=auth, gateway=self.gateway, request_id=request_id
+            )
+            response = await HANDLERS[endpoint.operation](call)
+        except StorageError as error:
+            return self._fail(request, error, request_id, started)
+        except (ConnectionResetError, TimeoutError) as exc:
+            log.info("request=%s client went away: %s", request_id, type(exc).__name__)
+            raise
+        except Exception:
+            log.exception("request=%s %s %s failed unexpectedly", request_id, request.method, request.path)
+            return self._fail(request, InternalError(), request_id, started)
+        _log_request(request, request_id, response.status, started, endpoint.operation)
+        return response
+
+    def _fail(
+        self, request: web.Request, error: StorageError, request_id: str, started: float
+    ) -> web.Response:
+        response = error_response(error, request_id=request_id, with_body=request.method != "HEAD")
+        _log_request(request, request_id, response.status, started, error.code)
+        return response
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["x-amz-request-id"] = _request_id(request)
+
+
+def _request_id(request: web.Request) -> str:
+    existing = request.get("ls.request_id")
+    if isinstance(existing, str):
+        return existing
+    request_id = secrets.token_hex(8).upper()
+    request["ls.request_id"] = request_id
+    return request_id
+
+
+def _log_request(
+    request: web.Request, request_id: str, status: int, started: float, what: str
+) -> None:
+    # Operator-facing: who asked for what, how it ended, how long it took. Never secrets.
+    preflight = request.get("ls.preflight")
+    access_key = preflight[1].credential.access_key_id if preflight else "-"
+    log.info(
+        "request=%s method=%s path=%s op=%s status=%d key_id=%s ms=%.1f peer=%s",
+        request_id,
+        request.method,
+        request.path,
+        what,
+        status,
+        access_key,
+        (time.monotonic() - started) * 1000,
+        request.remote,
+    )
+
+
+def make_gateway_app(store: ObjectStore, *, region: str, lookup: SecretLookup) -> web.Application:
+    return S3App(gateway=Gateway(store=store, region=region), lookup=lookup).build()

@@ -1,0 +1,66 @@
+"""Bucket operations: CreateBucket, DeleteBucket, HeadBucket, ListBuckets, GetBucketLocation."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from aiohttp import web
+
+from lightningstor.errors import BucketAlreadyOwnedByYou, MalformedXML
+from lightningstor_server.s3.body import small_body
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.headers import iso_date
+from lightningstor_server.s3.xml import document, element, group
+
+MAX_CREATE_BODY_BYTES = 64 * 1024
+
+
+async def handle_create_bucket(call: S3Call) -> web.StreamResponse:
+    await _check_location(call)
+    try:
+        await call.store.create_bucket(call.endpoint.bucket, owner=call.caller)
+    except BucketAlreadyOwnedByYou:
+        # AWS keeps its legacy answer in us-east-1: re-creating your own bucket succeeds.
+        if call.gateway.region != "us-east-1":
+            raise
+    return web.Response(headers={"Location": f"/{call.endpoint.bucket}"})
+
+
+async def _check_location(call: S3Call) -> None:
+    """Read (bounded) the optional CreateBucketConfiguration body; it must be well-formed."""
+    body = await small_body(call, MAX_CREATE_BODY_BYTES)
+    if not body.strip():
+        return
+    try:
+        ET.fromstring(body)  # noqa: S314 - stdlib expat refuses external entities
+    except ET.ParseError:
+        raise MalformedXML() from None
+
+
+async def handle_delete_bucket(call: S3Call) -> web.StreamResponse:
+    await call.store.delete_bucket(call.endpoint.bucket)
+    return web.Response(status=204)
+
+
+async def handle_head_bucket(call: S3Call) -> web.StreamResponse:
+    await call.store.head_bucket(call.endpoint.bucket)
+    return web.Response(headers={"x-amz-bucket-region": call.gateway.region})
+
+
+async def handle_get_bucket_location(call: S3Call) -> web.StreamResponse:
+    await call.store.head_bucket(call.endpoint.bucket)
+    # us-east-1 is reported as an empty LocationConstraint, as AWS does.
+    region = "" if call.gateway.region == "us-east-1" else call.gateway.region
+    body = document("LocationConstraint", [region])
+    return web.Response(body=body, content_type="application/xml")
+
+
+async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
+    buckets = await call.store.list_buckets()
+    owner = group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
+    entries = (
+        group("Bucket", [element("Name", b.name), element("CreationDate", iso_date(b.created_ns))])
+        for b in buckets
+    )
+    body = document("ListAllMyBucketsResult", [owner, group("Buckets", entries)])
+    return web.Response(body=body, content_type="application/xml")

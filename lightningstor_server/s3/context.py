@@ -1,0 +1,36 @@
+"""What every S3 handler receives: the parsed request, who signed it and the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from lightningstor.store import ObjectStore
+from lightningstor_server.s3.router import Endpoint
+from lightningstor_server.s3.sigv4 import AuthResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gateway:
+    """Settings and shared objects of the S3 door."""
+
+    store: ObjectStore
+    region: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Call:
+    request: web.Request
+    endpoint: Endpoint
+    auth: AuthResult
+    gateway: Gateway
+    request_id: str
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.gateway.store
+
+    @property
+    def caller(self) -> str:
+        return self.auth.credential.access_key_id

@@ -1,0 +1,173 @@
+"""Translation between S3 request/response headers and the core's plain values."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from email.utils import format_datetime, parsedate_to_datetime
+
+from multidict import CIMultiDictProxy
+
+from lightningstor.checksums import SUPPORTED_ALGORITHMS
+from lightningstor.errors import InvalidArgument, InvalidDigest, InvalidRequest
+from lightningstor.model import (
+    DEFAULT_CONTENT_TYPE,
+    BodyExpectations,
+    ContentHeaders,
+    ObjectHead,
+    Preconditions,
+    RangeRequest,
+)
+from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
+
+META_PREFIX = "x-amz-meta-"
+CHECKSUM_PREFIX = "x-amz-checksum-"
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Header name <-> ContentHeaders field, in the order S3 returns them.
+CONTENT_HEADERS = (
+    ("Content-Type", "content_type"),
+    ("Content-Encoding", "content_encoding"),
+    ("Content-Disposition", "content_disposition"),
+    ("Content-Language", "content_language"),
+    ("Cache-Control", "cache_control"),
+    ("Expires", "expires"),
+)
+
+
+def content_headers(headers: CIMultiDictProxy[str]) -> ContentHeaders:
+    values = {field: headers.get(name, "") for name, field in CONTENT_HEADERS}
+    values["content_type"] = values["content_type"] or DEFAULT_CONTENT_TYPE
+    return ContentHeaders(**values)
+
+
+def user_metadata(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    return {
+        name.lower()[len(META_PREFIX) :]: value
+        for name, value in headers.items()
+        if name.lower().startswith(META_PREFIX)
+    }
+
+
+def body_expectations(headers: CIMultiDictProxy[str], payload_hash: str) -> BodyExpectations:
+    """Every digest the request declares for its body (verified by the core before commit)."""
+    checksums: dict[str, str | None] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(CHECKSUM_PREFIX) and lowered not in (
+            "x-amz-checksum-mode",
+            "x-amz-checksum-type",
+            "x-amz-checksum-algorithm",
+        ):
+            algorithm = lowered[len(CHECKSUM_PREFIX) :]
+            if algorithm not in SUPPORTED_ALGORITHMS:
+                raise InvalidRequest(f"Checksum algorithm {algorithm.upper()} is not supported.")
+            checksums[algorithm] = value
+    if len(checksums) > 1:
+        raise InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+    declared = headers.get("x-amz-sdk-checksum-algorithm")
+    if declared and not checksums:
+        algorithm = declared.lower()
+        if algorithm not in SUPPORTED_ALGORITHMS:
+            raise InvalidRequest(f"Checksum algorithm {declared} is not supported.")
+        checksums[algorithm] = None  # computed and stored, nothing to compare against
+    content_length = headers.get("Content-Length")
+    return BodyExpectations(
+        sha256_hex=None if payload_hash == UNSIGNED_PAYLOAD else payload_hash,
+        md5_b64=_content_md5(headers.get("Content-MD5")),
+        checksums=checksums,
+        size=int(content_length) if content_length is not None else None,
+    )
+
+
+def _content_md5(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise InvalidDigest(resource="Content-MD5") from None
+    if len(raw) != 16:
+        raise InvalidDigest(resource="Content-MD5")
+    return value
+
+
+def byte_range(value: str | None) -> RangeRequest | None:
+    """A single ``bytes=`` range; anything S3 ignores (bad syntax, several ranges) is None."""
+    if value is None:
+        return None
+    match = _RANGE_RE.match(value.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        return RangeRequest(suffix=int(last))
+    if last and int(last) < int(first):
+        return None  # S3 ignores an inverted range and serves the whole object
+    return RangeRequest(first=int(first), last=int(last) if last else None)
+
+
+def preconditions(headers: Mapping[str, str], prefix: str = "") -> Preconditions:
+    """If-* headers (or, with ``prefix="x-amz-copy-source-"``, their copy-source forms)."""
+    return Preconditions(
+        if_match=headers.get(f"{prefix}If-Match"),
+        if_none_match=headers.get(f"{prefix}If-None-Match"),
+        if_modified_since_s=_http_date(headers.get(f"{prefix}If-Modified-Since")),
+        if_unmodified_since_s=_http_date(headers.get(f"{prefix}If-Unmodified-Since")),
+    )
+
+
+def _http_date(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError):
+        return None  # RFC 9110: an invalid date is ignored
+
+
+def http_date(mtime_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    return format_datetime(datetime.fromtimestamp(mtime_ns // 1_000_000_000, UTC), usegmt=True)
+
+
+def iso_date(mtime_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def object_headers(head: ObjectHead, *, with_checksums: bool) -> dict[str, str]:
+    """The response headers that describe an object (GET and HEAD)."""
+    headers = {
+        "ETag": f'"{head.etag}"',
+        "Last-Modified": http_date(head.mtime_ns),
+        "Accept-Ranges": "bytes",
+    }
+    for name, field in CONTENT_HEADERS:
+        value = getattr(head.headers, field)
+        if value:
+            headers[name] = value
+    for name, value in head.user_metadata.items():
+        headers[META_PREFIX + name] = value
+    if with_checksums:
+        for algorithm, value in head.checksums.items():
+            headers[CHECKSUM_PREFIX + algorithm] = value
+    return headers
+
+
+def max_keys(value: str | None) -> int:
+    if value is None:
+        return 1000
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidArgument("Provided max-keys not an integer or within integer range", resource="max-keys") from None
+    if number < 0:
+        raise InvalidArgument("Argument maxKeys must be an integer between 0 and 2147483647", resource="max-keys")
+    return min(number, 1000)

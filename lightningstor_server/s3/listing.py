@@ -1,0 +1,100 @@
+"""ListObjects (v1) and ListObjectsV2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from lightningstor.listing import decode_page_token, encode_page_token
+from lightningstor.model import ListPage
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.headers import iso_date, max_keys
+from lightningstor_server.s3.sigv4 import uri_encode
+from lightningstor_server.s3.xml import document, element, group
+
+from lightningstor.errors import InvalidArgument
+
+
+def _encoder(call: S3Call) -> Callable[[str], str]:
+    """botocore always asks for encoding-type=url and decodes only when we echo it."""
+    encoding = call.request.query.get("encoding-type")
+    if encoding is None:
+        return lambda text: text
+    if encoding != "url":
+        raise InvalidArgument("Invalid Encoding Method specified in Request", resource="encoding-type")
+    return lambda text: uri_encode(text, keep_slash=True)
+
+
+def _contents(call: S3Call, page: ListPage, enc: Callable[[str], str], owner: bool) -> list[str]:
+    owner_xml = (
+        group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
+        if owner
+        else ""
+    )
+    items = [
+        group(
+            "Contents",
+            [
+                element("Key", enc(e.key)),
+                element("LastModified", iso_date(e.mtime_ns)),
+                element("ETag", f'"{e.etag}"'),
+                element("Size", e.size),
+                owner_xml,
+                element("StorageClass", "STANDARD"),
+            ],
+        )
+        for e in page.entries
+    ]
+    items += [group("CommonPrefixes", [element("Prefix", enc(p))]) for p in page.common_prefixes]
+    return items
+
+
+async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
+    query = call.request.query
+    enc = _encoder(call)
+    token = query.get("continuation-token")
+    start_after = query.get("start-after")
+    after = decode_page_token(token) if token is not None else start_after
+    prefix, delimiter, limit = query.get("prefix", ""), query.get("delimiter", ""), max_keys(query.get("max-keys"))
+    page = await call.store.list_objects(
+        call.endpoint.bucket, prefix=prefix, delimiter=delimiter, after=after or None, max_keys=limit
+    )
+    fields = [
+        element("Name", call.endpoint.bucket),
+        element("Prefix", enc(prefix)),
+        element("Delimiter", enc(delimiter) if delimiter else None),
+        element("MaxKeys", limit),
+        element("EncodingType", query.get("encoding-type")),
+        element("KeyCount", len(page.entries) + len(page.common_prefixes)),
+        element("IsTruncated", page.truncated),
+        element("ContinuationToken", token),
+        element("NextContinuationToken", encode_page_token(page.next_after) if page.next_after else None),
+        element("StartAfter", enc(start_after) if start_after else None),
+        *_contents(call, page, enc, owner=query.get("fetch-owner") == "true"),
+    ]
+    return web.Response(body=document("ListBucketResult", fields), content_type="application/xml")
+
+
+async def handle_list_objects(call: S3Call) -> web.StreamResponse:
+    query = call.request.query
+    enc = _encoder(call)
+    marker = query.get("marker", "")
+    prefix, delimiter, limit = query.get("prefix", ""), query.get("delimiter", ""), max_keys(query.get("max-keys"))
+    page = await call.store.list_objects(
+        call.endpoint.bucket, prefix=prefix, delimiter=delimiter, after=marker or None, max_keys=limit
+    )
+    fields = [
+        element("Name", call.endpoint.bucket),
+        element("Prefix", enc(prefix)),
+        element("Marker", enc(marker)),
+        # Always sent when truncated (AWS only does with a delimiter): clients that page on
+        # NextMarker would otherwise loop.
+        element("NextMarker", enc(page.next_after) if page.next_after else None),
+        element("MaxKeys", limit),
+        element("Delimiter", enc(delimiter) if delimiter else None),
+        element("EncodingType", query.get("encoding-type")),
+        element("IsTruncated", page.truncated),
+        *_contents(call, page, enc, owner=True),
+    ]
+    return web.Response(body=document("ListBucketResult", fields), content_type="application/xml")

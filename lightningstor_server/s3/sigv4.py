@@ -1,0 +1,231 @@
+"""AWS Signature Version 4 verification of S3 requests (header form).
+
+Follows "Signature Version 4 signing process" of the AWS General Reference, with S3's rules:
+the canonical URI is the raw request path, percent-decoded once and re-encoded per segment (no
+double encoding, no dot-segment normalization); the canonical query is built from the raw query
+string, never from a decoded form; the payload hash is the ``x-amz-content-sha256`` value.
+The signature is compared in constant time.
+
+This module is pure: it takes the parts of a request and a secret lookup, and returns who
+signed it or raises an :mod:`lightningstor.errors` AuthError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote
+
+from lightningstor.credentials import Credential
+from lightningstor.errors import (
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    InvalidAccessKeyId,
+    InvalidRequest,
+    MissingSecurityHeader,
+    RequestTimeTooSkewed,
+    SignatureDoesNotMatch,
+)
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW_SECONDS = 15 * 60
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_AUTH_RE = re.compile(
+    r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+)\s*,\s*"
+    r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<sig>[0-9a-f]{64})\s*$"
+)
+_SPACES = re.compile(r"\s+")
+# Characters AWS leaves unencoded (RFC 3986 unreserved).
+_UNRESERVED = "-_.~"
+
+SecretLookup = Callable[[str], Awaitable[Credential | None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedRequest:
+    """The parts of an HTTP request that SigV4 covers."""
+
+    method: str
+    raw_path: str  # the request target before '?', exactly as received
+    raw_query: str  # after '?', exactly as received
+    headers: Mapping[str, str]  # case-insensitive mapping; multi-values already joined by ','
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthResult:
+    credential: Credential
+    payload_hash: str  # hex SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* sentinel
+    signature: str
+    scope: str
+    amz_date: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _AuthHeader:
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+    @property
+    def scope(self) -> str:
+        return f"{self.date}/{self.region}/{self.service}/aws4_request"
+
+
+def _parse_authorization(value: str) -> _AuthHeader:
+    match = _AUTH_RE.match(value.strip())
+    if match is None:
+        raise AuthorizationHeaderMalformed(
+            "The authorization header is malformed; expected AWS4-HMAC-SHA256 Credential=..., "
+            "SignedHeaders=..., Signature=..."
+        )
+    parts = match["cred"].split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or parts[3] != "s3":
+        raise AuthorizationHeaderMalformed(
+            "The authorization header is malformed; the Credential is mal-formed; expecting "
+            '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+        )
+    signed = tuple(match["signed"].split(";"))
+    return _AuthHeader(
+        access_key_id=parts[0],
+        date=parts[1],
+        region=parts[2],
+        service=parts[3],
+        signed_headers=signed,
+        signature=match["sig"],
+    )
+
+
+def uri_encode(text: str, *, keep_slash: bool) -> str:
+    return quote(text, safe=_UNRESERVED + ("/" if keep_slash else ""))
+
+
+def canonical_uri(raw_path: str) -> str:
+    return uri_encode(unquote(raw_path), keep_slash=True) or "/"
+
+
+def canonical_query(raw_query: str) -> str:
+    pairs: list[tuple[str, str]] = []
+    for item in raw_query.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        pairs.append(
+            (uri_encode(unquote(name), keep_slash=False), uri_encode(unquote(value), keep_slash=False))
+        )
+    pairs.sort()
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def canonical_request(
+    req: SignedRequest, signed_headers: Sequence[str], payload_hash: str
+) -> str:
+    lines = [
+        req.method,
+        canonical_uri(req.raw_path),
+        canonical_query(req.raw_query),
+    ]
+    for name in signed_headers:
+        lines.append(f"{name}:{_SPACES.sub(' ', req.headers.get(name, '').strip())}")
+    return "\n".join([*lines, "", ";".join(signed_headers), payload_hash])
+
+
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+
+
+def _parse_amz_date(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header") from None
+
+
+def _check_payload_hash(value: str | None) -> str:
+    if value is None:
+        raise MissingSecurityHeader(
+            "Missing required header for this request: x-amz-content-sha256"
+        )
+    if value == UNSIGNED_PAYLOAD or value.startswith("STREAMING-") or _SHA256_HEX.match(value):
+        return value
+    raise InvalidRequest(
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value or a valid sha256 value."
+    )
+
+
+async def verify(
+    req: SignedRequest, lookup: SecretLookup, *, now: datetime | None = None
+) -> AuthResult:
+    """Verify the request's SigV4 Authorization header; return the signer.
+
+    Raises AccessDenied (no or unsupported authentication), AuthorizationHeaderMalformed,
+    InvalidAccessKeyId, RequestTimeTooSkewed, SignatureDoesNotMatch, MissingSecurityHeader.
+    """
+    authorization = req.headers.get("authorization")
+    if authorization is None:
+        raise AccessDenied()
+    if not authorization.startswith(ALGORITHM):
+        raise InvalidRequest(
+            "The authorization mechanism you have provided is not supported. "
+            "Please use AWS4-HMAC-SHA256."
+        )
+    auth = _parse_authorization(authorization)
+    amz_date = req.headers.get("x-amz-date")
+    if amz_date is None:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    request_time = _parse_amz_date(amz_date)
+    now = now or datetime.now(UTC)
+    if abs((now - request_time).total_seconds()) > MAX_SKEW_SECONDS:
+        raise RequestTimeTooSkewed(
+            extra={
+                "RequestTime": amz_date,
+                "ServerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "MaxAllowedSkewMilliseconds": str(MAX_SKEW_SECONDS * 1000),
+            }
+        )
+    if amz_date[:8] != auth.date:
+        raise AuthorizationHeaderMalformed(
+            f"The authorization header is malformed; Invalid credential date. Date is not the "
+            f"same as X-Amz-Date: {auth.date}."
+        )
+    if "host" not in auth.signed_headers:
+        raise AuthorizationHeaderMalformed("The host header must be signed.")
+    payload_hash = _check_payload_hash(req.headers.get("x-amz-content-sha256"))
+    credential = await lookup(auth.access_key_id)
+    if credential is None or not credential.active:
+        raise InvalidAccessKeyId(extra={"AWSAccessKeyId": auth.access_key_id})
+    canonical = canonical_request(req, auth.signed_headers, payload_hash)
+    to_sign = string_to_sign(amz_date, auth.scope, canonical)
+    key = signing_key(credential.secret_access_key, auth.date, auth.region, auth.service)
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, auth.signature):
+        raise SignatureDoesNotMatch(
+            extra={
+                "AWSAccessKeyId": auth.access_key_id,
+                "StringToSign": to_sign,
+                "SignatureProvided": auth.signature,
+                "CanonicalRequest": canonical,
+            }
+        )
+    return AuthResult(
+        credential=credential,
+        payload_hash=payload_hash,
+        signature=auth.signature,
+        scope=auth.scope,
+        amz_date=amz_date,
+    )

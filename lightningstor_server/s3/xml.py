@@ -1,0 +1,30 @@
+"""Tiny S3 XML writer and reader. S3 bodies are small and flat; a string builder is enough
+and avoids building element trees for every listing entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from xml.sax.saxutils import escape
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+
+def element(name: str, value: str | int | bool | None) -> str:
+    """``<name>value</name>`` with the text escaped; ``None`` renders nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = escape(str(value))
+    return f"<{name}>{text}</{name}>"
+
+
+def group(name: str, children: Iterable[str]) -> str:
+    return f"<{name}>{''.join(children)}</{name}>"
+
+
+def document(root: str, children: Iterable[str], *, namespace: bool = True) -> bytes:
+    attrs = f' xmlns="{S3_NAMESPACE}"' if namespace else ""
+    return f"{XML_DECLARATION}<{root}{attrs}>{''.join(children)}</{root}>".encode()
