@@ -78,7 +78,9 @@ class CredentialStore:
 
     def _open(self, record: CredentialRecord) -> str:
         raw = base64.b64decode(record.sealed_secret)
-        plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], record.access_key_id.encode())
+        plain = self._aead.decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], record.access_key_id.encode()
+        )
         return plain.decode()
 
     async def create(

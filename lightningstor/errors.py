@@ -14,7 +14,8 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
     ├── AuthError ............ AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
-    │                          AuthorizationHeaderMalformed, RequestTimeTooSkewed, MissingSecurityHeader
+    │                          AuthorizationHeaderMalformed, RequestTimeTooSkewed,
+    │                          MissingSecurityHeader
     ├── InsufficientStorage
     └── InternalError, ServiceUnavailable
 """
@@ -153,8 +154,7 @@ class InvalidRequest(InvalidInput):
 class MalformedXML(InvalidInput):
     code = "MalformedXML"
     default_message = (
-        "The XML you provided was not well-formed or did not validate against our "
-        "published schema"
+        "The XML you provided was not well-formed or did not validate against our published schema"
     )
 
 
@@ -175,7 +175,9 @@ class MethodNotAllowed(InvalidInput):
 
 class NotImplementedByServer(InvalidInput):
     code = "NotImplemented"
-    default_message = "A header or query you provided implies functionality that is not implemented."
+    default_message = (
+        "A header or query you provided implies functionality that is not implemented."
+    )
 
 
 # --- integrity ------------------------------------------------------------------------------
@@ -200,7 +202,9 @@ class ContentSHA256Mismatch(IntegrityError):
 
 class IncompleteBody(IntegrityError):
     code = "IncompleteBody"
-    default_message = "You did not provide the number of bytes specified by the Content-Length HTTP header."
+    default_message = (
+        "You did not provide the number of bytes specified by the Content-Length HTTP header."
+    )
 
 
 # --- preconditions --------------------------------------------------------------------------

@@ -74,9 +74,9 @@ class OrderedKV(Protocol):
         """Release the engine; further calls are errors."""
 
 
-def scan_all(kv: OrderedKV, start: bytes, stop: bytes, *, page: int = 1024) -> Iterator[
-    tuple[bytes, bytes]
-]:
+def scan_all(
+    kv: OrderedKV, start: bytes, stop: bytes, *, page: int = 1024
+) -> Iterator[tuple[bytes, bytes]]:
     """Every pair in ``[start, stop)``, read ``page`` at a time (for maintenance, not requests)."""
     while True:
         rows = kv.scan(start, stop, limit=page)

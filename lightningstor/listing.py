@@ -57,7 +57,9 @@ def list_page(
             key = ks.key_from_object_key(base, raw_key)
             common = _common_prefix(key, prefix, delimiter)
             if len(entries) + len(prefixes) == max_keys:
-                return ListPage(entries=tuple(entries), common_prefixes=tuple(prefixes), next_after=last)
+                return ListPage(
+                    entries=tuple(entries), common_prefixes=tuple(prefixes), next_after=last
+                )
             if common is not None:
                 prefixes.append(common)
                 last = common
@@ -65,13 +67,17 @@ def list_page(
                 jumped = True
                 break
             head = decode_object(bucket, key, raw)
-            entries.append(ListEntry(key=key, size=head.size, etag=head.etag, mtime_ns=head.mtime_ns))
+            entries.append(
+                ListEntry(key=key, size=head.size, etag=head.etag, mtime_ns=head.mtime_ns)
+            )
             last = key
         if jumped:
             scan = _AFTER_JUMP_SCAN
             continue
         if len(rows) < scan:
-            return ListPage(entries=tuple(entries), common_prefixes=tuple(prefixes), next_after=None)
+            return ListPage(
+                entries=tuple(entries), common_prefixes=tuple(prefixes), next_after=None
+            )
         start = rows[-1][0] + b"\x00"
         scan = min(scan * 2, _MAX_SCAN)
 

@@ -13,9 +13,10 @@ import asyncio
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from lightningstor import keyspace as ks
 from lightningstor.blobs import BlobStore, StagedBlob
@@ -66,6 +67,9 @@ from lightningstor.records import (
     encode_ref,
     encode_schema,
 )
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 MAX_OBJECT_BYTES = 5 * 1024**4  # S3's 5 TiB object limit
 READ_CHUNK_BYTES = 1024 * 1024
@@ -188,9 +192,13 @@ class ObjectStore:
         record, raw = await self._bucket(name)
         key = ks.bucket_key(name)
         deleting = encode_bucket(BucketRecord(info=record.info, state="deleting"))
-        await self._commit_one(key, expect=raw, put=deleting, on_conflict=NoSuchBucket(resource=name))
+        await self._commit_one(
+            key, expect=raw, put=deleting, on_conflict=NoSuchBucket(resource=name)
+        )
         prefix = ks.object_prefix(name)
-        rows = await self.io.run(self.kv.scan, prefix, ks.prefix_end(prefix), limit=1, keys_only=True)
+        rows = await self.io.run(
+            self.kv.scan, prefix, ks.prefix_end(prefix), limit=1, keys_only=True
+        )
         if rows:
             await self._commit_one(key, expect=deleting, put=raw, on_conflict=InternalError())
             raise BucketNotEmpty(resource=name)
@@ -262,10 +270,7 @@ class ObjectStore:
 
     async def _stage(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
         algorithms = tuple(sorted(expect.checksums))
-        try:
-            writer = await self.io.run(self.blobs.stage, algorithms)
-        except OSError as exc:
-            raise _storage_error(exc) from exc
+        writer = await self._disk(self.blobs.stage, algorithms)
         pending: asyncio.Future[None] | None = None
         try:
             # One chunk is written on the pool while the next is read from the socket.
@@ -274,18 +279,23 @@ class ObjectStore:
                     await pending
                 if writer.size + len(chunk) > MAX_OBJECT_BYTES:
                     raise EntityTooLarge()
-                pending = asyncio.ensure_future(self.io.run(writer.write, chunk))
+                pending = asyncio.ensure_future(self._disk(writer.write, chunk))
             if pending is not None:
                 await pending
-            return await self.io.run(writer.finish)
-        except OSError as exc:
-            await _settle(pending)
-            await self.io.run(writer.abort)
-            raise _storage_error(exc) from exc
+            return await self._disk(writer.finish)
         except BaseException:
+            # Whatever ended the body (client gone, bad digest, disk full): no trace is left.
             await _settle(pending)
             await self.io.run(writer.abort)
             raise
+
+    async def _disk(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Blocking disk work on the pool, with OS errors turned into storage errors (the
+        body's own errors, such as a client disconnect, stay what they are)."""
+        try:
+            return await self.io.run(fn, *args, **kwargs)
+        except OSError as exc:
+            raise _storage_error(exc) from exc
 
     async def _commit_object(
         self, head: ObjectHead, pre: Preconditions, staged: StagedBlob
@@ -314,12 +324,10 @@ class ObjectStore:
             if staged is not None and staged.sha256_hex in plan.publish:
                 # After reading the reference record, before the commit that expects it:
                 # a collection in between changes the record and fails this commit.
-                await self.io.run(self.blobs.publish, staged)
+                await self._disk(self.blobs.publish, staged)
             await self.io.run(self.kv.commit, plan.batch)
         except KVConflict:
             return False
-        except OSError as exc:
-            raise _storage_error(exc) from exc
         return True
 
     async def _plan_refs(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-TOKEN_SCHEME = "LS1-HMAC-SHA256"
+TOKEN_SCHEME = "LS1-HMAC-SHA256"  # noqa: S105 - a scheme name, not a secret
 REPLAY_WINDOW_SECONDS = 300
 
 # gRPC metadata keys (lowercase, as HTTP/2 requires).

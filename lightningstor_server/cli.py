@@ -21,12 +21,21 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the daemon (S3 and gRPC on one process)",
-        description="Run the daemon. Settings: flags > LIGHTNINGSTOR_* environment > --config file > defaults.",
+        description=(
+            "Run the daemon. Settings: flags > LIGHTNINGSTOR_* environment > --config file "
+            "(or LIGHTNINGSTOR_CONFIG) > defaults."
+        ),
     )
     serve.add_argument("--config", type=Path, help="TOML settings file")
-    serve.add_argument("--data-dir", type=Path, help="where metadata and blobs live (default ./var/lightningstor)")
-    serve.add_argument("--s3-listen", metavar="HOST:PORT", help="S3 listener (default 127.0.0.1:9000)")
-    serve.add_argument("--grpc-listen", metavar="HOST:PORT", help="gRPC listener (default 127.0.0.1:50051)")
+    serve.add_argument(
+        "--data-dir", type=Path, help="where metadata and blobs live (default ./var/lightningstor)"
+    )
+    serve.add_argument(
+        "--s3-listen", metavar="HOST:PORT", help="S3 listener (default 127.0.0.1:9000)"
+    )
+    serve.add_argument(
+        "--grpc-listen", metavar="HOST:PORT", help="gRPC listener (default 127.0.0.1:50051)"
+    )
     serve.add_argument("--region", help="region reported to S3 clients (default us-east-1)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
     sub.add_parser("version", help="print the version")

@@ -58,7 +58,9 @@ def _convert(name: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         return value
     except (TypeError, ValueError):
-        raise ConfigError(f"{source}: invalid value {value!r} for setting '{name}' ({kind})") from None
+        raise ConfigError(
+            f"{source}: invalid value {value!r} for setting '{name}' ({kind})"
+        ) from None
 
 
 def _apply(values: dict[str, Any], updates: Mapping[str, Any], source: str) -> None:

@@ -58,19 +58,29 @@ class Running:
         log.info("store closed cleanly")
 
 
-async def ensure_root_credential(config: Config, credentials: CredentialStore, store: ObjectStore) -> Path | None:
+async def ensure_root_credential(
+    config: Config, credentials: CredentialStore, store: ObjectStore
+) -> Path | None:
     """Create the root key on first start; returns the file holding it, if we wrote one."""
     path = config.data_dir / ROOT_CREDENTIALS_FILE
-    existing = await store.io.run(store.kv.scan, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX), limit=1)
+    existing = await store.io.run(
+        store.kv.scan, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX), limit=1
+    )
     if existing:
         return path if path.exists() else None
     access_key = config.root_access_key or new_access_key_id()
     secret = config.root_secret_key or new_secret_access_key()
-    await credentials.create(access_key_id=access_key, secret_access_key=secret, name="root", admin=True)
+    await credentials.create(
+        access_key_id=access_key, secret_access_key=secret, name="root", admin=True
+    )
     log.info("created root credential %s", access_key)
     if config.root_secret_key is not None:
         return None  # the operator supplied it; never echo it into a file
-    await store.io.run(_write_private, path, f"export AWS_ACCESS_KEY_ID={access_key}\nexport AWS_SECRET_ACCESS_KEY={secret}\n")
+    await store.io.run(
+        _write_private,
+        path,
+        f"export AWS_ACCESS_KEY_ID={access_key}\nexport AWS_SECRET_ACCESS_KEY={secret}\n",
+    )
     return path
 
 
@@ -97,7 +107,10 @@ async def _collect_forever(store: ObjectStore, interval: float) -> None:
 async def start(config: Config) -> Running:
     offloader = Offloader(workers=config.io_workers)
     store = await offloader.run(
-        ObjectStore.open, config.data_dir, offloader=offloader, gc_delay_seconds=config.gc_delay_seconds
+        ObjectStore.open,
+        config.data_dir,
+        offloader=offloader,
+        gc_delay_seconds=config.gc_delay_seconds,
     )
     master_key_path = config.master_key_file or config.data_dir / "master.key"
     master_key = await offloader.run(load_or_create_master_key, master_key_path)
@@ -117,12 +130,19 @@ async def start(config: Config) -> Running:
     gc_task = asyncio.create_task(_collect_forever(store, config.gc_interval_seconds))
     log.info(
         "LightningSTOR serving S3 on http://%s:%d and gRPC on %s:%d, data in %s",
-        host, s3_port, parse_listen(config.grpc_listen)[0], grpc_port, config.data_dir,
+        host,
+        s3_port,
+        parse_listen(config.grpc_listen)[0],
+        grpc_port,
+        config.data_dir,
     )
     if cred_file is not None:
         log.info(
-            "root credentials are in %s: run `. %s` then "
-            "`aws --endpoint-url http://%s:%d s3 ls`", cred_file, cred_file, host, s3_port,
+            "root credentials are in %s: run `. %s` then `aws --endpoint-url http://%s:%d s3 ls`",
+            cred_file,
+            cred_file,
+            host,
+            s3_port,
         )
     return Running(
         store=store,

@@ -41,7 +41,6 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-
 def _signed_request(request: web.Request) -> SignedRequest:
     raw_path, _, raw_query = request.raw_path.partition("?")
     headers = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
@@ -93,7 +92,11 @@ class S3App:
         try:
             endpoint, auth = await self._preflight(request)
             call = S3Call(
-                request=request, endpoint=endpoint, auth=auth, gateway=self.gateway, request_id=request_id
+                request=request,
+                endpoint=endpoint,
+                auth=auth,
+                gateway=self.gateway,
+                request_id=request_id,
             )
             response = await HANDLERS[endpoint.operation](call)
         except StorageError as error:
@@ -102,7 +105,9 @@ class S3App:
             log.info("request=%s client went away: %s", request_id, type(exc).__name__)
             raise
         except Exception:
-            log.exception("request=%s %s %s failed unexpectedly", request_id, request.method, request.path)
+            log.exception(
+                "request=%s %s %s failed unexpectedly", request_id, request.method, request.path
+            )
             return self._fail(request, InternalError(), request_id, started)
         _log_request(request, request_id, response.status, started, endpoint.operation)
         return response

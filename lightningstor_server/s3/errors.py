@@ -47,9 +47,7 @@ def status_of(error: StorageError) -> int:
     return STATUS_BY_CODE.get(error.code, 500)
 
 
-def error_response(
-    error: StorageError, *, request_id: str, with_body: bool
-) -> web.Response:
+def error_response(error: StorageError, *, request_id: str, with_body: bool) -> web.Response:
     """The S3 error reply. HEAD and 304 replies carry no body, as S3's do."""
     status = status_of(error)
     headers = {"x-amz-request-id": request_id}

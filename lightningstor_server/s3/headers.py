@@ -6,6 +6,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
 from multidict import CIMultiDictProxy
@@ -65,7 +66,9 @@ def body_expectations(headers: CIMultiDictProxy[str], payload_hash: str) -> Body
                 raise InvalidRequest(f"Checksum algorithm {algorithm.upper()} is not supported.")
             checksums[algorithm] = value
     if len(checksums) > 1:
-        raise InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+        raise InvalidRequest(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        )
     declared = headers.get("x-amz-sdk-checksum-algorithm")
     if declared and not checksums:
         algorithm = declared.lower()
@@ -130,14 +133,10 @@ def _http_date(value: str | None) -> int | None:
 
 
 def http_date(mtime_ns: int) -> str:
-    from datetime import UTC, datetime
-
     return format_datetime(datetime.fromtimestamp(mtime_ns // 1_000_000_000, UTC), usegmt=True)
 
 
 def iso_date(mtime_ns: int) -> str:
-    from datetime import UTC, datetime
-
     moment = datetime.fromtimestamp(mtime_ns / 1e9, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -167,7 +166,11 @@ def max_keys(value: str | None) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise InvalidArgument("Provided max-keys not an integer or within integer range", resource="max-keys") from None
+        raise InvalidArgument(
+            "Provided max-keys not an integer or within integer range", resource="max-keys"
+        ) from None
     if number < 0:
-        raise InvalidArgument("Argument maxKeys must be an integer between 0 and 2147483647", resource="max-keys")
+        raise InvalidArgument(
+            "Argument maxKeys must be an integer between 0 and 2147483647", resource="max-keys"
+        )
     return min(number, 1000)

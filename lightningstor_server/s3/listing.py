@@ -6,14 +6,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from lightningstor.errors import InvalidArgument
 from lightningstor.listing import decode_page_token, encode_page_token
 from lightningstor.model import ListPage
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.headers import iso_date, max_keys
 from lightningstor_server.s3.sigv4 import uri_encode
 from lightningstor_server.s3.xml import document, element, group
-
-from lightningstor.errors import InvalidArgument
 
 
 def _encoder(call: S3Call) -> Callable[[str], str]:
@@ -22,7 +21,9 @@ def _encoder(call: S3Call) -> Callable[[str], str]:
     if encoding is None:
         return lambda text: text
     if encoding != "url":
-        raise InvalidArgument("Invalid Encoding Method specified in Request", resource="encoding-type")
+        raise InvalidArgument(
+            "Invalid Encoding Method specified in Request", resource="encoding-type"
+        )
     return lambda text: uri_encode(text, keep_slash=True)
 
 
@@ -56,9 +57,17 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
     token = query.get("continuation-token")
     start_after = query.get("start-after")
     after = decode_page_token(token) if token is not None else start_after
-    prefix, delimiter, limit = query.get("prefix", ""), query.get("delimiter", ""), max_keys(query.get("max-keys"))
+    prefix, delimiter, limit = (
+        query.get("prefix", ""),
+        query.get("delimiter", ""),
+        max_keys(query.get("max-keys")),
+    )
     page = await call.store.list_objects(
-        call.endpoint.bucket, prefix=prefix, delimiter=delimiter, after=after or None, max_keys=limit
+        call.endpoint.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        after=after or None,
+        max_keys=limit,
     )
     fields = [
         element("Name", call.endpoint.bucket),
@@ -69,7 +78,9 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
         element("KeyCount", len(page.entries) + len(page.common_prefixes)),
         element("IsTruncated", page.truncated),
         element("ContinuationToken", token),
-        element("NextContinuationToken", encode_page_token(page.next_after) if page.next_after else None),
+        element(
+            "NextContinuationToken", encode_page_token(page.next_after) if page.next_after else None
+        ),
         element("StartAfter", enc(start_after) if start_after else None),
         *_contents(call, page, enc, owner=query.get("fetch-owner") == "true"),
     ]
@@ -80,9 +91,17 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
     query = call.request.query
     enc = _encoder(call)
     marker = query.get("marker", "")
-    prefix, delimiter, limit = query.get("prefix", ""), query.get("delimiter", ""), max_keys(query.get("max-keys"))
+    prefix, delimiter, limit = (
+        query.get("prefix", ""),
+        query.get("delimiter", ""),
+        max_keys(query.get("max-keys")),
+    )
     page = await call.store.list_objects(
-        call.endpoint.bucket, prefix=prefix, delimiter=delimiter, after=marker or None, max_keys=limit
+        call.endpoint.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        after=marker or None,
+        max_keys=limit,
     )
     fields = [
         element("Name", call.endpoint.bucket),

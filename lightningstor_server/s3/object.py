@@ -48,7 +48,9 @@ async def handle_head_object(call: S3Call) -> web.StreamResponse:
     head = await call.store.head_object(
         call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(call.request.headers)
     )
-    response = web.StreamResponse(headers=h.object_headers(head, with_checksums=_wants_checksums(call)))
+    response = web.StreamResponse(
+        headers=h.object_headers(head, with_checksums=_wants_checksums(call))
+    )
     response.content_length = head.size
     return response
 

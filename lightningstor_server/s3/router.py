@@ -8,26 +8,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from multidict import MultiDictProxy
+from multidict import MultiMapping
 
 from lightningstor.errors import MethodNotAllowed, NotImplementedByServer
 
 # Query parameters that modify an operation rather than select a sub-resource.
 _LIST_PARAMS = frozenset(
     {
-        "prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
-        "continuation-token", "start-after", "fetch-owner", "x-id", "allow-unordered",
+        "prefix",
+        "delimiter",
+        "marker",
+        "max-keys",
+        "encoding-type",
+        "list-type",
+        "continuation-token",
+        "start-after",
+        "fetch-owner",
+        "x-id",
+        "allow-unordered",
         "optional-object-attributes",
     }
 )
 _OBJECT_PARAMS = frozenset(
     {
-        "x-id", "versionId", "response-content-type", "response-content-language",
-        "response-expires", "response-cache-control", "response-content-disposition",
+        "x-id",
+        "versionId",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
         "response-content-encoding",
     }
 )
-_SERVICE_PARAMS = frozenset({"x-id", "max-buckets", "continuation-token", "prefix", "bucket-region"})
+_SERVICE_PARAMS = frozenset(
+    {"x-id", "max-buckets", "continuation-token", "prefix", "bucket-region"}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,7 +53,7 @@ class Endpoint:
     key: str = ""
 
 
-def route(method: str, path: str, query: MultiDictProxy[str]) -> Endpoint:
+def route(method: str, path: str, query: MultiMapping[str]) -> Endpoint:
     """``path`` is the request path decoded once (``+`` stays a plus, ``//`` is kept)."""
     bucket, _, key = path.removeprefix("/").partition("/")
     if not bucket:
@@ -55,7 +71,7 @@ def route(method: str, path: str, query: MultiDictProxy[str]) -> Endpoint:
     return _pick(method, operations, bucket=bucket, key=key)
 
 
-def _bucket_endpoint(method: str, bucket: str, query: MultiDictProxy[str]) -> Endpoint:
+def _bucket_endpoint(method: str, bucket: str, query: MultiMapping[str]) -> Endpoint:
     if method == "GET" and "location" in query:
         return Endpoint(operation="GetBucketLocation", bucket=bucket)
     _only(query, _LIST_PARAMS, "bucket")
@@ -64,7 +80,7 @@ def _bucket_endpoint(method: str, bucket: str, query: MultiDictProxy[str]) -> En
     return _pick(method, operations, bucket=bucket)
 
 
-def _only(query: MultiDictProxy[str], allowed: frozenset[str], where: str) -> None:
+def _only(query: MultiMapping[str], allowed: frozenset[str], where: str) -> None:
     unknown = sorted(set(query) - allowed)
     if unknown:
         raise NotImplementedByServer(

@@ -118,15 +118,16 @@ def canonical_query(raw_query: str) -> str:
             continue
         name, _, value = item.partition("=")
         pairs.append(
-            (uri_encode(unquote(name), keep_slash=False), uri_encode(unquote(value), keep_slash=False))
+            (
+                uri_encode(unquote(name), keep_slash=False),
+                uri_encode(unquote(value), keep_slash=False),
+            )
         )
     pairs.sort()
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-def canonical_request(
-    req: SignedRequest, signed_headers: Sequence[str], payload_hash: str
-) -> str:
+def canonical_request(req: SignedRequest, signed_headers: Sequence[str], payload_hash: str) -> str:
     lines = [
         req.method,
         canonical_uri(req.raw_path),
@@ -153,7 +154,9 @@ def _parse_amz_date(value: str) -> datetime:
     try:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header") from None
+        raise AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header"
+        ) from None
 
 
 def _check_payload_hash(value: str | None) -> str:
@@ -164,7 +167,8 @@ def _check_payload_hash(value: str | None) -> str:
     if value == UNSIGNED_PAYLOAD or value.startswith("STREAMING-") or _SHA256_HEX.match(value):
         return value
     raise InvalidRequest(
-        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value or a valid sha256 value."
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value "
+        "or a valid sha256 value."
     )
 
 

@@ -15,9 +15,8 @@ def element(name: str, value: str | int | bool | None) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = escape(str(value))
+        return f"<{name}>{'true' if value else 'false'}</{name}>"
+    text = escape(str(value))
     return f"<{name}>{text}</{name}>"
 
 
