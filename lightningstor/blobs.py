@@ -44,8 +44,8 @@ class BlobWriter:
 
     def __init__(self, path: Path, algorithms: tuple[str, ...]) -> None:
         self.path = path
+        self._digests = BodyDigests(algorithms)  # may refuse an algorithm: before the open
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._digests = BodyDigests(algorithms)
 
     @property
     def size(self) -> int:

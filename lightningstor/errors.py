@@ -10,7 +10,8 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
     │                          ConditionalRequestConflict, OperationAborted
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
-    │                          InvalidRequest, MalformedXML, EntityTooLarge, NotImplementedError_
+    │                          InvalidRequest, MalformedXML, EntityTooLarge, MetadataTooLarge,
+    │                          MissingContentLength, MethodNotAllowed, NotImplemented
     ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
     ├── AuthError ............ AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
@@ -161,6 +162,11 @@ class MalformedXML(InvalidInput):
 class EntityTooLarge(InvalidInput):
     code = "EntityTooLarge"
     default_message = "Your proposed upload exceeds the maximum allowed object size."
+
+
+class MetadataTooLarge(InvalidInput):
+    code = "MetadataTooLarge"
+    default_message = "Your metadata headers exceed the maximum allowed metadata size."
 
 
 class MissingContentLength(InvalidInput):

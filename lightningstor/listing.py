@@ -7,6 +7,7 @@ folder of a million keys costs one seek, not a million reads. Runs on the thread
 from __future__ import annotations
 
 import base64
+import binascii
 
 from lightningstor import keyspace as ks
 from lightningstor.errors import InvalidArgument
@@ -100,11 +101,11 @@ def encode_page_token(after: str) -> str:
 def decode_page_token(token: str) -> str:
     """The position a token continues after; InvalidArgument for anything we did not issue."""
     try:
-        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
         if not raw.startswith(_TOKEN_VERSION):
             raise ValueError(token)
         return raw[len(_TOKEN_VERSION) :].decode()
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, binascii.Error):
         raise InvalidArgument(
             "The continuation token provided is incorrect", resource="continuation-token"
         ) from None

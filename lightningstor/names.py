@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 
-from lightningstor.errors import InvalidArgument, InvalidBucketName, KeyTooLongError
+from lightningstor.errors import (
+    InvalidArgument,
+    InvalidBucketName,
+    KeyTooLongError,
+    MetadataTooLarge,
+)
+from lightningstor.model import ContentHeaders
 
 MAX_KEY_BYTES = 1024
+# S3 limits user-defined metadata (names + values, UTF-8) to 2 KB per object.
+MAX_USER_METADATA_BYTES = 2048
+# RFC 9110 token characters: what an S3 client will see as part of an x-amz-meta-* name.
+_METADATA_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
+# Control characters (tab aside) would let a stored value split a header when it is served.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -45,3 +58,30 @@ def validate_key(key: str) -> None:
         raise InvalidArgument("Object key is not valid UTF-8.", resource=key[:64]) from exc
     if len(encoded) > MAX_KEY_BYTES:
         raise KeyTooLongError(resource=key[:64])
+
+
+def validate_metadata(headers: ContentHeaders, user_metadata: Mapping[str, str]) -> None:
+    """Stored headers and metadata must be servable as HTTP headers by either door.
+
+    Metadata names are lowercase HTTP tokens (S3 lowercases x-amz-meta-* names); values carry
+    no control characters; names and values together fit in 2 KB.
+    """
+    for field in ContentHeaders.__slots__:
+        _check_header_value(field, getattr(headers, field))
+    size = 0
+    for name, value in user_metadata.items():
+        if not _METADATA_NAME_RE.match(name):
+            raise InvalidArgument(
+                f"Metadata name {name!r} is not a lowercase HTTP token.", resource=name
+            )
+        _check_header_value(name, value)
+        size += len(name.encode()) + len(value.encode())
+    if size > MAX_USER_METADATA_BYTES:
+        raise MetadataTooLarge(
+            extra={"MaxSizeAllowed": str(MAX_USER_METADATA_BYTES), "Size": str(size)}
+        )
+
+
+def _check_header_value(name: str, value: str) -> None:
+    if _CONTROL_RE.search(value):
+        raise InvalidArgument(f"{name} must not contain control characters.", resource=name)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from lightningstor import keyspace as ks
-from lightningstor.blobs import BlobStore, StagedBlob
+from lightningstor.blobs import BlobStore, BlobWriter, StagedBlob
 from lightningstor.conditions import check_read, check_write, resolve_range
 from lightningstor.errors import (
     BadDigest,
@@ -34,6 +34,7 @@ from lightningstor.errors import (
     InternalError,
     NoSuchBucket,
     NoSuchKey,
+    OperationAborted,
     StorageError,
 )
 from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
@@ -50,7 +51,7 @@ from lightningstor.model import (
     RangeRequest,
     Segment,
 )
-from lightningstor.names import validate_bucket_name, validate_key
+from lightningstor.names import validate_bucket_name, validate_key, validate_metadata
 from lightningstor.offload import Offloader
 from lightningstor.records import (
     SCHEMA_VERSION,
@@ -118,6 +119,9 @@ class ObjectStore:
         self.blobs = blobs
         self.io = offloader
         self.gc_delay_seconds = gc_delay_seconds
+        # Collection runs in one place at a time; the batches' expectations guard against
+        # writers, this lock only keeps two collectors from tripping over each other.
+        self._collecting = asyncio.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -167,8 +171,10 @@ class ObjectStore:
         try:
             await self.io.run(self.kv.commit, batch)
         except KVConflict:
-            existing = await self.head_bucket(name)
-            if existing.owner == owner:
+            raw = await self.io.run(self.kv.get, key)
+            if raw is None:  # deleted again in between: the caller may simply retry
+                raise OperationAborted(resource=name) from None
+            if decode_bucket(name, raw).info.owner == owner:
                 raise BucketAlreadyOwnedByYou(resource=name) from None
             raise BucketAlreadyExists(resource=name) from None
         return info
@@ -246,6 +252,9 @@ class ObjectStore:
         NoSuchKey (If-Match on a missing key), InsufficientStorage.
         """
         validate_key(key)
+        headers = headers or ContentHeaders()
+        user_metadata = dict(user_metadata or {})
+        validate_metadata(headers, user_metadata)
         await self._bucket(bucket)  # fail fast, before reading any body
         expect = expect or BodyExpectations()
         staged = await self._stage(body, expect)
@@ -258,15 +267,16 @@ class ObjectStore:
                 md5_hex=staged.md5_hex,
                 etag=staged.md5_hex,
                 mtime_ns=time.time_ns(),
-                headers=headers or ContentHeaders(),
-                user_metadata=dict(user_metadata or {}),
+                headers=headers,
+                user_metadata=user_metadata,
                 checksums=staged.checksums,
                 segments=(Segment(sha256_hex=staged.sha256_hex, size=staged.size),),
             )
             await self._commit_object(head, preconditions or Preconditions(), staged)
             return head
         finally:
-            await self.io.run(self.blobs.discard, staged)
+            # Shielded: a cancelled request (client gone) must still remove its staged file.
+            await asyncio.shield(self.io.run(self.blobs.discard, staged))
 
     async def _stage(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
         algorithms = tuple(sorted(expect.checksums))
@@ -284,10 +294,16 @@ class ObjectStore:
                 await pending
             return await self._disk(writer.finish)
         except BaseException:
-            # Whatever ended the body (client gone, bad digest, disk full): no trace is left.
-            await _settle(pending)
-            await self.io.run(writer.abort)
+            # Whatever ended the body (client gone, bad digest, disk full): no trace is left,
+            # even when the request's task is being cancelled while this runs.
+            await asyncio.shield(self._abort_stage(pending, writer))
             raise
+
+    async def _abort_stage(self, pending: asyncio.Future[None] | None, writer: BlobWriter) -> None:
+        if pending is not None:
+            # Let an in-flight chunk write finish before its file is removed (errors are moot).
+            await asyncio.wait([pending])
+        await self.io.run(writer.abort)
 
     async def _disk(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Blocking disk work on the pool, with OS errors turned into storage errors (the
@@ -453,7 +469,10 @@ class ObjectStore:
     # --- collection -----------------------------------------------------------------------
     async def collect_garbage(self, *, now_ns: int | None = None) -> int:
         """Remove blobs unreferenced for longer than the GC delay; returns how many."""
-        now_ns = time.time_ns() if now_ns is None else now_ns
+        async with self._collecting:
+            return await self._collect_due(time.time_ns() if now_ns is None else now_ns)
+
+    async def _collect_due(self, now_ns: int) -> int:
         cutoff = now_ns - int(self.gc_delay_seconds * 1e9)
         rows = await self.io.run(
             lambda: list(scan_all(self.kv, ks.GARBAGE_PREFIX, ks.prefix_end(ks.GARBAGE_PREFIX)))
@@ -489,7 +508,10 @@ class ObjectStore:
         finish.expect_value(ref_key, marked)
         finish.put(ref_key, encode_ref(RefRecord(generation=ref.generation + 1)))
         finish.delete(garbage_key)
-        await self.io.run(self.kv.commit, finish)
+        try:
+            await self.io.run(self.kv.commit, finish)
+        except KVConflict:
+            return 0  # another daemon's collector finished it first
         return 1
 
 
@@ -535,9 +557,3 @@ def _storage_error(exc: OSError) -> StorageError:
     if exc.errno in (28, 122):  # ENOSPC, EDQUOT
         return InsufficientStorage()
     return InternalError(f"I/O error: {exc.strerror}")
-
-
-async def _settle(pending: asyncio.Future[None] | None) -> None:
-    """Let an in-flight chunk write finish before its file is removed (errors are moot)."""
-    if pending is not None:
-        await asyncio.wait([pending])

@@ -22,6 +22,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "InvalidRequest": 400,
     "MalformedXML": 400,
     "EntityTooLarge": 400,
+    "MetadataTooLarge": 400,
     "MissingContentLength": 411,
     "MethodNotAllowed": 405,
     "NotImplemented": 501,

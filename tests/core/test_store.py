@@ -377,3 +377,55 @@ def test_body_error_midway_stores_nothing(store: ObjectStore) -> None:
     run(scenario)
     assert list(store.blobs.tmp_root.iterdir()) == []
     assert blob_files(store) == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "headers", "error"),
+    [
+        ({"big": "x" * 2100}, ContentHeaders(), errors.MetadataTooLarge),
+        ({"Upper": "v"}, ContentHeaders(), errors.InvalidArgument),
+        ({"sp ace": "v"}, ContentHeaders(), errors.InvalidArgument),
+        ({"ok": "line\r\nbreak"}, ContentHeaders(), errors.InvalidArgument),
+        ({}, ContentHeaders(content_type="text/plain\nX-Evil: 1"), errors.InvalidArgument),
+    ],
+)
+def test_unservable_metadata_is_refused(
+    store: ObjectStore,
+    metadata: dict[str, str],
+    headers: ContentHeaders,
+    error: type[errors.StorageError],
+) -> None:
+    async def scenario() -> None:
+        await store.create_bucket("meta", owner="o")
+        with pytest.raises(error):
+            await store.put_object(
+                "meta", "k", chunks(b"x"), headers=headers, user_metadata=metadata
+            )
+        with pytest.raises(errors.NoSuchKey):
+            await store.head_object("meta", "k")
+
+    run(scenario)
+
+
+def test_cancelled_upload_leaves_no_staged_file(store: ObjectStore) -> None:
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 65536
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        await store.create_bucket("cancel", owner="o")
+        task = asyncio.ensure_future(store.put_object("cancel", "k", endless()))
+        while not any(store.blobs.tmp_root.iterdir()):
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(200):  # the shielded clean-up finishes on its own
+            if not any(store.blobs.tmp_root.iterdir()):
+                break
+            await asyncio.sleep(0.01)
+
+    run(scenario)
+    assert list(store.blobs.tmp_root.iterdir()) == []

@@ -302,3 +302,12 @@ def test_large_streamed_object(s3: Any, bucket: str) -> None:
     assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == body
     tail = s3.get_object(Bucket=bucket, Key="big", Range=f"bytes={len(body) - 10}-")
     assert tail["Body"].read() == body[-10:]
+
+
+def test_metadata_too_large(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        s3.put_object(Bucket=bucket, Key="fat-meta", Body=b"x", Metadata={"a": "x" * 2100})
+    assert error_of(raised) == ("MetadataTooLarge", 400)
+    with pytest.raises(ClientError) as missing:
+        s3.head_object(Bucket=bucket, Key="fat-meta")
+    assert error_of(missing) == ("404", 404)

@@ -1,0 +1,338 @@
+"""A small async client of LightningSTOR's gRPC API, for internal services.
+
+    async with Client("127.0.0.1:50051", access_key_id=..., secret_access_key=...) as ls:
+        await ls.create_bucket("photos")
+        await ls.put_object("photos", "cat.jpg", data, content_type="image/jpeg")
+        async for chunk in ls.iter_object("photos", "cat.jpg"):
+            ...
+
+Every call is signed per call (see ``lightningstor/tokens.py``); the secret never leaves the
+process. A call the server refuses raises the core's own error class named by the S3 code the
+server sent (``NoSuchKey``, ``PreconditionFailed``...), so callers catch the same exceptions as
+code that uses the ObjectStore directly; transport failures (UNAVAILABLE, DEADLINE_EXCEEDED)
+stay ``grpc.aio.AioRpcError``. Code that drives the generated stubs itself signs its calls with
+:func:`call_metadata`.
+
+This module is part of the core package that internal services install: it imports grpc and
+the generated stubs, never the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+
+from lightningstor import errors
+from lightningstor.tokens import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_call
+from lightningstor.v1 import storage_pb2 as pb
+from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+
+MAX_CHUNK_BYTES = int(pb.MAX_CHUNK_BYTES)
+# Trailing metadata of a failed call: the S3 error code alone, the request id the server logged
+# it under, and with OUT_OF_RANGE the object's size. The server sets these same keys.
+ERROR_CODE_KEY = "x-ls-error-code"
+REQUEST_ID_KEY = "x-ls-request-id"
+OBJECT_SIZE_KEY = "x-ls-object-size"
+# Initial metadata of a WriteObject call whose spec the server accepted: send the data now.
+WRITE_ACCEPTED_KEY = "x-ls-write-accepted"
+
+BUCKET_SERVICE = f"/{pb.DESCRIPTOR.package}.BucketService/"
+OBJECT_SERVICE = f"/{pb.DESCRIPTOR.package}.ObjectService/"
+
+_Unary = grpc.aio.UnaryUnaryMultiCallable
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+ListItem = pb.Object | str  # an object, or a common prefix when listing with a delimiter
+
+
+def call_metadata(
+    access_key_id: str, secret_access_key: str, method: str, *, timestamp: int | None = None
+) -> list[tuple[str, str]]:
+    """The metadata that signs one call of ``method`` ("/lightningstor.v1.ObjectService/...")."""
+    when = int(time.time()) if timestamp is None else timestamp
+    return [
+        (KEY_ID_HEADER, access_key_id),
+        (TIMESTAMP_HEADER, str(when)),
+        (SIGNATURE_HEADER, sign_call(secret_access_key, method, when)),
+    ]
+
+
+def _error_classes() -> dict[str, type[errors.StorageError]]:
+    """S3 code -> the core class that names it (families without a code of their own skipped)."""
+    found: dict[str, type[errors.StorageError]] = {}
+    pending = list(errors.StorageError.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        pending.extend(cls.__subclasses__())
+        if cls.__module__ == errors.__name__ and "code" in vars(cls):
+            found.setdefault(cls.code, cls)
+    return found
+
+
+_ERROR_CLASSES = _error_classes()
+
+
+def translate_error(error: grpc.aio.AioRpcError) -> Exception:
+    """The core error a refused call stands for, or ``error`` itself for transport failures."""
+    # grpc.aio hands back (key, value) pairs; the stubs describe the sync API's objects.
+    pairs: Any = error.trailing_metadata() or ()
+    trailing = {str(key): str(value) for key, value in pairs}
+    code = trailing.get(ERROR_CODE_KEY, "")
+    cls = _ERROR_CLASSES.get(code)
+    if cls is None:
+        return error
+    message = (error.details() or "").removeprefix(f"{code}: ")
+    if cls is errors.InvalidRange:
+        size = trailing.get(OBJECT_SIZE_KEY, "")
+        return errors.InvalidRange(message, size=int(size) if size.isdigit() else 0)
+    return cls(message)
+
+
+class Client:
+    """An authenticated channel to one LightningSTOR daemon. Create it inside a running loop."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        access_key_id: str,
+        secret_access_key: str,
+        channel_credentials: grpc.ChannelCredentials | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        self._key_id = access_key_id
+        self._secret = secret_access_key
+        # Deadline of unary calls; streams run as long as their bytes keep flowing.
+        self._timeout = timeout_seconds
+        if channel_credentials is None:
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            self._channel = grpc.aio.secure_channel(target, channel_credentials)
+        # The generated stubs are untyped; these annotations are their types.
+        buckets: Any = pb_grpc.BucketServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        objects: Any = pb_grpc.ObjectServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._create_bucket: _Unary[pb.CreateBucketRequest, pb.Bucket] = buckets.CreateBucket
+        self._get_bucket: _Unary[pb.GetBucketRequest, pb.Bucket] = buckets.GetBucket
+        self._delete_bucket: _Unary[pb.DeleteBucketRequest, pb.DeleteBucketResponse] = (
+            buckets.DeleteBucket
+        )
+        self._list_buckets: _Unary[pb.ListBucketsRequest, pb.ListBucketsResponse] = (
+            buckets.ListBuckets
+        )
+        self._write_object: grpc.aio.StreamUnaryMultiCallable[
+            pb.WriteObjectRequest, pb.WriteObjectResponse
+        ] = objects.WriteObject
+        self._read_object: grpc.aio.UnaryStreamMultiCallable[
+            pb.ReadObjectRequest, pb.ReadObjectResponse
+        ] = objects.ReadObject
+        self._head_object: _Unary[pb.HeadObjectRequest, pb.Object] = objects.HeadObject
+        self._delete_object: _Unary[pb.DeleteObjectRequest, pb.DeleteObjectResponse] = (
+            objects.DeleteObject
+        )
+        self._list_objects: _Unary[pb.ListObjectsRequest, pb.ListObjectsResponse] = (
+            objects.ListObjects
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _signed(self, method: str) -> list[tuple[str, str]]:
+        return call_metadata(self._key_id, self._secret, method)
+
+    async def _unary(
+        self, rpc: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], method: str, request: Req
+    ) -> Resp:
+        try:
+            return await rpc(request, metadata=self._signed(method), timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise translate_error(error) from error
+
+    # --- buckets --------------------------------------------------------------------------
+    async def create_bucket(self, name: str) -> pb.Bucket:
+        request = pb.CreateBucketRequest(name=name)
+        return await self._unary(self._create_bucket, BUCKET_SERVICE + "CreateBucket", request)
+
+    async def get_bucket(self, name: str) -> pb.Bucket:
+        request = pb.GetBucketRequest(name=name)
+        return await self._unary(self._get_bucket, BUCKET_SERVICE + "GetBucket", request)
+
+    async def delete_bucket(self, name: str) -> None:
+        request = pb.DeleteBucketRequest(name=name)
+        await self._unary(self._delete_bucket, BUCKET_SERVICE + "DeleteBucket", request)
+
+    async def list_buckets(self) -> list[pb.Bucket]:
+        request = pb.ListBucketsRequest()
+        reply = await self._unary(self._list_buckets, BUCKET_SERVICE + "ListBuckets", request)
+        return list(reply.buckets)
+
+    # --- objects --------------------------------------------------------------------------
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes | AsyncIterable[bytes],
+        *,
+        content_type: str = "",
+        metadata: Mapping[str, str] | None = None,
+        checksums: Mapping[str, str] | None = None,
+        if_none_match: str = "",
+        if_match: str = "",
+    ) -> pb.Object:
+        """Store ``data`` as ``bucket/key``; nothing is visible unless every byte arrived.
+
+        ``checksums`` (algorithm -> base64) are verified by the server before it commits.
+        """
+        spec = pb.WriteSpec(
+            bucket=bucket,
+            key=key,
+            headers=pb.ContentHeaders(content_type=content_type),
+            metadata=metadata or {},
+            checksums=checksums or {},
+            # A size known up front lets the server refuse a short or long body.
+            size=len(data) if isinstance(data, bytes) else None,
+            if_none_match=if_none_match,
+            if_match=if_match,
+        )
+        call = self._write_object(None, metadata=self._signed(OBJECT_SERVICE + "WriteObject"))
+        try:
+            await _send(call, spec, data)
+            reply = await call
+        except grpc.aio.AioRpcError as error:
+            raise translate_error(error) from error
+        finally:
+            # A no-op once the call is done; if the data source failed, the server sees the
+            # stream end without finish_write and stores nothing.
+            call.cancel()
+        return reply.object
+
+    async def iter_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        offset: int = 0,
+        limit: int = 0,
+        suffix_length: int = 0,
+        if_match: str = "",
+        if_none_match: str = "",
+    ) -> AsyncGenerator[bytes, None]:
+        """The object's bytes (``limit`` 0: to the end; ``suffix_length``: the last bytes).
+
+        A caller that stops early should ``aclose()`` it, which cancels the call at once.
+        """
+        request = pb.ReadObjectRequest(
+            bucket=bucket,
+            key=key,
+            read_offset=offset,
+            read_limit=limit,
+            suffix_length=suffix_length,
+            if_match=if_match,
+            if_none_match=if_none_match,
+        )
+        call = self._read_object(request, metadata=self._signed(OBJECT_SERVICE + "ReadObject"))
+        try:
+            async for reply in call:
+                if reply.data:
+                    yield reply.data
+        except grpc.aio.AioRpcError as error:
+            raise translate_error(error) from error
+        finally:
+            call.cancel()  # the caller stopped reading early: stop the server sending
+
+    async def get_object(self, bucket: str, key: str, *, offset: int = 0, limit: int = 0) -> bytes:
+        """The object's bytes, whole in memory: for small objects; use iter_object otherwise."""
+        return b"".join(
+            [c async for c in self.iter_object(bucket, key, offset=offset, limit=limit)]
+        )
+
+    async def head_object(self, bucket: str, key: str) -> pb.Object:
+        request = pb.HeadObjectRequest(bucket=bucket, key=key)
+        return await self._unary(self._head_object, OBJECT_SERVICE + "HeadObject", request)
+
+    async def delete_object(self, bucket: str, key: str) -> bool:
+        """Remove the object; False if there was none."""
+        request = pb.DeleteObjectRequest(bucket=bucket, key=key)
+        reply = await self._unary(self._delete_object, OBJECT_SERVICE + "DeleteObject", request)
+        return reply.existed
+
+    async def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        page_size: int = 0,
+    ) -> AsyncGenerator[ListItem, None]:
+        """Every object (and, with a delimiter, common prefix) in key order, page by page."""
+        request = pb.ListObjectsRequest(
+            bucket=bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            start_after=start_after,
+            page_size=page_size,
+        )
+        while True:
+            page = await self._unary(self._list_objects, OBJECT_SERVICE + "ListObjects", request)
+            items: list[ListItem] = [*page.objects, *page.common_prefixes]
+            items.sort(key=lambda item: item if isinstance(item, str) else item.key)
+            for item in items:
+                yield item
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+
+async def _send(
+    call: grpc.aio.StreamUnaryCall[pb.WriteObjectRequest, pb.WriteObjectResponse],
+    spec: pb.WriteSpec,
+    data: bytes | AsyncIterable[bytes],
+) -> None:
+    """Spec, data chunks each with its offset, then finish_write; stops if the server answers.
+
+    The server marks its initial metadata once it has accepted the spec. Waiting for that
+    before streaming means an early refusal (no such bucket, bad key, bad token) ends the call
+    before any data is written: a write racing the refusal would lose its status to grpc.aio's
+    "Internal error from Core" (grpc/grpc#36066).
+    """
+    offset = 0
+    try:
+        await call.write(pb.WriteObjectRequest(spec=spec, write_offset=0))
+        initial: Any = await call.initial_metadata()
+        if not any(key == WRITE_ACCEPTED_KEY for key, _ in initial or ()):
+            return  # refused: the status is on its way
+        async for chunk in _chunks(data):
+            await call.write(pb.WriteObjectRequest(data=chunk, write_offset=offset))
+            offset += len(chunk)
+        await call.write(pb.WriteObjectRequest(write_offset=offset, finish_write=True))
+        await call.done_writing()
+    except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
+        return  # the server ended the call early (an error); awaiting the call reports it
+
+
+async def _chunks(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """``data`` in pieces of at most MAX_CHUNK_BYTES, the largest the server accepts."""
+    if isinstance(data, bytes):
+        for start in range(0, len(data), MAX_CHUNK_BYTES):
+            yield data[start : start + MAX_CHUNK_BYTES]
+        return
+    async for piece in data:
+        for start in range(0, len(piece), MAX_CHUNK_BYTES):
+            yield piece[start : start + MAX_CHUNK_BYTES]

@@ -1,0 +1,160 @@
+"""Every call proves its caller before a servicer runs: the signed token of ``tokens.py``.
+
+The interceptor wraps each method so that verification runs inside the call's own task (see
+``wrapping.py``) and records the verified caller in a context variable, which servicers read
+with :func:`current_caller`. Each call runs in a task of its own whose context dies with it, so
+a caller never leaks into another call. Health checking stays open: load balancers and
+orchestrators probe it without keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import grpc
+
+from lightningstor.credentials import Credential
+from lightningstor.errors import (
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    InvalidAccessKeyId,
+    MissingSecurityHeader,
+    RequestTimeTooSkewed,
+    SignatureDoesNotMatch,
+)
+from lightningstor.tokens import (
+    KEY_ID_HEADER,
+    REPLAY_WINDOW_SECONDS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_call,
+)
+from lightningstor_server.grpc.wrapping import (
+    Context,
+    Continuation,
+    Handler,
+    ServerInterceptor,
+    wrap_handler,
+)
+
+log = logging.getLogger("lightningstor.grpc.auth")
+
+OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/",)
+_TOKEN_HEADERS = (KEY_ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+_TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
+_SIGNATURE_RE = re.compile(r"^[0-9a-f]{64}$")
+
+CredentialLookup = Callable[[str], Awaitable[Credential | None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """Who a verified call comes from. Holds no secret, unlike Credential."""
+
+    access_key_id: str
+    admin: bool
+
+
+_caller: ContextVar[Caller] = ContextVar("lightningstor_grpc_caller")
+
+
+def current_caller() -> Caller:
+    """The verified caller of the running call.
+
+    Raises AccessDenied if none was verified: a servicer reached without the interceptor must
+    fail closed, never act for nobody.
+    """
+    try:
+        return _caller.get()
+    except LookupError:
+        raise AccessDenied("The call carries no verified identity.") from None
+
+
+def caller_key_id() -> str:
+    """The verified caller's access key id, or "-" (for logs, which must not raise)."""
+    caller = _caller.get(None)
+    return "-" if caller is None else caller.access_key_id
+
+
+def act_as(caller: Caller) -> None:
+    """Record ``caller`` for the running task (the interceptor's job; tests call it directly)."""
+    _caller.set(caller)
+
+
+async def authenticate(
+    method: str,
+    metadata: Iterable[tuple[str, Any]],
+    *,
+    lookup: CredentialLookup,
+    now: float,
+) -> Caller:
+    """Check one call's token; raises the AuthError that names what is wrong."""
+    # Binary ("-bin") values arrive as bytes; ours are text, so anything else counts as absent.
+    token = {k: v for k, v in metadata if k in _TOKEN_HEADERS and isinstance(v, str) and v}
+    key_id, timestamp, signature = (token.get(name) for name in _TOKEN_HEADERS)
+    if key_id is None or timestamp is None or signature is None:
+        raise MissingSecurityHeader(
+            f"Every call must carry {KEY_ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}."
+        )
+    if not _TIMESTAMP_RE.match(timestamp):
+        raise AuthorizationHeaderMalformed(f"{TIMESTAMP_HEADER} must be unix seconds.")
+    if abs(now - int(timestamp)) > REPLAY_WINDOW_SECONDS:
+        raise RequestTimeTooSkewed(
+            f"The call was signed more than {REPLAY_WINDOW_SECONDS} s from the server's time."
+        )
+    credential = await lookup(key_id)
+    if credential is None or not credential.active:
+        # One answer for unknown and disabled keys: which keys exist is nobody's business.
+        raise InvalidAccessKeyId(resource=key_id)
+    # The format check keeps verify_call's constant-time compare on ASCII, which it requires.
+    if not _SIGNATURE_RE.match(signature) or not verify_call(
+        credential.secret_access_key, method, int(timestamp), signature
+    ):
+        raise SignatureDoesNotMatch(resource=key_id)
+    return Caller(access_key_id=credential.access_key_id, admin=credential.admin)
+
+
+class AuthInterceptor(ServerInterceptor):
+    def __init__(self, *, lookup: CredentialLookup, clock: Callable[[], float] = time.time) -> None:
+        self._lookup = lookup
+        self._clock = clock
+
+    async def intercept_service(
+        self,
+        continuation: Continuation,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
+            return None  # type: ignore[return-value]  # the stubs forget that None is allowed
+        if handler_call_details.method.startswith(OPEN_METHOD_PREFIXES):
+            return handler
+        return wrap_handler(handler, partial(self._verified, handler_call_details))
+
+    @asynccontextmanager
+    async def _verified(
+        self, details: grpc.HandlerCallDetails, context: Context
+    ) -> AsyncIterator[None]:
+        try:
+            caller = await authenticate(
+                details.method,
+                details.invocation_metadata or (),
+                lookup=self._lookup,
+                now=self._clock(),
+            )
+        except Exception as error:
+            # The key id is public; the signature and secret never reach a log. No peer here:
+            # the call's own log line has it, and grpc.aio's peer() is unsafe once the client
+            # may have cancelled (see errors.translating_errors).
+            log.info("rejected a call of %s: %r", details.method, error)
+            raise
+        act_as(caller)
+        yield

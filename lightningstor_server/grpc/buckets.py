@@ -1,0 +1,34 @@
+"""BucketService: create, get, delete and list buckets."""
+
+from __future__ import annotations
+
+from lightningstor.store import ObjectStore
+from lightningstor.v1 import storage_pb2 as pb
+from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor_server.grpc.auth import current_caller
+from lightningstor_server.grpc.messages import render_bucket
+from lightningstor_server.grpc.wrapping import Context
+
+
+class BucketServicer(pb_grpc.BucketServiceServicer):
+    def __init__(self, *, store: ObjectStore) -> None:
+        self._store = store
+
+    async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
+        owner = current_caller().access_key_id
+        return render_bucket(await self._store.create_bucket(request.name, owner=owner))
+
+    async def GetBucket(self, request: pb.GetBucketRequest, context: Context) -> pb.Bucket:
+        return render_bucket(await self._store.head_bucket(request.name))
+
+    async def DeleteBucket(
+        self, request: pb.DeleteBucketRequest, context: Context
+    ) -> pb.DeleteBucketResponse:
+        await self._store.delete_bucket(request.name)
+        return pb.DeleteBucketResponse()
+
+    async def ListBuckets(
+        self, request: pb.ListBucketsRequest, context: Context
+    ) -> pb.ListBucketsResponse:
+        buckets = await self._store.list_buckets()
+        return pb.ListBucketsResponse(buckets=[render_bucket(b) for b in buckets])

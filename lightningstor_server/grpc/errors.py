@@ -1,0 +1,159 @@
+"""The gRPC mapping table: core error code -> status code, and the interceptor that applies it.
+
+A failed call ends with status "<S3Code>: <message>" and trailing metadata naming the S3 code
+alone (``x-ls-error-code``) and the request id (``x-ls-request-id``); responses never carry
+error strings. An exception that is not a StorageError is a bug: it is logged with its request
+id and the client sees INTERNAL with that id, never the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import NoReturn
+
+import grpc
+
+# The trailing metadata names live with the client, which parses them.
+from lightningstor.client import ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
+from lightningstor.errors import InternalError, InvalidRange, StorageError
+from lightningstor_server.grpc.auth import OPEN_METHOD_PREFIXES, caller_key_id
+from lightningstor_server.grpc.wrapping import (
+    Context,
+    Continuation,
+    Handler,
+    ServerInterceptor,
+    wrap_handler,
+)
+
+log = logging.getLogger("lightningstor.grpc")
+
+S = grpc.StatusCode
+STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
+    "NoSuchBucket": S.NOT_FOUND,
+    "NoSuchKey": S.NOT_FOUND,
+    "NoSuchUpload": S.NOT_FOUND,
+    "BucketAlreadyExists": S.ALREADY_EXISTS,
+    "BucketAlreadyOwnedByYou": S.ALREADY_EXISTS,
+    "BucketNotEmpty": S.FAILED_PRECONDITION,
+    "PreconditionFailed": S.FAILED_PRECONDITION,
+    "NotModified": S.FAILED_PRECONDITION,
+    "ConditionalRequestConflict": S.ABORTED,
+    "OperationAborted": S.ABORTED,
+    "InvalidBucketName": S.INVALID_ARGUMENT,
+    "KeyTooLongError": S.INVALID_ARGUMENT,
+    "InvalidArgument": S.INVALID_ARGUMENT,
+    "InvalidRequest": S.INVALID_ARGUMENT,
+    "MalformedXML": S.INVALID_ARGUMENT,
+    "MetadataTooLarge": S.INVALID_ARGUMENT,
+    "MissingContentLength": S.INVALID_ARGUMENT,
+    "MethodNotAllowed": S.INVALID_ARGUMENT,
+    "BadDigest": S.INVALID_ARGUMENT,
+    "InvalidDigest": S.INVALID_ARGUMENT,
+    "XAmzContentSHA256Mismatch": S.INVALID_ARGUMENT,
+    "IncompleteBody": S.INVALID_ARGUMENT,
+    "InvalidRange": S.OUT_OF_RANGE,
+    "InvalidAccessKeyId": S.UNAUTHENTICATED,
+    "SignatureDoesNotMatch": S.UNAUTHENTICATED,
+    "AuthorizationHeaderMalformed": S.UNAUTHENTICATED,
+    "RequestTimeTooSkewed": S.UNAUTHENTICATED,
+    "MissingSecurityHeader": S.UNAUTHENTICATED,
+    "AccessDenied": S.PERMISSION_DENIED,
+    "InsufficientStorage": S.RESOURCE_EXHAUSTED,
+    "EntityTooLarge": S.RESOURCE_EXHAUSTED,
+    "NotImplemented": S.UNIMPLEMENTED,
+    # UNAVAILABLE, not INTERNAL: it is the status gRPC clients' retry policies act on.
+    "ServiceUnavailable": S.UNAVAILABLE,
+    "InternalError": S.INTERNAL,
+}
+
+
+def status_of(error: StorageError) -> grpc.StatusCode:
+    return STATUS_BY_CODE.get(error.code, grpc.StatusCode.INTERNAL)
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8).upper()
+
+
+async def abort_with(context: Context, error: StorageError, *, request_id: str) -> NoReturn:
+    """End the call with ``error``'s status; raises (grpc.aio's abort always does)."""
+    trailing: list[tuple[str, str]] = [(ERROR_CODE_KEY, error.code), (REQUEST_ID_KEY, request_id)]
+    if isinstance(error, InvalidRange):
+        trailing.append((OBJECT_SIZE_KEY, str(error.size)))
+    await context.abort(status_of(error), f"{error.code}: {error.message}", tuple(trailing))
+    raise AssertionError("grpc.aio's abort returned")  # pragma: no cover
+
+
+@asynccontextmanager
+async def translating_errors(context: Context, *, method: str = "-") -> AsyncIterator[None]:
+    """Turn whatever escapes a servicer method into a status, as the table says.
+
+    Each call gets a request id, sent to the client in the trailers whatever the outcome, and
+    one log line, like the S3 door's, to find the call by.
+    """
+    request_id = new_request_id()
+    context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
+    # Asked first, before any await: grpc.aio's peer() on a call the client has cancelled can
+    # crash the process (seen with grpcio 1.85 after an abandoned server-streaming read).
+    peer = context.peer()
+    started = time.monotonic()
+    outcome = "OK"
+    try:
+        yield
+    except grpc.aio.AbortError:
+        outcome = "Aborted"
+        raise  # the call already has its status
+    except asyncio.CancelledError:
+        outcome = "Cancelled"
+        raise
+    except StorageError as error:
+        outcome = error.code
+        if isinstance(error, InternalError):
+            log.error("request=%s failed: %r", request_id, error)
+        await abort_with(context, error, request_id=request_id)
+    except Exception:
+        outcome = "InternalError"
+        log.exception("request=%s failed with an unexpected error", request_id)
+        await abort_with(
+            context,
+            InternalError(f"We encountered an internal error (request id {request_id})."),
+            request_id=request_id,
+        )
+    finally:
+        log.info(
+            "request=%s method=%s outcome=%s key_id=%s ms=%.1f peer=%s",
+            request_id,
+            method,
+            outcome,
+            caller_key_id(),
+            (time.monotonic() - started) * 1000,
+            peer,
+        )
+
+
+class ErrorInterceptor(ServerInterceptor):
+    """Outermost interceptor, so failures inside the others (auth) map here too.
+
+    Health checks pass untouched: they raise nothing of ours, and probes every few seconds
+    would drown the call log.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Continuation,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
+            return None  # type: ignore[return-value]  # the stubs forget that None is allowed
+        if handler_call_details.method.startswith(OPEN_METHOD_PREFIXES):
+            return handler
+        return wrap_handler(
+            handler, partial(translating_errors, method=handler_call_details.method)
+        )

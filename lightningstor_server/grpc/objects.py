@@ -1,0 +1,161 @@
+"""ObjectService: streamed writes and reads, head, delete and paged listing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from lightningstor.client import WRITE_ACCEPTED_KEY
+from lightningstor.errors import IncompleteBody, InvalidArgument
+from lightningstor.listing import decode_page_token, encode_page_token
+from lightningstor.store import ObjectStore
+from lightningstor.v1 import storage_pb2 as pb
+from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor_server.grpc.messages import (
+    MAX_CHUNK_BYTES,
+    parse_expectations,
+    parse_headers,
+    parse_page_size,
+    parse_preconditions,
+    parse_range,
+    parse_user_metadata,
+    render_listed,
+    render_object,
+    render_range,
+)
+from lightningstor_server.grpc.wrapping import Context
+
+_ACCEPTED = ((WRITE_ACCEPTED_KEY, "1"),)
+
+
+class ObjectServicer(pb_grpc.ObjectServiceServicer):
+    def __init__(self, *, store: ObjectStore) -> None:
+        self._store = store
+
+    async def WriteObject(
+        self, request_iterator: AsyncIterator[pb.WriteObjectRequest], context: Context
+    ) -> pb.WriteObjectResponse:
+        messages = aiter(request_iterator)
+        first = await anext(messages, None)
+        if first is None or first.WhichOneof("payload") != "spec":
+            raise InvalidArgument("The first WriteObject message must carry the spec.")
+        spec = first.spec
+        upload = self._store.put_object(
+            spec.bucket,
+            spec.key,
+            write_body(first, messages, accepted=lambda: context.send_initial_metadata(_ACCEPTED)),
+            headers=parse_headers(spec.headers),
+            user_metadata=parse_user_metadata(spec.metadata),
+            expect=parse_expectations(spec),
+            preconditions=parse_preconditions(
+                if_match=spec.if_match, if_none_match=spec.if_none_match
+            ),
+        )
+        return pb.WriteObjectResponse(object=render_object(await upload))
+
+    async def ReadObject(
+        self, request: pb.ReadObjectRequest, context: Context
+    ) -> AsyncIterator[pb.ReadObjectResponse]:
+        reader = await self._store.open_object(
+            request.bucket,
+            request.key,
+            byte_range=parse_range(request),
+            preconditions=parse_preconditions(
+                if_match=request.if_match, if_none_match=request.if_none_match
+            ),
+        )
+        async with _closing(reader.chunks) as chunks:
+            yield pb.ReadObjectResponse(
+                metadata=render_object(reader.head), content_range=render_range(reader)
+            )
+            async for chunk in chunks:
+                for start in range(0, len(chunk), MAX_CHUNK_BYTES):
+                    yield pb.ReadObjectResponse(data=chunk[start : start + MAX_CHUNK_BYTES])
+
+    async def HeadObject(self, request: pb.HeadObjectRequest, context: Context) -> pb.Object:
+        return render_object(await self._store.head_object(request.bucket, request.key))
+
+    async def DeleteObject(
+        self, request: pb.DeleteObjectRequest, context: Context
+    ) -> pb.DeleteObjectResponse:
+        existed = await self._store.delete_object(request.bucket, request.key)
+        return pb.DeleteObjectResponse(existed=existed)
+
+    async def ListObjects(
+        self, request: pb.ListObjectsRequest, context: Context
+    ) -> pb.ListObjectsResponse:
+        if request.page_token:
+            after: str | None = decode_page_token(request.page_token)
+        else:
+            after = request.start_after or None
+        page = await self._store.list_objects(
+            request.bucket,
+            prefix=request.prefix,
+            delimiter=request.delimiter,
+            after=after,
+            max_keys=parse_page_size(request.page_size),
+        )
+        return pb.ListObjectsResponse(
+            objects=[render_listed(request.bucket, entry) for entry in page.entries],
+            common_prefixes=page.common_prefixes,
+            next_page_token="" if page.next_after is None else encode_page_token(page.next_after),
+        )
+
+
+async def write_body(
+    first: pb.WriteObjectRequest,
+    messages: AsyncIterator[pb.WriteObjectRequest],
+    *,
+    accepted: Callable[[], Awaitable[None]],
+) -> AsyncIterator[bytes]:
+    """The payload of a WriteObject stream, each message checked as it arrives.
+
+    The core stages what this yields and commits only after it is exhausted, so raising here,
+    including when the stream ends without ``finish_write``, discards everything staged: a
+    client that dies mid-upload leaves no object and no file behind.
+
+    ``accepted`` runs when the core first asks for data, i.e. once it has accepted the spec
+    (key, bucket, staging). It sends initial metadata marked accepted, which the client waits
+    for before streaming: a grpc.aio client that writes after the server has refused the call
+    loses its status to "Internal error from Core" (grpc/grpc#36066).
+    """
+    received = 0
+    message = first
+    while True:
+        if message is not first and message.WhichOneof("payload") == "spec":
+            raise InvalidArgument("Only the first WriteObject message may carry a spec.")
+        if message.write_offset != received:
+            raise InvalidArgument(
+                f"write_offset is {message.write_offset}, but {received} bytes were received.",
+                resource="write_offset",
+            )
+        if len(message.data) > MAX_CHUNK_BYTES:
+            raise InvalidArgument(
+                f"A data chunk holds at most {MAX_CHUNK_BYTES} bytes.", resource="data"
+            )
+        if message.data:
+            received += len(message.data)
+            yield message.data
+        if message.finish_write:
+            return
+        if message is first:
+            await accepted()
+        following = await anext(messages, None)
+        if following is None:
+            raise IncompleteBody("The write stream ended without finish_write; nothing was stored.")
+        message = following
+
+
+@asynccontextmanager
+async def _closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Close the core's byte stream when the read ends, however it ends.
+
+    A client that cancels mid-read leaves the stream unfinished; closing it now releases the
+    blob's file descriptor at once instead of whenever the generator is collected.
+    """
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

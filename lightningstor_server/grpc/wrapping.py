@@ -1,0 +1,83 @@
+"""Run a servicer method inside an async context manager, whatever its streaming shape.
+
+grpc.aio interceptors only see the method handler, not the call; to act *during* a call (check a
+token with an awaited lookup, turn exceptions into statuses) an interceptor returns a copy of the
+handler whose behaviour runs the original inside its own ``async with`` block. Doing the work
+inside the behaviour, rather than in ``intercept_service``, keeps it in the call's own task, so a
+context variable set there is seen by the servicer and by nothing else.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+if TYPE_CHECKING:  # generic only in the stubs; subscripting them at run time fails
+    Context = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Context = grpc.aio.ServicerContext
+    Handler = grpc.RpcMethodHandler
+    ServerInterceptor = grpc.aio.ServerInterceptor
+# The stubs say a continuation always finds a handler; for an unknown method it returns None.
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
+# Given the call's context, the block that surrounds one run of a servicer method.
+Around = Callable[[Context], AbstractAsyncContextManager[None]]
+# The stubs describe sync behaviours; grpc.aio ones return coroutines or async generators.
+_Behaviour = Callable[..., Any]
+
+
+def wrap_handler(handler: Handler, around: Around) -> Handler:
+    """A handler like ``handler`` whose behaviour runs inside ``around(context)``."""
+    if handler.response_streaming:
+        make = (
+            grpc.stream_stream_rpc_method_handler
+            if handler.request_streaming
+            else grpc.unary_stream_rpc_method_handler
+        )
+        original = handler.stream_stream if handler.request_streaming else handler.unary_stream
+        behaviour = _streaming(original, around)
+    else:
+        make = (
+            grpc.stream_unary_rpc_method_handler
+            if handler.request_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        original = handler.stream_unary if handler.request_streaming else handler.unary_unary
+        behaviour = _single(original, around)
+    return make(
+        behaviour,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _single(original: _Behaviour | None, around: Around) -> _Behaviour:
+    assert original is not None  # grpc fills exactly the slot its streaming flags name
+
+    async def behaviour(request: Any, context: Context) -> Any:
+        async with around(context):
+            return await original(request, context)
+
+    return behaviour
+
+
+def _streaming(original: _Behaviour | None, around: Around) -> _Behaviour:
+    assert original is not None
+
+    # grpc.aio tells the two kinds of streaming behaviour apart with isasyncgenfunction, so the
+    # wrapper must itself be an async generator, whichever kind the original is.
+    async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
+        async with around(context):
+            if inspect.isasyncgenfunction(original):
+                async for response in original(request, context):
+                    yield response
+            else:  # a reader/writer-style method that writes through the context itself
+                await original(request, context)
+
+    return behaviour
