@@ -24,7 +24,7 @@ from lightningstor.offload import Offloader
 from lightningstor.store import ObjectStore
 from lightningstor_server.config import Config, parse_listen
 from lightningstor_server.grpc.server import start_grpc_server
-from lightningstor_server.s3.app import make_gateway_app
+from lightningstor_server.s3.app import S3App, make_gateway
 
 log = logging.getLogger("lightningstor.daemon")
 
@@ -38,6 +38,7 @@ class Running:
     store: ObjectStore
     offloader: Offloader
     runner: web.AppRunner
+    gateway: S3App
     grpc_server: grpc.aio.Server
     s3_port: int
     grpc_port: int
@@ -49,13 +50,18 @@ class Running:
         self.gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.gc_task
-        await asyncio.gather(
-            self.grpc_server.stop(self.grace_seconds),
-            self.runner.cleanup(),
-        )
+        await asyncio.gather(self.grpc_server.stop(self.grace_seconds), self._stop_s3())
         await self.offloader.run(self.store.close)
         self.offloader.shutdown()
         log.info("store closed cleanly")
+
+    async def _stop_s3(self) -> None:
+        for site in list(self.runner.sites):
+            await site.stop()  # stop listening; open connections stay for in-flight requests
+        left = await self.gateway.drain(self.grace_seconds)
+        if left:
+            log.warning("grace period over: cutting off %d S3 requests", left)
+        await self.runner.cleanup()
 
 
 async def ensure_root_credential(
@@ -79,7 +85,11 @@ async def ensure_root_credential(
     await store.io.run(
         _write_private,
         path,
-        f"export AWS_ACCESS_KEY_ID={access_key}\nexport AWS_SECRET_ACCESS_KEY={secret}\n",
+        (
+            f"export AWS_ACCESS_KEY_ID={access_key}\n"
+            f"export AWS_SECRET_ACCESS_KEY={secret}\n"
+            f"export AWS_DEFAULT_REGION={config.region}\n"
+        ),
     )
     return path
 
@@ -117,8 +127,8 @@ async def start(config: Config) -> Running:
     credentials = CredentialStore(kv=store.kv, offloader=offloader, master_key=master_key)
     cred_file = await ensure_root_credential(config, credentials, store)
 
-    app = make_gateway_app(store, region=config.region, lookup=credentials.lookup)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    gateway = make_gateway(store, region=config.region, lookup=credentials.lookup)
+    runner = web.AppRunner(gateway.build(), access_log=None, handle_signals=False)
     await runner.setup()
     host, port = parse_listen(config.s3_listen, "s3_listen")
     site = web.TCPSite(runner, host, port, shutdown_timeout=config.shutdown_grace_seconds)
@@ -148,6 +158,7 @@ async def start(config: Config) -> Running:
         store=store,
         offloader=offloader,
         runner=runner,
+        gateway=gateway,
         grpc_server=grpc_server,
         s3_port=s3_port,
         grpc_port=grpc_port,

@@ -7,6 +7,8 @@ send its body, so a bad signature or a malformed request is answered without rea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -14,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from lightningstor.errors import InternalError, StorageError
+from lightningstor.errors import InternalError, ServiceUnavailable, StorageError
 from lightningstor.store import ObjectStore
 from lightningstor_server.s3 import bucket, listing, object
 from lightningstor_server.s3.context import Gateway, S3Call
@@ -53,6 +55,20 @@ class S3App:
     def __init__(self, *, gateway: Gateway, lookup: SecretLookup) -> None:
         self.gateway = gateway
         self._lookup = lookup
+        self._in_flight = 0
+        self._draining = False
+        self._idle = asyncio.Event()
+
+    async def drain(self, grace_seconds: float) -> int:
+        """Refuse new requests and wait up to ``grace_seconds`` for in-flight ones; returns how many
+        were still running. aiohttp's own shutdown stops reading request bodies at once, which
+        would cut off uploads in progress, so the daemon drains here first."""
+        self._draining = True
+        if self._in_flight:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace_seconds)
+        return self._in_flight
 
     def build(self) -> web.Application:
         # client_max_size only bounds read()/post(); object bodies are streamed regardless.
@@ -89,6 +105,23 @@ class S3App:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_id = _request_id(request)
         started = time.monotonic()
+        if self._draining:
+            response = self._fail(
+                request, ServiceUnavailable("The server is shutting down."), request_id, started
+            )
+            response.force_close()
+            return response
+        self._in_flight += 1
+        try:
+            return await self._handle(request, request_id, started)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _handle(
+        self, request: web.Request, request_id: str, started: float
+    ) -> web.StreamResponse:
         try:
             endpoint, auth = await self._preflight(request)
             call = S3Call(
@@ -152,5 +185,5 @@ def _log_request(
     )
 
 
-def make_gateway_app(store: ObjectStore, *, region: str, lookup: SecretLookup) -> web.Application:
-    return S3App(gateway=Gateway(store=store, region=region), lookup=lookup).build()
+def make_gateway(store: ObjectStore, *, region: str, lookup: SecretLookup) -> S3App:
+    return S3App(gateway=Gateway(store=store, region=region), lookup=lookup)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import signal
+import socket
 import time
 
 from tests.daemon import Daemon, boto3_client
@@ -101,3 +103,31 @@ def test_client_disconnect_mid_upload_stores_nothing(fresh_daemon: Daemon) -> No
         time.sleep(0.05)
     assert list((fresh_daemon.data_dir / "tmp").iterdir()) == []
     assert s3.get_object(Bucket="cut", Key="k")["Body"].read() == b"old"
+
+
+def test_sigterm_lets_an_in_flight_upload_finish(fresh_daemon: Daemon) -> None:
+    fresh_daemon.start()
+    s3 = boto3_client(fresh_daemon)
+    s3.create_bucket(Bucket="graceful")
+    total = 4 << 20
+    conn = _start_partial_upload(fresh_daemon, "graceful", "late", 2 << 20, total)
+    _wait_for_staged_file(fresh_daemon, 1 << 20)
+    assert fresh_daemon.proc is not None
+    fresh_daemon.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    # New connections are refused while the in-flight request is allowed to finish.
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", fresh_daemon.s3_port)) != 0
+    conn.send(b"\0" * (2 << 20))
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    conn.close()
+    assert fresh_daemon.proc.wait(timeout=30) == 0
+    assert "store closed cleanly" in fresh_daemon.log_text()
+    fresh_daemon.proc = None
+
+    fresh_daemon.start()
+    assert (
+        boto3_client(fresh_daemon).head_object(Bucket="graceful", Key="late")["ContentLength"]
+        == total
+    )

@@ -1,0 +1,60 @@
+"""Settings precedence and refusal of bad settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lightningstor_server.cli import main
+from lightningstor_server.config import ConfigError, load_config
+
+
+def test_defaults() -> None:
+    config = load_config(environ={})
+    assert config.data_dir == Path("./var/lightningstor")
+    assert config.s3_listen == "127.0.0.1:9000"
+    assert config.grpc_listen == "127.0.0.1:50051"
+
+
+def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
+    file = tmp_path / "ls.toml"
+    file.write_text(
+        's3_listen = "127.0.0.1:1111"\ngrpc_listen = "127.0.0.1:2222"\nio_workers = 3\n'
+    )
+    env = {"LIGHTNINGSTOR_GRPC_LISTEN": "127.0.0.1:3333", "LIGHTNINGSTOR_IO_WORKERS": "5"}
+    config = load_config(file=file, environ=env, overrides={"io_workers": 7, "region": None})
+    assert config.s3_listen == "127.0.0.1:1111"  # file only
+    assert config.grpc_listen == "127.0.0.1:3333"  # environment beats file
+    assert config.io_workers == 7  # flag beats both
+    assert config.region == "us-east-1"  # an unset flag changes nothing
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "message"),
+    [
+        ("s3_port = 1\n", {}, "unknown setting 's3_port'"),
+        ("io_workers = 'many'\n", {}, "setting 'io_workers'"),
+        ("", {"LIGHTNINGSTOR_S3_LISTEN": "nowhere"}, "setting 's3_listen'"),
+        ("", {"LIGHTNINGSTOR_BOGUS": "1"}, "unknown setting 'bogus'"),
+        ("", {"LIGHTNINGSTOR_ROOT_ACCESS_KEY": "AKIAONLYHALF0000"}, "go together"),
+        ("not toml = = 1", {}, "ls.toml"),
+    ],
+)
+def test_bad_settings_name_the_setting(
+    tmp_path: Path, content: str, env: dict[str, str], message: str
+) -> None:
+    file = tmp_path / "ls.toml"
+    file.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_config(file=file, environ=env)
+
+
+def test_cli_refuses_bad_config_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "ls.toml"
+    file.write_text("log_level = 'chatty'\n")
+    assert main(["serve", "--config", str(file), "--data-dir", str(tmp_path / "d")]) == 2
+    assert "log_level" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
