@@ -13,13 +13,10 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
-
-import grpc
 
 from lightningstor.credentials import Credential
 from lightningstor.errors import (
@@ -37,13 +34,7 @@ from lightningstor.tokens import (
     TIMESTAMP_HEADER,
     verify_call,
 )
-from lightningstor_server.grpc.wrapping import (
-    Context,
-    Continuation,
-    Handler,
-    ServerInterceptor,
-    wrap_handler,
-)
+from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
 
 log = logging.getLogger("lightningstor.grpc.auth")
 
@@ -122,31 +113,21 @@ async def authenticate(
     return Caller(access_key_id=credential.access_key_id, admin=credential.admin)
 
 
-class AuthInterceptor(ServerInterceptor):
+class AuthInterceptor(AroundInterceptor):
     def __init__(self, *, lookup: CredentialLookup, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(open_prefixes=OPEN_METHOD_PREFIXES)
         self._lookup = lookup
         self._clock = clock
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
-            return None  # type: ignore[return-value]  # the stubs forget that None is allowed
-        if handler_call_details.method.startswith(OPEN_METHOD_PREFIXES):
-            return handler
-        return wrap_handler(handler, partial(self._verified, handler_call_details))
+    def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
+        return self._verified(method, context)
 
     @asynccontextmanager
-    async def _verified(
-        self, details: grpc.HandlerCallDetails, context: Context
-    ) -> AsyncIterator[None]:
+    async def _verified(self, method: str, context: Context) -> AsyncIterator[None]:
         try:
             caller = await authenticate(
-                details.method,
-                details.invocation_metadata or (),
+                method,
+                context.invocation_metadata() or (),
                 lookup=self._lookup,
                 now=self._clock(),
             )
@@ -154,7 +135,7 @@ class AuthInterceptor(ServerInterceptor):
             # The key id is public; the signature and secret never reach a log. No peer here:
             # the call's own log line has it, and grpc.aio's peer() is unsafe once the client
             # may have cancelled (see errors.translating_errors).
-            log.info("rejected a call of %s: %r", details.method, error)
+            log.info("rejected a call of %s: %r", method, error)
             raise
         act_as(caller)
         yield

@@ -13,8 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import NoReturn
 
 import grpc
@@ -23,13 +22,7 @@ import grpc
 from lightningstor.client import ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
 from lightningstor.errors import InternalError, InvalidRange, StorageError
 from lightningstor_server.grpc.auth import OPEN_METHOD_PREFIXES, caller_key_id
-from lightningstor_server.grpc.wrapping import (
-    Context,
-    Continuation,
-    Handler,
-    ServerInterceptor,
-    wrap_handler,
-)
+from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
 
 log = logging.getLogger("lightningstor.grpc")
 
@@ -137,23 +130,15 @@ async def translating_errors(context: Context, *, method: str = "-") -> AsyncIte
         )
 
 
-class ErrorInterceptor(ServerInterceptor):
+class ErrorInterceptor(AroundInterceptor):
     """Outermost interceptor, so failures inside the others (auth) map here too.
 
     Health checks pass untouched: they raise nothing of ours, and probes every few seconds
     would drown the call log.
     """
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
-            return None  # type: ignore[return-value]  # the stubs forget that None is allowed
-        if handler_call_details.method.startswith(OPEN_METHOD_PREFIXES):
-            return handler
-        return wrap_handler(
-            handler, partial(translating_errors, method=handler_call_details.method)
-        )
+    def __init__(self) -> None:
+        super().__init__(open_prefixes=OPEN_METHOD_PREFIXES)
+
+    def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
+        return translating_errors(context, method=method)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -81,3 +82,29 @@ def _streaming(original: _Behaviour | None, around: Around) -> _Behaviour:
                 await original(request, context)
 
     return behaviour
+
+
+class AroundInterceptor(ServerInterceptor):
+    """An interceptor that runs every guarded method inside :meth:`around`.
+
+    Methods whose names start with one of ``open_prefixes`` (health checks) pass untouched.
+    """
+
+    def __init__(self, *, open_prefixes: tuple[str, ...]) -> None:
+        self._open_prefixes = open_prefixes
+
+    def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Continuation,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
+            return None  # type: ignore[return-value]  # the stubs forget that None is allowed
+        method = handler_call_details.method
+        if method.startswith(self._open_prefixes):
+            return handler
+        return wrap_handler(handler, partial(self.around, method))

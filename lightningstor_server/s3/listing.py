@@ -51,23 +51,28 @@ def _contents(call: S3Call, page: ListPage, enc: Callable[[str], str], owner: bo
     return items
 
 
-async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
+async def _list(call: S3Call, after: str | None) -> tuple[ListPage, str, str, int]:
+    """The page, with the prefix, delimiter and max-keys it was asked with."""
     query = call.request.query
-    enc = _encoder(call)
-    token = query.get("continuation-token")
-    start_after = query.get("start-after")
-    after = decode_page_token(token) if token is not None else start_after
-    prefix, delimiter, limit = (
-        query.get("prefix", ""),
-        query.get("delimiter", ""),
-        max_keys(query.get("max-keys")),
-    )
+    prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
+    limit = max_keys(query.get("max-keys"))
     page = await call.store.list_objects(
         call.endpoint.bucket,
         prefix=prefix,
         delimiter=delimiter,
         after=after or None,
         max_keys=limit,
+    )
+    return page, prefix, delimiter, limit
+
+
+async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
+    query = call.request.query
+    enc = _encoder(call)
+    token = query.get("continuation-token")
+    start_after = query.get("start-after")
+    page, prefix, delimiter, limit = await _list(
+        call, decode_page_token(token) if token is not None else start_after
     )
     fields = [
         element("Name", call.endpoint.bucket),
@@ -79,7 +84,8 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
         element("IsTruncated", page.truncated),
         element("ContinuationToken", token),
         element(
-            "NextContinuationToken", encode_page_token(page.next_after) if page.next_after else None
+            "NextContinuationToken",
+            encode_page_token(page.next_after) if page.next_after else None,
         ),
         element("StartAfter", enc(start_after) if start_after else None),
         *_contents(call, page, enc, owner=query.get("fetch-owner") == "true"),
@@ -91,18 +97,7 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
     query = call.request.query
     enc = _encoder(call)
     marker = query.get("marker", "")
-    prefix, delimiter, limit = (
-        query.get("prefix", ""),
-        query.get("delimiter", ""),
-        max_keys(query.get("max-keys")),
-    )
-    page = await call.store.list_objects(
-        call.endpoint.bucket,
-        prefix=prefix,
-        delimiter=delimiter,
-        after=marker or None,
-        max_keys=limit,
-    )
+    page, prefix, delimiter, limit = await _list(call, marker)
     fields = [
         element("Name", call.endpoint.bucket),
         element("Prefix", enc(prefix)),
