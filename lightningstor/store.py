@@ -10,11 +10,11 @@ re-reads and retries.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -30,11 +30,13 @@ from lightningstor.errors import (
     ContentSHA256Mismatch,
     EntityTooLarge,
     IncompleteBody,
-    InsufficientStorage,
     InternalError,
+    InvalidRequest,
     NoSuchBucket,
     NoSuchKey,
+    NotModified,
     OperationAborted,
+    PreconditionFailed,
     StorageError,
 )
 from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
@@ -56,27 +58,20 @@ from lightningstor.offload import Offloader
 from lightningstor.records import (
     SCHEMA_VERSION,
     BucketRecord,
-    RefRecord,
     decode_bucket,
-    decode_garbage,
     decode_object,
-    decode_ref,
     decode_schema,
     encode_bucket,
-    encode_garbage,
     encode_object,
-    encode_ref,
     encode_schema,
 )
+from lightningstor.references import GC_DELAY_SECONDS, BlobReferences, storage_error
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 MAX_OBJECT_BYTES = 5 * 1024**4  # S3's 5 TiB object limit
 READ_CHUNK_BYTES = 1024 * 1024
-# A blob whose last reference went away waits this long before collection, so readers that
-# looked up an object just before it was replaced can still open its bytes.
-GC_DELAY_SECONDS = 60.0
 _COMMIT_ATTEMPTS = 64
 _RETRY_SLEEP_SECONDS = 0.005
 
@@ -98,14 +93,6 @@ class ObjectReader:
         return self.range.length if self.range else self.head.size
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What one commit attempt read, so the batch can expect exactly that."""
-
-    batch: Batch = field(default_factory=Batch)
-    publish: list[str] = field(default_factory=list)
-
-
 class ObjectStore:
     def __init__(
         self,
@@ -118,10 +105,9 @@ class ObjectStore:
         self.kv = kv
         self.blobs = blobs
         self.io = offloader
-        self.gc_delay_seconds = gc_delay_seconds
-        # Collection runs in one place at a time; the batches' expectations guard against
-        # writers, this lock only keeps two collectors from tripping over each other.
-        self._collecting = asyncio.Lock()
+        self.refs = BlobReferences(
+            kv=kv, blobs=blobs, offloader=offloader, gc_delay_seconds=gc_delay_seconds
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -311,68 +297,90 @@ class ObjectStore:
         try:
             return await self.io.run(fn, *args, **kwargs)
         except OSError as exc:
-            raise _storage_error(exc) from exc
+            raise storage_error(exc) from exc
 
     async def _commit_object(
         self, head: ObjectHead, pre: Preconditions, staged: StagedBlob
     ) -> None:
-        obj_key = ks.object_key(head.bucket, head.key)
-        new_raw = encode_object(head)
         for _ in range(_COMMIT_ATTEMPTS):
-            _record, bucket_raw = await self._bucket(head.bucket)
-            old_raw = await self.io.run(self.kv.get, obj_key)
-            old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
-            check_write(old, pre, head.key)
-            plan = await self._plan_refs(head.segments, old.segments if old else ())
-            if plan is None:
-                await asyncio.sleep(_RETRY_SLEEP_SECONDS)
-                continue
-            plan.batch.expect_value(ks.bucket_key(head.bucket), bucket_raw)
-            plan.batch.expect_value(obj_key, old_raw)
-            plan.batch.put(obj_key, new_raw)
-            if await self._try_commit(plan, staged):
+            if await self._attempt_commit(head, pre, staged, {}):
                 return
         raise ConditionalRequestConflict(resource=head.key)
 
-    async def _try_commit(self, plan: _Plan, staged: StagedBlob | None) -> bool:
-        """Publish needed blobs, then commit. False when an expectation no longer held."""
-        try:
-            if staged is not None and staged.sha256_hex in plan.publish:
-                # After reading the reference record, before the commit that expects it:
-                # a collection in between changes the record and fails this commit.
-                await self._disk(self.blobs.publish, staged)
-            await self.io.run(self.kv.commit, plan.batch)
-        except KVConflict:
-            return False
-        return True
+    async def _attempt_commit(
+        self,
+        head: ObjectHead,
+        pre: Preconditions,
+        staged: StagedBlob | None,
+        expect: Mapping[bytes, bytes | None],
+    ) -> bool:
+        """One try at making ``head`` the current version; False when a race was lost.
 
-    async def _plan_refs(
-        self, added: tuple[Segment, ...], removed: tuple[Segment, ...]
-    ) -> _Plan | None:
-        """Reference-count changes as a guarded batch; None while a collection is under way."""
-        delta: Counter[str] = Counter(s.sha256_hex for s in added)
-        delta.subtract(s.sha256_hex for s in removed)
-        plan = _Plan()
-        now = time.time_ns()
-        for sha, change in delta.items():
-            if change == 0:
-                continue
-            ref_key = ks.ref_key(sha)
-            raw = await self.io.run(self.kv.get, ref_key)
-            ref = decode_ref(raw)
-            if ref.collecting:
-                return None
-            refs = ref.refs + change
-            if refs < 0:
-                raise InternalError(f"reference count of blob {sha} would fall below zero")
-            plan.batch.expect_value(ref_key, raw)
-            plan.batch.put(ref_key, encode_ref(RefRecord(refs=refs, generation=ref.generation)))
-            if refs == 0:
-                plan.batch.put(ks.garbage_key(sha), encode_garbage(now))
-            elif ref.refs == 0:
-                plan.batch.delete(ks.garbage_key(sha))
-                plan.publish.append(sha)
-        return plan
+        The batch expects everything it read (bucket, old version, reference records and the
+        caller's ``expect``), so it commits only against exactly the state it was planned on.
+        """
+        obj_key = ks.object_key(head.bucket, head.key)
+        _record, bucket_raw = await self._bucket(head.bucket)
+        old_raw = await self.io.run(self.kv.get, obj_key)
+        old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
+        check_write(old, pre, head.key)
+        plan = await self.refs.plan(head.segments, old.segments if old else ())
+        if plan is None:
+            await asyncio.sleep(_RETRY_SLEEP_SECONDS)
+            return False
+        plan.batch.expect.update(expect)
+        plan.batch.expect_value(ks.bucket_key(head.bucket), bucket_raw)
+        plan.batch.expect_value(obj_key, old_raw)
+        plan.batch.put(obj_key, encode_object(head))
+        return await self.refs.commit(plan, staged)
+
+    async def copy_object(
+        self,
+        source: tuple[str, str],
+        target: tuple[str, str],
+        *,
+        replace: tuple[ContentHeaders, Mapping[str, str]] | None = None,
+        source_preconditions: Preconditions | None = None,
+        preconditions: Preconditions | None = None,
+    ) -> ObjectHead:
+        """Make ``target`` (bucket, key) a copy of ``source``, sharing its blobs: no bytes move.
+
+        ``replace`` gives new headers and metadata (S3's REPLACE directive); otherwise they are
+        copied. Raises NoSuchBucket, NoSuchKey, InvalidRequest (a copy onto itself that changes
+        nothing), PreconditionFailed (source or target conditions).
+        """
+        (src_bucket, src_key), (dst_bucket, dst_key) = source, target
+        validate_key(dst_key)
+        if source == target and replace is None:
+            raise InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata, storage class, website redirect "
+                "location or encryption attributes.",
+                resource=dst_key,
+            )
+        if replace is not None:
+            validate_metadata(replace[0], replace[1])
+        for _ in range(_COMMIT_ATTEMPTS):
+            src, src_raw = await self._read_object(src_bucket, src_key)
+            if source_preconditions is not None:
+                _check_copy_source(src, source_preconditions)
+            headers, metadata = replace or (src.headers, src.user_metadata)
+            head = dataclasses.replace(
+                src,
+                bucket=dst_bucket,
+                key=dst_key,
+                mtime_ns=time.time_ns(),
+                headers=headers,
+                user_metadata=dict(metadata),
+            )
+            # The source must still be the version read: its references keep the shared
+            # blobs from collection until this commit adds the copy's own.
+            source_unchanged = {ks.object_key(src_bucket, src_key): src_raw}
+            if await self._attempt_commit(
+                head, preconditions or Preconditions(), None, source_unchanged
+            ):
+                return head
+        raise ConditionalRequestConflict(resource=dst_key)
 
     async def delete_object(self, bucket: str, key: str) -> bool:
         """Remove ``key``; False if it did not exist. Raises NoSuchBucket."""
@@ -383,13 +391,13 @@ class ObjectStore:
             if old_raw is None:
                 return False
             old = decode_object(bucket, key, old_raw)
-            plan = await self._plan_refs((), old.segments)
+            plan = await self.refs.plan((), old.segments)
             if plan is None:
                 await asyncio.sleep(_RETRY_SLEEP_SECONDS)
                 continue
             plan.batch.expect_value(obj_key, old_raw)
             plan.batch.delete(obj_key)
-            if await self._try_commit(plan, None):
+            if await self.refs.commit(plan, None):
                 return True
         raise ConditionalRequestConflict(resource=key)
 
@@ -398,14 +406,17 @@ class ObjectStore:
         self, bucket: str, key: str, *, preconditions: Preconditions | None = None
     ) -> ObjectHead:
         """Raises NoSuchBucket, NoSuchKey, PreconditionFailed, NotModified."""
+        head, _raw = await self._read_object(bucket, key)
+        if preconditions is not None:
+            check_read(head, preconditions)
+        return head
+
+    async def _read_object(self, bucket: str, key: str) -> tuple[ObjectHead, bytes]:
         await self._bucket(bucket)
         raw = await self.io.run(self.kv.get, ks.object_key(bucket, key))
         if raw is None:
             raise NoSuchKey(resource=key)
-        head = decode_object(bucket, key, raw)
-        if preconditions is not None:
-            check_read(head, preconditions)
-        return head
+        return decode_object(bucket, key, raw), raw
 
     async def open_object(
         self,
@@ -466,53 +477,17 @@ class ObjectStore:
             max_keys=max_keys,
         )
 
-    # --- collection -----------------------------------------------------------------------
     async def collect_garbage(self, *, now_ns: int | None = None) -> int:
         """Remove blobs unreferenced for longer than the GC delay; returns how many."""
-        async with self._collecting:
-            return await self._collect_due(time.time_ns() if now_ns is None else now_ns)
+        return await self.refs.collect_garbage(now_ns=now_ns)
 
-    async def _collect_due(self, now_ns: int) -> int:
-        cutoff = now_ns - int(self.gc_delay_seconds * 1e9)
-        rows = await self.io.run(
-            lambda: list(scan_all(self.kv, ks.GARBAGE_PREFIX, ks.prefix_end(ks.GARBAGE_PREFIX)))
-        )
-        collected = 0
-        for raw_key, raw in rows:
-            if decode_garbage(raw) <= cutoff:
-                collected += await self._collect(ks.sha_from_garbage_key(raw_key))
-        return collected
 
-    async def _collect(self, sha: str) -> int:
-        """Three steps, each safe to crash after: mark collecting, unlink, finish.
-
-        A writer that read the reference record before the mark fails its commit (the record
-        changed); one that reads it after the finish sees a new generation and re-publishes.
-        """
-        ref_key, garbage_key = ks.ref_key(sha), ks.garbage_key(sha)
-        raw = await self.io.run(self.kv.get, ref_key)
-        ref = decode_ref(raw)
-        if ref.refs > 0:
-            return 0
-        marked = encode_ref(RefRecord(generation=ref.generation, collecting=True))
-        if not ref.collecting:
-            mark = Batch()
-            mark.expect_value(ref_key, raw)
-            mark.put(ref_key, marked)
-            try:
-                await self.io.run(self.kv.commit, mark)
-            except KVConflict:
-                return 0
-        await self.io.run(self.blobs.remove, sha)
-        finish = Batch()
-        finish.expect_value(ref_key, marked)
-        finish.put(ref_key, encode_ref(RefRecord(generation=ref.generation + 1)))
-        finish.delete(garbage_key)
-        try:
-            await self.io.run(self.kv.commit, finish)
-        except KVConflict:
-            return 0  # another daemon's collector finished it first
-        return 1
+def _check_copy_source(head: ObjectHead, pre: Preconditions) -> None:
+    """Copy-source conditions fail with 412 whichever of them fails (S3 CopyObject)."""
+    try:
+        check_read(head, pre)
+    except NotModified:
+        raise PreconditionFailed(resource=head.key) from None
 
 
 def _check_schema(kv: OrderedKV, data_dir: Path) -> None:
@@ -551,9 +526,3 @@ def _verify(staged: StagedBlob, expect: BodyExpectations, key: str) -> None:
                 f"The {algorithm.upper()} you specified did not match the calculated checksum.",
                 resource=key,
             )
-
-
-def _storage_error(exc: OSError) -> StorageError:
-    if exc.errno in (28, 122):  # ENOSPC, EDQUOT
-        return InsufficientStorage()
-    return InternalError(f"I/O error: {exc.strerror}")

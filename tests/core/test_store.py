@@ -429,3 +429,57 @@ def test_cancelled_upload_leaves_no_staged_file(store: ObjectStore) -> None:
 
     run(scenario)
     assert list(store.blobs.tmp_root.iterdir()) == []
+
+
+def test_copy_shares_blobs_and_follows_the_directive(store: ObjectStore) -> None:
+    data = b"copy me" * 1000
+    sha = hashlib.sha256(data).hexdigest()
+
+    async def scenario() -> None:
+        await store.create_bucket("src", owner="o")
+        await store.create_bucket("dst", owner="o")
+        original = await store.put_object(
+            "src",
+            "a",
+            chunks(data),
+            headers=ContentHeaders(content_type="text/plain"),
+            user_metadata={"m": "1"},
+        )
+        copied = await store.copy_object(("src", "a"), ("dst", "b"))
+        assert (copied.etag, copied.size, copied.headers, dict(copied.user_metadata)) == (
+            original.etag,
+            original.size,
+            original.headers,
+            {"m": "1"},
+        )
+        replaced = await store.copy_object(
+            ("src", "a"),
+            ("dst", "c"),
+            replace=(ContentHeaders(content_type="image/png"), {"n": "2"}),
+        )
+        assert replaced.headers.content_type == "image/png"
+        assert dict(replaced.user_metadata) == {"n": "2"}
+        assert decode_ref(await store.io.run(store.kv.get, ks.ref_key(sha))).refs == 3
+        await store.delete_object("src", "a")
+        assert await read_all(store, "dst", "b") == data
+        with pytest.raises(errors.InvalidRequest):
+            await store.copy_object(("dst", "b"), ("dst", "b"))
+        self_replaced = await store.copy_object(
+            ("dst", "b"), ("dst", "b"), replace=(ContentHeaders(), {})
+        )
+        assert self_replaced.user_metadata == {}
+        with pytest.raises(errors.NoSuchKey):
+            await store.copy_object(("src", "a"), ("dst", "z"))
+        with pytest.raises(errors.PreconditionFailed):
+            await store.copy_object(
+                ("dst", "b"),
+                ("dst", "y"),
+                source_preconditions=Preconditions(if_none_match=f'"{original.etag}"'),
+            )
+        with pytest.raises(errors.PreconditionFailed):
+            await store.copy_object(
+                ("dst", "b"), ("dst", "c"), preconditions=Preconditions(if_none_match="*")
+            )
+
+    run(scenario)
+    assert blob_files(store) == [sha]
