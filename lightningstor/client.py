@@ -137,6 +137,7 @@ class Client:
         self._list_objects: _Unary[pb.ListObjectsRequest, pb.ListObjectsResponse] = (
             objects.ListObjects
         )
+        self._copy_object: _Unary[pb.CopyObjectRequest, pb.Object] = objects.CopyObject
 
     # --- lifecycle ------------------------------------------------------------------------
     async def close(self) -> None:
@@ -271,6 +272,30 @@ class Client:
         request = pb.DeleteObjectRequest(bucket=bucket, key=key)
         reply = await self._unary(self._delete_object, OBJECT_SERVICE + "DeleteObject", request)
         return reply.existed
+
+    async def copy_object(
+        self,
+        source: tuple[str, str],
+        target: tuple[str, str],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> pb.Object:
+        """Server-side copy of (bucket, key) ``source`` to ``target``; no bytes travel.
+
+        Giving ``content_type`` or ``metadata`` replaces the source's; otherwise both are copied.
+        """
+        replace = content_type is not None or metadata is not None
+        request = pb.CopyObjectRequest(
+            source_bucket=source[0],
+            source_key=source[1],
+            bucket=target[0],
+            key=target[1],
+            replace_metadata=replace,
+            headers=pb.ContentHeaders(content_type=content_type or ""),
+            metadata=metadata or {},
+        )
+        return await self._unary(self._copy_object, OBJECT_SERVICE + "CopyObject", request)
 
     async def list_objects(
         self,

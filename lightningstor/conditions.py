@@ -7,7 +7,13 @@ a failed If-None-Match or If-Modified-Since on a read with 304, on a write with 
 
 from __future__ import annotations
 
-from lightningstor.errors import InvalidRange, NoSuchKey, NotModified, PreconditionFailed
+from lightningstor.errors import (
+    InvalidPartNumber,
+    InvalidRange,
+    NoSuchKey,
+    NotModified,
+    PreconditionFailed,
+)
 from lightningstor.model import ByteRange, ObjectHead, Preconditions, RangeRequest
 
 
@@ -63,3 +69,17 @@ def resolve_range(request: RangeRequest, size: int, resource: str = "") -> ByteR
         raise InvalidRange(resource=resource, size=size)
     last = size - 1 if request.last is None else min(request.last, size - 1)
     return ByteRange(start=first, end=last)
+
+
+def part_range(head: ObjectHead, part_number: int) -> ByteRange | None:
+    """The bytes of part ``part_number`` (1-based), as GET/HEAD ``?partNumber=`` select them.
+
+    A single-part upload is its one part 1. ``None`` for the empty object's part 1, which
+    has no bytes to range over. Raises InvalidPartNumber past the last part.
+    """
+    if not 1 <= part_number <= max(1, len(head.segments)):
+        raise InvalidPartNumber(resource=head.key)
+    if head.size == 0:
+        return None
+    start = sum(s.size for s in head.segments[: part_number - 1])
+    return ByteRange(start=start, end=start + head.segments[part_number - 1].size - 1)

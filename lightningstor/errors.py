@@ -6,12 +6,13 @@ table each (``lightningstor_server/s3/errors.py``, ``lightningstor_server/grpc/e
 the core itself knows nothing of HTTP statuses or gRPC codes.
 
     StorageError
-    ├── NotFound ............. NoSuchBucket, NoSuchKey
+    ├── NotFound ............. NoSuchBucket, NoSuchKey, NoSuchConfiguration (per-kind codes)
     ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
     │                          ConditionalRequestConflict, OperationAborted
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
-    │                          InvalidRequest, MalformedXML, EntityTooLarge, MetadataTooLarge,
-    │                          MissingContentLength, MethodNotAllowed, NotImplemented
+    │                          InvalidRequest, InvalidPartNumber, MalformedXML, EntityTooLarge,
+    │                          MetadataTooLarge, MissingContentLength, MethodNotAllowed,
+    │                          NotImplemented
     ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
     ├── AuthError ............ AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
@@ -29,7 +30,7 @@ from typing import ClassVar
 class StorageError(Exception):
     """Base of every error the core raises on purpose."""
 
-    code: ClassVar[str] = "InternalError"
+    code: str = "InternalError"  # instances may narrow it (see NoSuchConfiguration)
     default_message: ClassVar[str] = "We encountered an internal error. Please try again."
 
     def __init__(
@@ -76,6 +77,17 @@ class NoSuchBucket(NotFound):
 class NoSuchKey(NotFound):
     code = "NoSuchKey"
     default_message = "The specified key does not exist."
+
+
+class NoSuchConfiguration(NotFound):
+    """A bucket has no configuration of some kind; S3 names each kind's absence by its own code
+    (NoSuchTagSet, NoSuchCORSConfiguration, ...)."""
+
+    code = "NoSuchConfiguration"
+
+    def __init__(self, code: str, message: str, *, resource: str = "") -> None:
+        super().__init__(message, resource=resource)
+        self.code = code
 
 
 # --- conflicts ------------------------------------------------------------------------------
@@ -145,6 +157,11 @@ class InvalidRange(InvalidInput):
     def __init__(self, message: str | None = None, *, resource: str = "", size: int) -> None:
         super().__init__(message, resource=resource)
         self.size = size
+
+
+class InvalidPartNumber(InvalidInput):
+    code = "InvalidPartNumber"
+    default_message = "The requested partnumber is not satisfiable"
 
 
 class InvalidRequest(InvalidInput):

@@ -28,5 +28,7 @@ def fresh_daemon(tmp_path: Path) -> Iterator[Daemon]:
 
 
 @pytest.fixture(scope="module")
-def s3(daemon: Daemon) -> Any:
-    return boto3_client(daemon)
+def s3(daemon: Daemon) -> Iterator[Any]:
+    client = boto3_client(daemon)
+    yield client
+    client.close()  # its pooled connections would otherwise be left to the garbage collector

@@ -81,6 +81,25 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         existed = await self._store.delete_object(request.bucket, request.key)
         return pb.DeleteObjectResponse(existed=existed)
 
+    async def CopyObject(self, request: pb.CopyObjectRequest, context: Context) -> pb.Object:
+        replace = (
+            (parse_headers(request.headers), parse_user_metadata(request.metadata))
+            if request.replace_metadata
+            else None
+        )
+        head = await self._store.copy_object(
+            (request.source_bucket, request.source_key),
+            (request.bucket, request.key),
+            replace=replace,
+            source_preconditions=parse_preconditions(
+                if_match=request.source_if_match, if_none_match=request.source_if_none_match
+            ),
+            preconditions=parse_preconditions(
+                if_match=request.if_match, if_none_match=request.if_none_match
+            ),
+        )
+        return render_object(head)
+
     async def ListObjects(
         self, request: pb.ListObjectsRequest, context: Context
     ) -> pb.ListObjectsResponse:

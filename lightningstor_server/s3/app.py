@@ -18,7 +18,7 @@ from aiohttp import web
 
 from lightningstor.errors import InternalError, ServiceUnavailable, StorageError
 from lightningstor.store import ObjectStore
-from lightningstor_server.s3 import bucket, listing, object
+from lightningstor_server.s3 import bucket, configuration, copy, delete, listing, object
 from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
 from lightningstor_server.s3.router import Endpoint, route
@@ -40,6 +40,13 @@ HANDLERS: dict[str, Handler] = {
     "GetObject": object.handle_get_object,
     "HeadObject": object.handle_head_object,
     "DeleteObject": object.handle_delete_object,
+    "CopyObject": copy.handle_copy_object,
+    "DeleteObjects": delete.handle_delete_objects,
+    "ListObjectVersions": listing.handle_list_object_versions,
+    "ListMultipartUploads": listing.handle_list_multipart_uploads,
+    "GetBucketConfiguration": configuration.handle_get_bucket_configuration,
+    "GetObjectTagging": configuration.handle_get_object_tagging,
+    "GetObjectAcl": configuration.handle_get_object_acl,
 }
 
 
@@ -82,7 +89,7 @@ class S3App:
         if cached is not None:
             assert isinstance(cached, tuple)
             return cached
-        endpoint = route(request.method, request.path, request.query)
+        endpoint = route(request.method, request.path, request.query, request.headers)
         auth = await verify(_signed_request(request), self._lookup)
         request["ls.preflight"] = (endpoint, auth)
         return endpoint, auth

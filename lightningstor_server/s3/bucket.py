@@ -6,16 +6,20 @@ import xml.etree.ElementTree as ET
 
 from aiohttp import web
 
-from lightningstor.errors import BucketAlreadyOwnedByYou, MalformedXML
+from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidArgument, MalformedXML
+from lightningstor.listing import decode_page_token, encode_page_token
 from lightningstor_server.s3.body import small_body
+from lightningstor_server.s3.configuration import check_canned_acl
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.headers import iso_date
 from lightningstor_server.s3.xml import document, element, group
 
 MAX_CREATE_BODY_BYTES = 64 * 1024
+MAX_BUCKETS_PER_PAGE = 10_000
 
 
 async def handle_create_bucket(call: S3Call) -> web.StreamResponse:
+    check_canned_acl(call)
     await _check_location(call)
     try:
         await call.store.create_bucket(call.endpoint.bucket, owner=call.caller)
@@ -56,11 +60,37 @@ async def handle_get_bucket_location(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
-    buckets = await call.store.list_buckets()
+    query = call.request.query
+    prefix = query.get("prefix", "")
+    token = query.get("continuation-token")
+    after = decode_page_token(token) if token else None
+    limit = _max_buckets(query.get("max-buckets"))
+    # Bucket counts are small (S3 caps an account at 10,000): one scan, filtered here.
+    names = [b for b in await call.store.list_buckets() if b.name.startswith(prefix)]
+    page = [b for b in names if after is None or b.name > after][:limit]
+    more = len(page) == limit and page[-1].name != names[-1].name
     owner = group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
     entries = (
         group("Bucket", [element("Name", b.name), element("CreationDate", iso_date(b.created_ns))])
-        for b in buckets
+        for b in page
     )
-    body = document("ListAllMyBucketsResult", [owner, group("Buckets", entries)])
-    return web.Response(body=body, content_type="application/xml")
+    fields = [
+        group("Buckets", entries),
+        owner,
+        element("ContinuationToken", encode_page_token(page[-1].name) if more else None),
+        element("Prefix", prefix if "prefix" in query else None),
+    ]
+    return web.Response(
+        body=document("ListAllMyBucketsResult", fields), content_type="application/xml"
+    )
+
+
+def _max_buckets(value: str | None) -> int:
+    if value is None:
+        return MAX_BUCKETS_PER_PAGE
+    if not value.isdigit() or not 1 <= int(value) <= MAX_BUCKETS_PER_PAGE:
+        raise InvalidArgument(
+            f"max-buckets must be an integer between 1 and {MAX_BUCKETS_PER_PAGE}",
+            resource="max-buckets",
+        )
+    return int(value)

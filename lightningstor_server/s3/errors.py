@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.errors import InvalidRange, StorageError
+from lightningstor.errors import InvalidRange, NoSuchConfiguration, StorageError
 from lightningstor_server.s3.xml import document, element
 
 STATUS_BY_CODE: dict[str, int] = {
     "NoSuchBucket": 404,
     "NoSuchKey": 404,
+    "NoSuchConfiguration": 404,
     "BucketAlreadyExists": 409,
     "BucketAlreadyOwnedByYou": 409,
     "BucketNotEmpty": 409,
@@ -19,6 +20,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "KeyTooLongError": 400,
     "InvalidArgument": 400,
     "InvalidRange": 416,
+    "InvalidPartNumber": 416,
     "InvalidRequest": 400,
     "MalformedXML": 400,
     "EntityTooLarge": 400,
@@ -45,6 +47,8 @@ STATUS_BY_CODE: dict[str, int] = {
 
 
 def status_of(error: StorageError) -> int:
+    if isinstance(error, NoSuchConfiguration):
+        return 404  # one per kind of configuration, see configuration.py
     return STATUS_BY_CODE.get(error.code, 500)
 
 

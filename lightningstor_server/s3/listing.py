@@ -112,3 +112,62 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
         *_contents(call, page, enc, owner=True),
     ]
     return web.Response(body=document("ListBucketResult", fields), content_type="application/xml")
+
+
+async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
+    """Our buckets never had versioning: every object is its one version, VersionId "null",
+    as AWS lists a bucket that never had versioning enabled."""
+    query = call.request.query
+    enc = _encoder(call)
+    key_marker = query.get("key-marker", "")
+    page, prefix, delimiter, limit = await _list(call, key_marker)
+    owner = group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
+    versions = [
+        group(
+            "Version",
+            [
+                element("Key", enc(e.key)),
+                element("VersionId", "null"),
+                element("IsLatest", True),
+                element("LastModified", iso_date(e.mtime_ns)),
+                element("ETag", f'"{e.etag}"'),
+                element("Size", e.size),
+                owner,
+                element("StorageClass", "STANDARD"),
+            ],
+        )
+        for e in page.entries
+    ]
+    prefixes = [group("CommonPrefixes", [element("Prefix", enc(p))]) for p in page.common_prefixes]
+    fields = [
+        element("Name", call.endpoint.bucket),
+        element("Prefix", enc(prefix)),
+        element("KeyMarker", enc(key_marker)),
+        element("VersionIdMarker", query.get("version-id-marker", "")),
+        element("NextKeyMarker", enc(page.next_after) if page.next_after else None),
+        element("NextVersionIdMarker", "null" if page.next_after else None),
+        element("MaxKeys", limit),
+        element("Delimiter", enc(delimiter) if delimiter else None),
+        element("EncodingType", query.get("encoding-type")),
+        element("IsTruncated", page.truncated),
+        *versions,
+        *prefixes,
+    ]
+    return web.Response(body=document("ListVersionsResult", fields), content_type="application/xml")
+
+
+async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
+    """Multipart uploads cannot be started on this server yet, so none are in progress."""
+    await call.store.head_bucket(call.endpoint.bucket)
+    query = call.request.query
+    fields = [
+        element("Bucket", call.endpoint.bucket),
+        element("KeyMarker", query.get("key-marker", "")),
+        element("UploadIdMarker", query.get("upload-id-marker", "")),
+        element("Prefix", query.get("prefix", "")),
+        element("MaxUploads", max_keys(query.get("max-uploads"))),
+        element("IsTruncated", False),
+    ]
+    return web.Response(
+        body=document("ListMultipartUploadsResult", fields), content_type="application/xml"
+    )

@@ -1,4 +1,4 @@
-"""Parses method + path + query into a typed S3 endpoint (path-style addressing).
+"""Parses method + path + query (+ the one header that changes an operation) into an endpoint.
 
 A request naming a sub-resource we do not implement is refused with NotImplemented rather than
 being served as the plain operation it resembles: a silent wrong success is the worst answer.
@@ -6,44 +6,43 @@ being served as the plain operation it resembles: a silent wrong success is the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from multidict import MultiMapping
 
-from lightningstor.errors import MethodNotAllowed, NotImplementedByServer
+from lightningstor.errors import InvalidArgument, MethodNotAllowed, NotImplementedByServer
 
 # Query parameters that modify an operation rather than select a sub-resource.
 _LIST_PARAMS = frozenset(
     {
-        "prefix",
-        "delimiter",
-        "marker",
-        "max-keys",
-        "encoding-type",
-        "list-type",
-        "continuation-token",
-        "start-after",
-        "fetch-owner",
-        "x-id",
-        "allow-unordered",
-        "optional-object-attributes",
+        "prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
+        "continuation-token", "start-after", "fetch-owner", "allow-unordered",
+        "optional-object-attributes", "key-marker", "version-id-marker", "upload-id-marker",
+        "max-uploads",
     }
-)
+)  # fmt: skip
 _OBJECT_PARAMS = frozenset(
     {
-        "x-id",
-        "versionId",
-        "response-content-type",
-        "response-content-language",
-        "response-expires",
-        "response-cache-control",
-        "response-content-disposition",
+        "versionId", "partNumber", "response-content-type", "response-content-language",
+        "response-expires", "response-cache-control", "response-content-disposition",
         "response-content-encoding",
     }
-)
-_SERVICE_PARAMS = frozenset(
-    {"x-id", "max-buckets", "continuation-token", "prefix", "bucket-region"}
-)
+)  # fmt: skip
+_SERVICE_PARAMS = frozenset({"max-buckets", "continuation-token", "prefix", "bucket-region"})
+# botocore and other SDKs add this to some requests to name the operation; it selects nothing.
+_IGNORED = frozenset({"x-id"})
+
+# Bucket configurations we keep none of: reads answer as AWS does for a bucket without one.
+BUCKET_CONFIGURATIONS = frozenset(
+    {
+        "versioning", "acl", "tagging", "cors", "lifecycle", "policy", "encryption",
+        "object-lock", "website", "replication", "logging", "notification", "accelerate",
+        "requestPayment", "ownershipControls", "publicAccessBlock",
+    }
+)  # fmt: skip
+_BUCKET_LISTINGS = {"versions": "ListObjectVersions", "uploads": "ListMultipartUploads"}
+_OBJECT_READS = {"tagging": "GetObjectTagging", "acl": "GetObjectAcl"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,37 +50,70 @@ class Endpoint:
     operation: str
     bucket: str = ""
     key: str = ""
+    subresource: str = ""
 
 
-def route(method: str, path: str, query: MultiMapping[str]) -> Endpoint:
+def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str, str]) -> Endpoint:
     """``path`` is the request path decoded once (``+`` stays a plus, ``//`` is kept)."""
     bucket, _, key = path.removeprefix("/").partition("/")
     if not bucket:
-        _only(query, _SERVICE_PARAMS, "service")
+        _only(_names(query), _SERVICE_PARAMS, "service")
         return _pick(method, {"GET": "ListBuckets"})
     if not key:
         return _bucket_endpoint(method, bucket, query)
-    _only(query, _OBJECT_PARAMS, "object")
-    operations = {
-        "PUT": "PutObject",
-        "GET": "GetObject",
-        "HEAD": "HeadObject",
-        "DELETE": "DeleteObject",
-    }
-    return _pick(method, operations, bucket=bucket, key=key)
+    return _object_endpoint(method, bucket, key, query, headers)
+
+
+def _names(query: MultiMapping[str]) -> set[str]:
+    return set(query) - _IGNORED
 
 
 def _bucket_endpoint(method: str, bucket: str, query: MultiMapping[str]) -> Endpoint:
-    if method == "GET" and "location" in query:
+    names = _names(query)
+    if method == "GET" and "location" in names:
         return Endpoint(operation="GetBucketLocation", bucket=bucket)
-    _only(query, _LIST_PARAMS, "bucket")
+    if method == "POST" and "delete" in names:
+        return Endpoint(operation="DeleteObjects", bucket=bucket)
+    configuration = names & BUCKET_CONFIGURATIONS
+    if configuration:
+        name = min(configuration)
+        if method != "GET":
+            raise NotImplementedByServer(
+                f"Setting the bucket {name} configuration is not implemented.", resource=name
+            )
+        return Endpoint(operation="GetBucketConfiguration", bucket=bucket, subresource=name)
+    for name, operation in _BUCKET_LISTINGS.items():
+        if name in names and method == "GET":
+            _only(names - {name}, _LIST_PARAMS, "bucket")
+            return Endpoint(operation=operation, bucket=bucket)
+    _only(names, _LIST_PARAMS, "bucket")
     get = "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"
     operations = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket", "GET": get}
     return _pick(method, operations, bucket=bucket)
 
 
-def _only(query: MultiMapping[str], allowed: frozenset[str], where: str) -> None:
-    unknown = sorted(set(query) - allowed)
+def _object_endpoint(
+    method: str, bucket: str, key: str, query: MultiMapping[str], headers: Mapping[str, str]
+) -> Endpoint:
+    names = _names(query)
+    for name, operation in _OBJECT_READS.items():
+        if name in names and method == "GET":
+            _only(names - {name}, _OBJECT_PARAMS, "object")
+            return Endpoint(operation=operation, bucket=bucket, key=key, subresource=name)
+    _only(names, _OBJECT_PARAMS, "object")
+    version = query.get("versionId")
+    if version is not None and version != "null":
+        # Our buckets are unversioned: "null" is the only version any object has.
+        raise InvalidArgument("Invalid version id specified", resource="versionId")
+    if "partNumber" in names and method not in ("GET", "HEAD"):
+        raise NotImplementedByServer("Multipart uploads are not implemented yet.", resource=key)
+    put = "CopyObject" if "x-amz-copy-source" in headers else "PutObject"
+    operations = {"PUT": put, "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}
+    return _pick(method, operations, bucket=bucket, key=key)
+
+
+def _only(names: set[str], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(names - allowed)
     if unknown:
         raise NotImplementedByServer(
             f"The {where} sub-resource or parameter '{unknown[0]}' is not implemented.",

@@ -107,3 +107,36 @@ def test_delete_through_one_door_is_seen_by_the_other(
     assert asyncio.run(delete()) is True
     with pytest.raises(ClientError):
         s3.head_object(Bucket=parity_bucket, Key="doomed")
+
+
+def test_copy_through_grpc_reads_over_s3(daemon: Daemon, s3: Any, parity_bucket: str) -> None:
+    body = b"copied over grpc"
+    s3.put_object(
+        Bucket=parity_bucket, Key="copy/src", Body=body, ContentType="text/a", Metadata={"m": "1"}
+    )
+
+    async def copy() -> tuple[Any, Any]:
+        async with grpc_client(daemon) as ls:
+            kept = await ls.copy_object((parity_bucket, "copy/src"), (parity_bucket, "copy/kept"))
+            replaced = await ls.copy_object(
+                (parity_bucket, "copy/src"),
+                (parity_bucket, "copy/replaced"),
+                content_type="text/b",
+                metadata={},
+            )
+            return kept, replaced
+
+    kept, replaced = asyncio.run(copy())
+    got = s3.get_object(Bucket=parity_bucket, Key="copy/kept")
+    assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (body, "text/a", {"m": "1"})
+    assert f'"{kept.etag}"' == got["ETag"]
+    again = s3.head_object(Bucket=parity_bucket, Key="copy/replaced")
+    assert (again["ContentType"], again["Metadata"]) == ("text/b", {})
+    assert replaced.etag == kept.etag
+
+    async def self_copy() -> None:
+        async with grpc_client(daemon) as ls:
+            await ls.copy_object((parity_bucket, "copy/src"), (parity_bucket, "copy/src"))
+
+    with pytest.raises(errors.InvalidRequest):
+        asyncio.run(self_copy())

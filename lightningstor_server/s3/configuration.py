@@ -1,0 +1,115 @@
+"""Reads of bucket and object configurations we keep none of, answered as AWS answers for a
+bucket or object that has none. Tools such as Terraform and rclone read every sub-resource on
+refresh; a 404 of the wrong kind or a 500 breaks them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lightningstor.errors import AccessDenied, NoSuchConfiguration, NotImplementedByServer
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.xml import document, element, group
+
+# Configurations whose absence S3 reports as an error: sub-resource -> (code, message).
+_ABSENT: dict[str, tuple[str, str]] = {
+    "tagging": ("NoSuchTagSet", "The TagSet does not exist"),
+    "cors": ("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
+    "lifecycle": ("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"),
+    "policy": ("NoSuchBucketPolicy", "The bucket policy does not exist"),
+    "encryption": (
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "The server side encryption configuration was not found",
+    ),
+    "object-lock": (
+        "ObjectLockConfigurationNotFoundError",
+        "Object Lock configuration does not exist for this bucket",
+    ),
+    "website": (
+        "NoSuchWebsiteConfiguration",
+        "The specified bucket does not have a website configuration",
+    ),
+    "replication": (
+        "ReplicationConfigurationNotFoundError",
+        "The replication configuration was not found",
+    ),
+    "ownershipControls": (
+        "OwnershipControlsNotFoundError",
+        "The bucket ownership controls were not found",
+    ),
+    "publicAccessBlock": (
+        "NoSuchPublicAccessBlockConfiguration",
+        "The public access block configuration was not found",
+    ),
+}
+# Configurations whose absence S3 reports as an empty (or default) document.
+_EMPTY: dict[str, tuple[str, list[str]]] = {
+    "versioning": ("VersioningConfiguration", []),
+    "logging": ("BucketLoggingStatus", []),
+    "notification": ("NotificationConfiguration", []),
+    "accelerate": ("AccelerateConfiguration", []),
+    "requestPayment": ("RequestPaymentConfiguration", [element("Payer", "BucketOwner")]),
+}
+ABSENT_CONFIGURATION_CODES = frozenset(code for code, _ in _ABSENT.values())
+# Canned ACLs that grant nothing beyond the owner; the public ones are refused, as AWS refuses
+# them under Block Public Access (public buckets are an explicit operator choice, not offered yet).
+PRIVATE_CANNED_ACLS = frozenset(
+    {
+        "private",
+        "bucket-owner-read",
+        "bucket-owner-full-control",
+        "aws-exec-read",
+        "log-delivery-write",
+    }
+)
+
+
+def check_canned_acl(call: S3Call) -> None:
+    """Accept ``x-amz-acl`` values that keep data private; refuse grants we cannot honour."""
+    headers = call.request.headers
+    acl = headers.get("x-amz-acl")
+    if acl is not None and acl not in PRIVATE_CANNED_ACLS:
+        raise AccessDenied(
+            f"The canned ACL {acl!r} would make data public; public access is blocked on this "
+            "server."
+        )
+    grants = sorted(name for name in headers if name.lower().startswith("x-amz-grant-"))
+    if grants:
+        raise NotImplementedByServer(
+            f"The header {grants[0]} is not implemented.", resource=grants[0]
+        )
+
+
+def _owner(call: S3Call) -> str:
+    return group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
+
+
+def _acl_document(call: S3Call) -> bytes:
+    grantee = (
+        '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+        f"{element('ID', call.caller)}{element('DisplayName', call.caller)}</Grantee>"
+    )
+    grant = group("Grant", [grantee, element("Permission", "FULL_CONTROL")])
+    return document("AccessControlPolicy", [_owner(call), group("AccessControlList", [grant])])
+
+
+async def handle_get_bucket_configuration(call: S3Call) -> web.StreamResponse:
+    bucket, name = call.endpoint.bucket, call.endpoint.subresource
+    await call.store.head_bucket(bucket)
+    if name == "acl":
+        return web.Response(body=_acl_document(call), content_type="application/xml")
+    if name in _EMPTY:
+        root, children = _EMPTY[name]
+        return web.Response(body=document(root, children), content_type="application/xml")
+    code, message = _ABSENT[name]
+    raise NoSuchConfiguration(code, message, resource=bucket)
+
+
+async def handle_get_object_tagging(call: S3Call) -> web.StreamResponse:
+    await call.store.head_object(call.endpoint.bucket, call.endpoint.key)
+    body = document("Tagging", [group("TagSet", [])])
+    return web.Response(body=body, content_type="application/xml")
+
+
+async def handle_get_object_acl(call: S3Call) -> web.StreamResponse:
+    await call.store.head_object(call.endpoint.bucket, call.endpoint.key)
+    return web.Response(body=_acl_document(call), content_type="application/xml")

@@ -1,0 +1,54 @@
+"""CopyObject: a new key that shares the source's blobs (no bytes are copied)."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from lightningstor.errors import InvalidArgument
+from lightningstor_server.s3 import headers as h
+from lightningstor_server.s3.configuration import check_canned_acl
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.xml import document, element
+
+COPY_SOURCE_PREFIX = "x-amz-copy-source-"
+
+
+def parse_copy_source(value: str) -> tuple[str, str]:
+    """``bucket/key[?versionId=...]``, URL-encoded by the client: decoded exactly once, with
+    ``+`` kept a plus (S3-CLIENTS.md section 14)."""
+    path, _, query = value.partition("?")
+    if query:
+        name, _, version = query.partition("=")
+        if name != "versionId" or unquote(version) != "null":
+            raise InvalidArgument("Invalid version id specified", resource="x-amz-copy-source")
+    bucket, _, key = unquote(path).removeprefix("/").partition("/")
+    if not bucket or not key:
+        raise InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            resource="x-amz-copy-source",
+        )
+    return bucket, key
+
+
+async def handle_copy_object(call: S3Call) -> web.StreamResponse:
+    headers = call.request.headers
+    check_canned_acl(call)
+    source = parse_copy_source(headers["x-amz-copy-source"])
+    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidArgument("Unknown metadata directive.", resource="x-amz-metadata-directive")
+    replace = (
+        (h.content_headers(headers), h.user_metadata(headers)) if directive == "REPLACE" else None
+    )
+    head = await call.store.copy_object(
+        source,
+        (call.endpoint.bucket, call.endpoint.key),
+        replace=replace,
+        source_preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
+        preconditions=h.preconditions(headers),
+    )
+    fields = [element("LastModified", h.iso_date(head.mtime_ns)), element("ETag", f'"{head.etag}"')]
+    fields += [element(f"Checksum{alg.upper()}", value) for alg, value in head.checksums.items()]
+    return web.Response(body=document("CopyObjectResult", fields), content_type="application/xml")

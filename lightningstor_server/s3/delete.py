@@ -1,0 +1,119 @@
+"""DeleteObjects: up to 1000 keys in one request (what ``aws s3 rm --recursive`` sends)."""
+
+from __future__ import annotations
+
+import hmac
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from lightningstor.checksums import BodyDigests
+from lightningstor.errors import BadDigest, InvalidRequest, MalformedXML, StorageError
+from lightningstor_server.s3.body import small_body
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.headers import CHECKSUM_PREFIX, body_expectations
+from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
+from lightningstor_server.s3.xml import document, element, group
+
+MAX_KEYS_PER_REQUEST = 1000
+# 1000 keys of up to 1024 bytes each, escaped, plus the XML around them.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    key: str
+    version_id: str | None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def parse_delete(body: bytes) -> tuple[list[_Target], bool]:
+    """The keys to delete and the Quiet flag; MalformedXML for anything S3 would refuse."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - expat refuses external entities and bounds expansion
+    except ET.ParseError:
+        raise MalformedXML() from None
+    if _local(root.tag) != "Delete":
+        raise MalformedXML()
+    targets: list[_Target] = []
+    quiet = False
+    for child in root:
+        name = _local(child.tag)
+        if name == "Quiet":
+            quiet = (child.text or "").strip().lower() == "true"
+        elif name == "Object":
+            fields = {_local(c.tag): c.text or "" for c in child}
+            if "Key" not in fields:
+                raise MalformedXML()
+            targets.append(_Target(fields["Key"], fields.get("VersionId")))
+        else:
+            raise MalformedXML()
+    if not targets or len(targets) > MAX_KEYS_PER_REQUEST:
+        raise MalformedXML()
+    return targets, quiet
+
+
+def _check_integrity(call: S3Call, body: bytes) -> None:
+    """S3 requires Content-MD5 or an x-amz-checksum-* on DeleteObjects; botocore now sends only
+    a CRC32 (S3-CLIENTS.md section 7). Verify whichever came."""
+    headers = call.request.headers
+    expect = body_expectations(headers, UNSIGNED_PAYLOAD)
+    given = {a: v for a, v in expect.checksums.items() if v is not None}
+    if expect.md5_b64 is None and not given:
+        raise InvalidRequest("Missing required header for this request: Content-MD5")
+    digests = BodyDigests(tuple(given))
+    digests.update(body)
+    if expect.md5_b64 is not None and not hmac.compare_digest(expect.md5_b64, digests.md5_b64):
+        raise BadDigest(resource="Content-MD5")
+    computed = digests.checksums()
+    for algorithm, value in given.items():
+        if computed.get(algorithm) != value:
+            raise BadDigest(resource=CHECKSUM_PREFIX + algorithm)
+
+
+async def _delete_one(call: S3Call, target: _Target) -> str:
+    if target.version_id not in (None, "null"):
+        return group(
+            "Error",
+            [
+                element("Key", target.key),
+                element("VersionId", target.version_id),
+                element("Code", "NoSuchVersion"),
+                element("Message", "The specified version does not exist."),
+            ],
+        )
+    try:
+        await call.store.delete_object(call.endpoint.bucket, target.key)
+    except StorageError as error:
+        return group(
+            "Error",
+            [
+                element("Key", target.key),
+                element("Code", error.code),
+                element("Message", error.message),
+            ],
+        )
+    return ""
+
+
+async def handle_delete_objects(call: S3Call) -> web.StreamResponse:
+    body = await small_body(call, MAX_BODY_BYTES)
+    _check_integrity(call, body)
+    targets, quiet = parse_delete(body)
+    await call.store.head_bucket(call.endpoint.bucket)
+    results: list[str] = []
+    for target in targets:
+        error = await _delete_one(call, target)
+        if error:
+            results.append(error)
+        elif not quiet:
+            results.append(
+                group(
+                    "Deleted", [element("Key", target.key), element("VersionId", target.version_id)]
+                )
+            )
+    return web.Response(body=document("DeleteResult", results), content_type="application/xml")
