@@ -3,6 +3,7 @@
 All keys are bytes compared bytewise, so a listing is a single range scan in any ordered engine.
 
     m/schema                         schema version of the store (checked at start-up)
+    m/token-key                      random key that seals listing continuation tokens
     b/<bucket>                       bucket record
     o/<bucket>\\0<key>                object record (bucket names never contain NUL, so the first
                                      NUL ends the bucket; keys are UTF-8 and sort as S3 sorts them)
@@ -14,6 +15,7 @@ All keys are bytes compared bytewise, so a listing is a single range scan in any
 from __future__ import annotations
 
 SCHEMA_KEY = b"m/schema"
+TOKEN_KEY = b"m/token-key"
 BUCKET_PREFIX = b"b/"
 OBJECT_PREFIX = b"o/"
 REF_PREFIX = b"r/"

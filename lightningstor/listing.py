@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 
 from lightningstor import keyspace as ks
 from lightningstor.errors import InvalidArgument
@@ -90,22 +92,39 @@ def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
     return None if cut < 0 else key[: cut + len(delimiter)]
 
 
-_TOKEN_VERSION = b"\x01"
+_TOKEN_VERSION = b"\x02"
+_TOKEN_MAC_BYTES = 12
 
 
-def encode_page_token(after: str) -> str:
-    """An opaque continuation token for a listing that continues after ``after``."""
-    return base64.urlsafe_b64encode(_TOKEN_VERSION + after.encode()).decode()
+class PageTokens:
+    """Opaque continuation tokens: a listing position sealed with an HMAC under a key the store
+    keeps in its keyspace (so every daemon sharing the store accepts them). A token the store did
+    not issue, or one altered in transit, is refused rather than silently listing from wherever
+    it points."""
 
+    def __init__(self, key: bytes) -> None:
+        self._key = key
 
-def decode_page_token(token: str) -> str:
-    """The position a token continues after; InvalidArgument for anything we did not issue."""
-    try:
-        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
-        if not raw.startswith(_TOKEN_VERSION):
-            raise ValueError(token)
-        return raw[len(_TOKEN_VERSION) :].decode()
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidArgument(
-            "The continuation token provided is incorrect", resource="continuation-token"
-        ) from None
+    def _mac(self, position: bytes) -> bytes:
+        return hmac.new(self._key, position, hashlib.sha256).digest()[:_TOKEN_MAC_BYTES]
+
+    def encode(self, after: str) -> str:
+        position = after.encode()
+        raw = _TOKEN_VERSION + self._mac(position) + position
+        return base64.urlsafe_b64encode(raw).decode()
+
+    def decode(self, token: str) -> str:
+        """The position a token continues after; InvalidArgument for anything not ours."""
+        try:
+            raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+            header = len(_TOKEN_VERSION) + _TOKEN_MAC_BYTES
+            if not raw.startswith(_TOKEN_VERSION) or len(raw) < header:
+                raise ValueError(token)
+            mac, position = raw[len(_TOKEN_VERSION) : header], raw[header:]
+            if not hmac.compare_digest(mac, self._mac(position)):
+                raise ValueError(token)
+            return position.decode()
+        except (ValueError, UnicodeError, binascii.Error):
+            raise InvalidArgument(
+                "The continuation token provided is incorrect", resource="continuation-token"
+            ) from None

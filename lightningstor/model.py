@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
@@ -91,12 +91,18 @@ class BodyExpectations:
 
     ``checksums`` maps an algorithm (``crc32``, ``crc32c``, ``sha1``, ``sha256``) to its
     base64 value; an algorithm mapped to ``None`` is computed and stored but not checked.
+
+    ``late_checksums`` is for values that arrive after the body (an HTTP trailer): it is called
+    once the body is exhausted and before anything commits, and what it returns is checked like
+    ``checksums``. Each algorithm it names must also be a key of ``checksums`` (mapped to
+    ``None``), since the digests to compute are chosen before the first byte.
     """
 
     sha256_hex: str | None = None
     md5_b64: str | None = None
     checksums: Mapping[str, str | None] = field(default_factory=dict)
     size: int | None = None
+    late_checksums: Callable[[], Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,8 +10,10 @@ re-reads and retries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from typing import ParamSpec, TypeVar
 
 from lightningstor import keyspace as ks
 from lightningstor.blobs import BlobStore, BlobWriter, StagedBlob
-from lightningstor.conditions import check_read, check_write, resolve_range
+from lightningstor.conditions import check_read, check_write, part_range, resolve_range
 from lightningstor.errors import (
     BadDigest,
     BucketAlreadyExists,
@@ -41,7 +43,7 @@ from lightningstor.errors import (
 )
 from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
 from lightningstor.kv_leveldb import LevelDBKV
-from lightningstor.listing import list_page
+from lightningstor.listing import PageTokens, list_page
 from lightningstor.model import (
     BodyExpectations,
     BucketInfo,
@@ -105,6 +107,7 @@ class ObjectStore:
         self.kv = kv
         self.blobs = blobs
         self.io = offloader
+        self.tokens = PageTokens(_token_key(kv))
         self.refs = BlobReferences(
             kv=kv, blobs=blobs, offloader=offloader, gc_delay_seconds=gc_delay_seconds
         )
@@ -424,14 +427,19 @@ class ObjectStore:
         key: str,
         *,
         byte_range: RangeRequest | None = None,
+        part_number: int | None = None,
         preconditions: Preconditions | None = None,
     ) -> ObjectReader:
-        """The object's metadata and a stream of its bytes (or of the range selected).
+        """The object's metadata and a stream of its bytes (or of the range or part selected).
 
-        Raises what :meth:`head_object` raises, and InvalidRange for an unsatisfiable range.
+        Raises what :meth:`head_object` raises, InvalidRange for an unsatisfiable range and
+        InvalidPartNumber for a part the object does not have.
         """
         head = await self.head_object(bucket, key, preconditions=preconditions)
-        selected = resolve_range(byte_range, head.size, key) if byte_range else None
+        if part_number is not None:
+            selected = part_range(head, part_number)
+        else:
+            selected = resolve_range(byte_range, head.size, key) if byte_range else None
         start, end = (selected.start, selected.end + 1) if selected else (0, head.size)
         return ObjectReader(head=head, range=selected, chunks=self._stream(head, start, end))
 
@@ -490,6 +498,21 @@ def _check_copy_source(head: ObjectHead, pre: Preconditions) -> None:
         raise PreconditionFailed(resource=head.key) from None
 
 
+def _token_key(kv: OrderedKV) -> bytes:
+    """The key sealing continuation tokens, created once per store (blocking; at open)."""
+    existing = kv.get(ks.TOKEN_KEY)
+    if existing is not None:
+        return existing
+    batch = Batch()
+    batch.expect_value(ks.TOKEN_KEY, None)
+    batch.put(ks.TOKEN_KEY, secrets.token_bytes(32))
+    with contextlib.suppress(KVConflict):  # another daemon created it first: use theirs
+        kv.commit(batch)
+    key = kv.get(ks.TOKEN_KEY)
+    assert key is not None
+    return key
+
+
 def _check_schema(kv: OrderedKV, data_dir: Path) -> None:
     raw = kv.get(ks.SCHEMA_KEY)
     if raw is None:
@@ -520,7 +543,8 @@ def _verify(staged: StagedBlob, expect: BodyExpectations, key: str) -> None:
         )
     if expect.md5_b64 is not None and expect.md5_b64 != staged.md5_b64:
         raise BadDigest(resource=key)
-    for algorithm, value in expect.checksums.items():
+    late = expect.late_checksums() if expect.late_checksums is not None else {}
+    for algorithm, value in [*expect.checksums.items(), *late.items()]:
         if value is not None and staged.checksums.get(algorithm) != value:
             raise BadDigest(
                 f"The {algorithm.upper()} you specified did not match the calculated checksum.",

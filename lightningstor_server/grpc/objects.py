@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from lightningstor.client import WRITE_ACCEPTED_KEY
 from lightningstor.errors import IncompleteBody, InvalidArgument
-from lightningstor.listing import decode_page_token, encode_page_token
 from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
@@ -104,7 +103,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         self, request: pb.ListObjectsRequest, context: Context
     ) -> pb.ListObjectsResponse:
         if request.page_token:
-            after: str | None = decode_page_token(request.page_token)
+            after: str | None = self._store.tokens.decode(request.page_token)
         else:
             after = request.start_after or None
         page = await self._store.list_objects(
@@ -117,7 +116,9 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         return pb.ListObjectsResponse(
             objects=[render_listed(request.bucket, entry) for entry in page.entries],
             common_prefixes=page.common_prefixes,
-            next_page_token="" if page.next_after is None else encode_page_token(page.next_after),
+            next_page_token=""
+            if page.next_after is None
+            else self._store.tokens.encode(page.next_after),
         )
 
 

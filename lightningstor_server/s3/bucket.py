@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 from aiohttp import web
 
 from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidArgument, MalformedXML
-from lightningstor.listing import decode_page_token, encode_page_token
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_canned_acl
 from lightningstor_server.s3.context import S3Call
@@ -63,7 +62,7 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     query = call.request.query
     prefix = query.get("prefix", "")
     token = query.get("continuation-token")
-    after = decode_page_token(token) if token else None
+    after = call.store.tokens.decode(token) if token else None
     limit = _max_buckets(query.get("max-buckets"))
     # Bucket counts are small (S3 caps an account at 10,000): one scan, filtered here.
     names = [b for b in await call.store.list_buckets() if b.name.startswith(prefix)]
@@ -77,7 +76,7 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     fields = [
         group("Buckets", entries),
         owner,
-        element("ContinuationToken", encode_page_token(page[-1].name) if more else None),
+        element("ContinuationToken", call.store.tokens.encode(page[-1].name) if more else None),
         element("Prefix", prefix if "prefix" in query else None),
     ]
     return web.Response(

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from aiohttp import web
 
 from lightningstor.errors import InvalidArgument
-from lightningstor.listing import decode_page_token, encode_page_token
 from lightningstor.model import ListPage
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.headers import iso_date, max_keys
@@ -72,7 +71,7 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
     token = query.get("continuation-token")
     start_after = query.get("start-after")
     page, prefix, delimiter, limit = await _list(
-        call, decode_page_token(token) if token is not None else start_after
+        call, call.store.tokens.decode(token) if token is not None else start_after
     )
     fields = [
         element("Name", call.endpoint.bucket),
@@ -85,7 +84,7 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
         element("ContinuationToken", token),
         element(
             "NextContinuationToken",
-            encode_page_token(page.next_after) if page.next_after else None,
+            call.store.tokens.encode(page.next_after) if page.next_after else None,
         ),
         element("StartAfter", enc(start_after) if start_after else None),
         *_contents(call, page, enc, owner=query.get("fetch-owner") == "true"),
