@@ -13,10 +13,11 @@ import zlib
 from typing import Protocol
 
 import google_crc32c
+from awscrt import checksums as awscrt_checksums
 
 from lightningstor.errors import InvalidRequest
 
-SUPPORTED_ALGORITHMS = ("crc32", "crc32c", "sha1", "sha256")
+SUPPORTED_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
 
 class _Digest(Protocol):
@@ -46,6 +47,17 @@ class _Crc32c:
         return base64.b64encode(self._crc.to_bytes(4, "big")).decode()
 
 
+class _Crc64Nvme:
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, data: bytes, /) -> None:
+        self._crc = awscrt_checksums.crc64nvme(data, self._crc)
+
+    def value_b64(self) -> str:
+        return base64.b64encode(self._crc.to_bytes(8, "big")).decode()
+
+
 class _Hashlib:
     def __init__(self, name: str) -> None:
         self._h = hashlib.new(name)
@@ -62,6 +74,8 @@ def _new_digest(algorithm: str) -> _Digest:
         return _Crc32()
     if algorithm == "crc32c":
         return _Crc32c()
+    if algorithm == "crc64nvme":
+        return _Crc64Nvme()
     if algorithm == "sha1":
         return _Hashlib("sha1")
     raise InvalidRequest(f"Checksum algorithm {algorithm!r} is not supported.")

@@ -382,3 +382,26 @@ def test_key_too_long(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as raised:
         s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x")
     assert error_of(raised) == ("KeyTooLongError", 400)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "field"),
+    [
+        ("CRC32C", "ChecksumCRC32C"),
+        ("CRC64NVME", "ChecksumCRC64NVME"),
+        ("SHA1", "ChecksumSHA1"),
+        ("SHA256", "ChecksumSHA256"),
+    ],
+)
+def test_flexible_checksums_verified_stored_returned(
+    s3: Any, bucket: str, algorithm: str, field: str
+) -> None:
+    body = b"flexible checksum body " * 100
+    put = s3.put_object(
+        Bucket=bucket, Key=f"sum-{algorithm}", Body=body, ChecksumAlgorithm=algorithm
+    )
+    got = s3.get_object(Bucket=bucket, Key=f"sum-{algorithm}", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body  # botocore validates the returned checksum itself
+    assert got[field] == put[field]
+    head = s3.head_object(Bucket=bucket, Key=f"sum-{algorithm}", ChecksumMode="ENABLED")
+    assert head[field] == put[field]
