@@ -8,7 +8,7 @@ from aiohttp import web
 
 from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidArgument, MalformedXML
 from lightningstor_server.s3.body import small_body
-from lightningstor_server.s3.configuration import check_canned_acl
+from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.headers import iso_date
 from lightningstor_server.s3.xml import document, element, group
@@ -18,7 +18,7 @@ MAX_BUCKETS_PER_PAGE = 10_000
 
 
 async def handle_create_bucket(call: S3Call) -> web.StreamResponse:
-    check_canned_acl(call)
+    check_write_headers(call)
     await _check_location(call)
     try:
         await call.store.create_bucket(call.endpoint.bucket, owner=call.caller)

@@ -63,8 +63,22 @@ PRIVATE_CANNED_ACLS = frozenset(
 )
 
 
-def check_canned_acl(call: S3Call) -> None:
-    """Accept ``x-amz-acl`` values that keep data private; refuse grants we cannot honour."""
+# Write headers that ask for features this server does not provide. Accepting them silently
+# would be a wrong success (the object would lack what the client believes it has).
+_UNSUPPORTED_WRITE_HEADERS = (
+    "x-amz-server-side-encryption",
+    "x-amz-object-lock-",
+    "x-amz-website-redirect-location",
+    "x-amz-grant-",
+)
+
+
+def check_write_headers(call: S3Call) -> None:
+    """Refuse what a write asks for but would not get; accept what changes nothing here.
+
+    ``x-amz-acl`` values that keep data private are accepted (the owner has full control
+    anyway); tags, encryption, object lock, redirects and grants are not offered yet.
+    """
     headers = call.request.headers
     acl = headers.get("x-amz-acl")
     if acl is not None and acl not in PRIVATE_CANNED_ACLS:
@@ -72,11 +86,19 @@ def check_canned_acl(call: S3Call) -> None:
             f"The canned ACL {acl!r} would make data public; public access is blocked on this "
             "server."
         )
-    grants = sorted(name for name in headers if name.lower().startswith("x-amz-grant-"))
-    if grants:
+    storage_class = headers.get("x-amz-storage-class", "STANDARD")
+    if storage_class != "STANDARD":
         raise NotImplementedByServer(
-            f"The header {grants[0]} is not implemented.", resource=grants[0]
+            f"Storage class {storage_class} is not offered; use STANDARD.",
+            resource="x-amz-storage-class",
         )
+    if headers.get("x-amz-tagging") or headers.get("x-amz-tagging-directive") == "REPLACE":
+        raise NotImplementedByServer("Object tagging is not implemented.", resource="x-amz-tagging")
+    if headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
+        raise NotImplementedByServer("Object lock is not implemented.")
+    for name in headers:
+        if name.lower().startswith(_UNSUPPORTED_WRITE_HEADERS):
+            raise NotImplementedByServer(f"The header {name} is not implemented.", resource=name)
 
 
 def _owner(call: S3Call) -> str:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from lightningstor.errors import InvalidArgument
 from lightningstor_server.s3 import headers as h
-from lightningstor_server.s3.configuration import check_canned_acl
+from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.xml import document, element
 
@@ -34,7 +34,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
 
 async def handle_copy_object(call: S3Call) -> web.StreamResponse:
     headers = call.request.headers
-    check_canned_acl(call)
+    check_write_headers(call)
     source = parse_copy_source(headers["x-amz-copy-source"])
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):

@@ -405,3 +405,36 @@ def test_flexible_checksums_verified_stored_returned(
     assert got[field] == put[field]
     head = s3.head_object(Bucket=bucket, Key=f"sum-{algorithm}", ChecksumMode="ENABLED")
     assert head[field] == put[field]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"Tagging": "a=b"},
+        {"ServerSideEncryption": "AES256"},
+        {"StorageClass": "GLACIER"},
+        {"WebsiteRedirectLocation": "/elsewhere"},
+        {"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
+    ],
+)
+def test_copy_refuses_features_it_would_not_honour(
+    s3: Any, bucket: str, extra: dict[str, str]
+) -> None:
+    s3.put_object(Bucket=bucket, Key="plain-src", Body=b"x")
+    with pytest.raises(ClientError) as raised:
+        s3.copy_object(Bucket=bucket, Key="fancy", CopySource=f"{bucket}/plain-src", **extra)
+    assert error_of(raised) == ("NotImplemented", 501)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="fancy")
+
+
+def test_private_acl_and_standard_class_are_accepted(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="private-src", Body=b"x")
+    s3.copy_object(
+        Bucket=bucket,
+        Key="private-copy",
+        CopySource=f"{bucket}/private-src",
+        ACL="bucket-owner-full-control",
+        StorageClass="STANDARD",
+    )
+    assert s3.get_object(Bucket=bucket, Key="private-copy")["Body"].read() == b"x"
