@@ -6,11 +6,13 @@ table each (``lightningstor_server/s3/errors.py``, ``lightningstor_server/grpc/e
 the core itself knows nothing of HTTP statuses or gRPC codes.
 
     StorageError
-    ├── NotFound ............. NoSuchBucket, NoSuchKey, NoSuchConfiguration (per-kind codes)
+    ├── NotFound ............. NoSuchBucket, NoSuchKey, NoSuchUpload,
+    │                          NoSuchConfiguration (one code per kind of configuration)
     ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
     │                          ConditionalRequestConflict, OperationAborted
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
-    │                          InvalidRequest, InvalidPartNumber, MalformedXML, EntityTooLarge,
+    │                          InvalidRequest, InvalidPartNumber, InvalidPart, InvalidPartOrder,
+    │                          EntityTooSmall, MalformedXML, EntityTooLarge,
     │                          MetadataTooLarge, MissingContentLength, MethodNotAllowed,
     │                          NotImplemented
     ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
@@ -77,6 +79,14 @@ class NoSuchBucket(NotFound):
 class NoSuchKey(NotFound):
     code = "NoSuchKey"
     default_message = "The specified key does not exist."
+
+
+class NoSuchUpload(NotFound):
+    code = "NoSuchUpload"
+    default_message = (
+        "The specified multipart upload does not exist. The upload ID might be invalid, or the "
+        "multipart upload might have been aborted or completed."
+    )
 
 
 class NoSuchConfiguration(NotFound):
@@ -162,6 +172,26 @@ class InvalidRange(InvalidInput):
 class InvalidPartNumber(InvalidInput):
     code = "InvalidPartNumber"
     default_message = "The requested partnumber is not satisfiable"
+
+
+class InvalidPart(InvalidInput):
+    code = "InvalidPart"
+    default_message = (
+        "One or more of the specified parts could not be found. The part might not have been "
+        "uploaded, or the specified entity tag might not have matched the part's entity tag."
+    )
+
+
+class InvalidPartOrder(InvalidInput):
+    code = "InvalidPartOrder"
+    default_message = (
+        "The list of parts was not in ascending order. Parts must be ordered by part number."
+    )
+
+
+class EntityTooSmall(InvalidInput):
+    code = "EntityTooSmall"
+    default_message = "Your proposed upload is smaller than the minimum allowed object size."
 
 
 class InvalidRequest(InvalidInput):

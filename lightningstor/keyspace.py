@@ -10,6 +10,8 @@ All keys are bytes compared bytewise, so a listing is a single range scan in any
     r/<sha256-hex>                   reference record of a blob (count + collection generation)
     g/<sha256-hex>                   a blob whose count fell to zero, waiting for collection
     k/<access-key-id>                credential record (secret sealed with the node master key)
+    u/<bucket>\0<key>\0<upload-id>    multipart upload in progress
+    p/<upload-id>/<part:05d>          uploaded part (holds a reference to its blob)
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ OBJECT_PREFIX = b"o/"
 REF_PREFIX = b"r/"
 GARBAGE_PREFIX = b"g/"
 CREDENTIAL_PREFIX = b"k/"
+UPLOAD_PREFIX = b"u/"
+PART_PREFIX = b"p/"
 
 _SEP = b"\x00"
 # Larger than any byte of UTF-8 text: appending it to a prefix bounds every key under it.
@@ -67,3 +71,27 @@ def sha_from_garbage_key(raw: bytes) -> str:
 
 def credential_key(access_key_id: str) -> bytes:
     return CREDENTIAL_PREFIX + access_key_id.encode()
+
+
+def upload_prefix(bucket: str) -> bytes:
+    """The prefix of every multipart upload record of ``bucket``."""
+    return UPLOAD_PREFIX + bucket.encode() + _SEP
+
+
+def upload_key(bucket: str, key: str, upload_id: str) -> bytes:
+    # Upload ids are fixed-length hex, so the key ends at the last NUL and keys sort by
+    # object key, then upload id, as ListMultipartUploads orders them.
+    return upload_prefix(bucket) + key.encode() + _SEP + upload_id.encode()
+
+
+def split_upload_key(bucket_prefix: bytes, raw: bytes) -> tuple[str, str]:
+    key, _, upload_id = raw[len(bucket_prefix) :].rpartition(_SEP)
+    return key.decode(), upload_id.decode()
+
+
+def part_prefix(upload_id: str) -> bytes:
+    return PART_PREFIX + upload_id.encode() + b"/"
+
+
+def part_key(upload_id: str, part_number: int) -> bytes:
+    return part_prefix(upload_id) + f"{part_number:05d}".encode()

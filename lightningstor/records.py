@@ -188,3 +188,78 @@ def decode_credential(access_key_id: str, raw: bytes) -> CredentialRecord:
         status=data["status"],
         admin=data["admin"],
     )
+
+
+# --- multipart uploads ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadRecord:
+    """A multipart upload in progress: what the object will be once completed."""
+
+    created_ns: int
+    headers: ContentHeaders
+    user_metadata: dict[str, str]
+    checksum_algorithm: str = ""  # composite checksum requested at creation, if any
+    # "active"; "closing" while a completion or abort works, so that part uploads which read
+    # the record as active fail their expectation instead of landing after the final listing.
+    state: str = "active"
+
+
+def encode_upload(record: UploadRecord) -> bytes:
+    headers = {name: getattr(record.headers, name) for name in _HEADER_FIELDS}
+    return _dump(
+        {
+            "v": RECORD_VERSION,
+            "created_ns": record.created_ns,
+            "headers": {k: v for k, v in headers.items() if v},
+            "meta": record.user_metadata,
+            "alg": record.checksum_algorithm,
+            "state": record.state,
+        }
+    )
+
+
+def decode_upload(raw: bytes) -> UploadRecord:
+    data = _load(raw, "upload")
+    return UploadRecord(
+        created_ns=data["created_ns"],
+        headers=ContentHeaders(**data["headers"]),
+        user_metadata=data["meta"],
+        checksum_algorithm=data["alg"],
+        state=data["state"],
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartRecord:
+    number: int
+    sha256_hex: str
+    size: int
+    md5_hex: str
+    checksums: dict[str, str]
+    mtime_ns: int
+
+
+def encode_part(record: PartRecord) -> bytes:
+    return _dump(
+        {
+            "v": RECORD_VERSION,
+            "n": record.number,
+            "sha": record.sha256_hex,
+            "size": record.size,
+            "md5": record.md5_hex,
+            "sums": record.checksums,
+            "mtime_ns": record.mtime_ns,
+        }
+    )
+
+
+def decode_part(raw: bytes) -> PartRecord:
+    data = _load(raw, "part")
+    return PartRecord(
+        number=data["n"],
+        sha256_hex=data["sha"],
+        size=data["size"],
+        md5_hex=data["md5"],
+        checksums=data["sums"],
+        mtime_ns=data["mtime_ns"],
+    )

@@ -170,7 +170,7 @@ class ObjectStore:
 
     async def head_bucket(self, name: str) -> BucketInfo:
         """Raises NoSuchBucket."""
-        return (await self._bucket(name))[0].info
+        return (await self.bucket_record(name))[0].info
 
     async def list_buckets(self) -> list[BucketInfo]:
         rows = await self.io.run(
@@ -184,20 +184,26 @@ class ObjectStore:
         The bucket is first marked "deleting" so that any write that read it as active fails
         its expectation; only then is emptiness checked, so no object lands in a deleted bucket.
         """
-        record, raw = await self._bucket(name)
+        record, raw = await self.bucket_record(name)
         key = ks.bucket_key(name)
         deleting = encode_bucket(BucketRecord(info=record.info, state="deleting"))
         await self._commit_one(
             key, expect=raw, put=deleting, on_conflict=NoSuchBucket(resource=name)
         )
-        prefix = ks.object_prefix(name)
-        rows = await self.io.run(
-            self.kv.scan, prefix, ks.prefix_end(prefix), limit=1, keys_only=True
-        )
-        if rows:
+        if await self._holds_anything(name):
             await self._commit_one(key, expect=deleting, put=raw, on_conflict=InternalError())
             raise BucketNotEmpty(resource=name)
         await self._commit_one(key, expect=deleting, put=None, on_conflict=InternalError())
+
+    async def _holds_anything(self, name: str) -> bool:
+        """Objects or multipart uploads in progress (whose parts hold blob references)."""
+        for prefix in (ks.object_prefix(name), ks.upload_prefix(name)):
+            rows = await self.io.run(
+                self.kv.scan, prefix, ks.prefix_end(prefix), limit=1, keys_only=True
+            )
+            if rows:
+                return True
+        return False
 
     async def _commit_one(
         self, key: bytes, *, expect: bytes | None, put: bytes | None, on_conflict: StorageError
@@ -213,7 +219,7 @@ class ObjectStore:
         except KVConflict:
             raise on_conflict from None
 
-    async def _bucket(self, name: str) -> tuple[BucketRecord, bytes]:
+    async def bucket_record(self, name: str) -> tuple[BucketRecord, bytes]:
         raw = await self.io.run(self.kv.get, ks.bucket_key(name))
         if raw is None:
             raise NoSuchBucket(resource=name)
@@ -244,11 +250,11 @@ class ObjectStore:
         headers = headers or ContentHeaders()
         user_metadata = dict(user_metadata or {})
         validate_metadata(headers, user_metadata)
-        await self._bucket(bucket)  # fail fast, before reading any body
+        await self.bucket_record(bucket)  # fail fast, before reading any body
         expect = expect or BodyExpectations()
-        staged = await self._stage(body, expect)
+        staged = await self.stage_body(body, expect)
         try:
-            _verify(staged, expect, key)
+            verify_body(staged, expect, key)
             head = ObjectHead(
                 bucket=bucket,
                 key=key,
@@ -267,7 +273,7 @@ class ObjectStore:
             # Shielded: a cancelled request (client gone) must still remove its staged file.
             await asyncio.shield(self.io.run(self.blobs.discard, staged))
 
-    async def _stage(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
+    async def stage_body(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
         algorithms = tuple(sorted(expect.checksums))
         writer = await self._disk(self.blobs.stage, algorithms)
         pending: asyncio.Future[None] | None = None
@@ -306,34 +312,41 @@ class ObjectStore:
         self, head: ObjectHead, pre: Preconditions, staged: StagedBlob
     ) -> None:
         for _ in range(_COMMIT_ATTEMPTS):
-            if await self._attempt_commit(head, pre, staged, {}):
+            if await self.attempt_commit(head, pre, staged, {}):
                 return
         raise ConditionalRequestConflict(resource=head.key)
 
-    async def _attempt_commit(
+    async def attempt_commit(
         self,
         head: ObjectHead,
         pre: Preconditions,
         staged: StagedBlob | None,
         expect: Mapping[bytes, bytes | None],
+        *,
+        release: tuple[Segment, ...] = (),
+        delete: tuple[bytes, ...] = (),
     ) -> bool:
         """One try at making ``head`` the current version; False when a race was lost.
 
         The batch expects everything it read (bucket, old version, reference records and the
         caller's ``expect``), so it commits only against exactly the state it was planned on.
+        ``release`` are further references dropped and ``delete`` further records removed in
+        the same batch (a completed upload's parts).
         """
         obj_key = ks.object_key(head.bucket, head.key)
-        _record, bucket_raw = await self._bucket(head.bucket)
+        _record, bucket_raw = await self.bucket_record(head.bucket)
         old_raw = await self.io.run(self.kv.get, obj_key)
         old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
         check_write(old, pre, head.key)
-        plan = await self.refs.plan(head.segments, old.segments if old else ())
+        plan = await self.refs.plan(head.segments, (*release, *(old.segments if old else ())))
         if plan is None:
             await asyncio.sleep(_RETRY_SLEEP_SECONDS)
             return False
         plan.batch.expect.update(expect)
         plan.batch.expect_value(ks.bucket_key(head.bucket), bucket_raw)
         plan.batch.expect_value(obj_key, old_raw)
+        for key in delete:
+            plan.batch.delete(key)
         plan.batch.put(obj_key, encode_object(head))
         return await self.refs.commit(plan, staged)
 
@@ -379,7 +392,7 @@ class ObjectStore:
             # The source must still be the version read: its references keep the shared
             # blobs from collection until this commit adds the copy's own.
             source_unchanged = {ks.object_key(src_bucket, src_key): src_raw}
-            if await self._attempt_commit(
+            if await self.attempt_commit(
                 head, preconditions or Preconditions(), None, source_unchanged
             ):
                 return head
@@ -387,7 +400,7 @@ class ObjectStore:
 
     async def delete_object(self, bucket: str, key: str) -> bool:
         """Remove ``key``; False if it did not exist. Raises NoSuchBucket."""
-        await self._bucket(bucket)
+        await self.bucket_record(bucket)
         obj_key = ks.object_key(bucket, key)
         for _ in range(_COMMIT_ATTEMPTS):
             old_raw = await self.io.run(self.kv.get, obj_key)
@@ -415,7 +428,7 @@ class ObjectStore:
         return head
 
     async def _read_object(self, bucket: str, key: str) -> tuple[ObjectHead, bytes]:
-        await self._bucket(bucket)
+        await self.bucket_record(bucket)
         raw = await self.io.run(self.kv.get, ks.object_key(bucket, key))
         if raw is None:
             raise NoSuchKey(resource=key)
@@ -441,9 +454,9 @@ class ObjectStore:
         else:
             selected = resolve_range(byte_range, head.size, key) if byte_range else None
         start, end = (selected.start, selected.end + 1) if selected else (0, head.size)
-        return ObjectReader(head=head, range=selected, chunks=self._stream(head, start, end))
+        return ObjectReader(head=head, range=selected, chunks=self.stream(head, start, end))
 
-    async def _stream(self, head: ObjectHead, start: int, end: int) -> AsyncIterator[bytes]:
+    async def stream(self, head: ObjectHead, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``[start, end)`` of the object, one bounded chunk at a time."""
         seg_start = 0
         for seg in head.segments:
@@ -474,7 +487,7 @@ class ObjectStore:
         max_keys: int = 1000,
     ) -> ListPage:
         """One page of keys (and common prefixes) greater than ``after``, in UTF-8 order."""
-        await self._bucket(bucket)
+        await self.bucket_record(bucket)
         return await self.io.run(
             list_page,
             self.kv,
@@ -529,7 +542,7 @@ def _check_schema(kv: OrderedKV, data_dir: Path) -> None:
         )
 
 
-def _verify(staged: StagedBlob, expect: BodyExpectations, key: str) -> None:
+def verify_body(staged: StagedBlob, expect: BodyExpectations, key: str) -> None:
     """Every digest the client declared must match before anything becomes visible."""
     if expect.size is not None and staged.size != expect.size:
         raise IncompleteBody(resource=key)

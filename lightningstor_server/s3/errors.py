@@ -10,6 +10,10 @@ from lightningstor_server.s3.xml import document, element
 STATUS_BY_CODE: dict[str, int] = {
     "NoSuchBucket": 404,
     "NoSuchKey": 404,
+    "NoSuchUpload": 404,
+    "InvalidPart": 400,
+    "InvalidPartOrder": 400,
+    "EntityTooSmall": 400,
     "NoSuchConfiguration": 404,
     "BucketAlreadyExists": 409,
     "BucketAlreadyOwnedByYou": 409,

@@ -1,0 +1,452 @@
+"""Multipart uploads: parts as their own content-addressed blobs, completion without copying.
+
+Each part is staged, verified and committed like an object (one guarded batch: part record plus
+a reference to its blob). Completion is one batch that writes the object record whose segment
+list is the chosen parts' blobs, deletes the upload and part records, and releases the parts
+not chosen: no byte is copied, however large the object.
+
+Completion and abort first mark the upload "closing" (compare-and-swap on its record); part
+uploads expect the record they read as active, so none can land after the final listing of
+parts and be orphaned.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from lightningstor import keyspace as ks
+from lightningstor.checksums import BodyDigests
+from lightningstor.errors import (
+    ConditionalRequestConflict,
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidRequest,
+    NoSuchUpload,
+    StorageError,
+)
+from lightningstor.kv import Batch, KVConflict
+from lightningstor.model import (
+    BodyExpectations,
+    ContentHeaders,
+    ObjectHead,
+    Preconditions,
+    Segment,
+)
+from lightningstor.names import validate_key, validate_metadata
+from lightningstor.records import (
+    PartRecord,
+    UploadRecord,
+    decode_part,
+    decode_upload,
+    encode_part,
+    encode_upload,
+)
+from lightningstor.store import ObjectStore, verify_body
+
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3: every part but the last
+MAX_PART_NUMBER = 10_000
+MAX_PART_BYTES = 5 * 1024**3
+STALE_UPLOAD_SECONDS = 7 * 24 * 3600
+_ATTEMPTS = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadInfo:
+    bucket: str
+    key: str
+    upload_id: str
+    created_ns: int
+    headers: ContentHeaders
+    user_metadata: dict[str, str]
+    checksum_algorithm: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartInfo:
+    number: int
+    size: int
+    etag: str  # unquoted hex MD5 of the part's bytes
+    checksums: dict[str, str]
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompletedPart:
+    """A part as the client names it in CompleteMultipartUpload."""
+
+    number: int
+    etag: str
+    checksums: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def multipart_etag(md5_hexes: Sequence[str]) -> str:
+    """S3's multipart ETag: MD5 of the parts' binary MD5s, then "-<count>"."""
+    joined = b"".join(bytes.fromhex(h) for h in md5_hexes)
+    return f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(md5_hexes)}"
+
+
+def _part_info(record: PartRecord) -> PartInfo:
+    return PartInfo(
+        number=record.number,
+        size=record.size,
+        etag=record.md5_hex,
+        checksums=record.checksums,
+        mtime_ns=record.mtime_ns,
+    )
+
+
+class MultipartUploads:
+    def __init__(self, store: ObjectStore, *, min_part_bytes: int = MIN_PART_BYTES) -> None:
+        self._store = store
+        self.min_part_bytes = min_part_bytes
+
+    # --- start ----------------------------------------------------------------------------
+    async def create(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        headers: ContentHeaders | None = None,
+        user_metadata: dict[str, str] | None = None,
+        checksum_algorithm: str = "",
+    ) -> UploadInfo:
+        """Raises NoSuchBucket, KeyTooLongError/InvalidArgument, InvalidRequest."""
+        validate_key(key)
+        headers = headers or ContentHeaders()
+        user_metadata = dict(user_metadata or {})
+        validate_metadata(headers, user_metadata)
+        if checksum_algorithm:
+            BodyDigests((checksum_algorithm,))  # refuses an unknown algorithm now, not later
+        _record, bucket_raw = await self._store.bucket_record(bucket)
+        upload_id = secrets.token_hex(16)
+        record = UploadRecord(
+            created_ns=time.time_ns(),
+            headers=headers,
+            user_metadata=user_metadata,
+            checksum_algorithm=checksum_algorithm,
+        )
+        batch = Batch()
+        batch.expect_value(ks.bucket_key(bucket), bucket_raw)  # not while it is being deleted
+        batch.put(ks.upload_key(bucket, key, upload_id), encode_upload(record))
+        try:
+            await self._store.io.run(self._store.kv.commit, batch)
+        except KVConflict:
+            raise ConditionalRequestConflict(resource=key) from None
+        return self._info(bucket, key, upload_id, record)
+
+    @staticmethod
+    def _info(bucket: str, key: str, upload_id: str, record: UploadRecord) -> UploadInfo:
+        return UploadInfo(
+            bucket=bucket,
+            key=key,
+            upload_id=upload_id,
+            created_ns=record.created_ns,
+            headers=record.headers,
+            user_metadata=record.user_metadata,
+            checksum_algorithm=record.checksum_algorithm,
+        )
+
+    async def _upload(self, bucket: str, key: str, upload_id: str) -> tuple[UploadRecord, bytes]:
+        await self._store.bucket_record(bucket)
+        if len(upload_id) != 32 or not all(c in "0123456789abcdef" for c in upload_id):
+            raise NoSuchUpload(resource=upload_id)
+        raw = await self._store.io.run(self._store.kv.get, ks.upload_key(bucket, key, upload_id))
+        if raw is None:
+            raise NoSuchUpload(resource=upload_id)
+        record = decode_upload(raw)
+        if record.state != "active":
+            raise NoSuchUpload("The upload is being completed or aborted.", resource=upload_id)
+        return record, raw
+
+    # --- parts ----------------------------------------------------------------------------
+    async def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: AsyncIterator[bytes],
+        *,
+        expect: BodyExpectations | None = None,
+    ) -> PartInfo:
+        """Stage, verify and record one part; re-uploading a number replaces (and releases)
+        the earlier part. Raises NoSuchUpload, InvalidArgument, BadDigest, EntityTooLarge..."""
+        if not 1 <= number <= MAX_PART_NUMBER:
+            raise InvalidArgument(
+                f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
+                resource="partNumber",
+            )
+        record, _raw = await self._upload(bucket, key, upload_id)
+        expect = expect or BodyExpectations()
+        if record.checksum_algorithm and record.checksum_algorithm not in expect.checksums:
+            # The composite checksum needs every part's own checksum of that algorithm.
+            expect = dataclasses.replace(
+                expect, checksums={**expect.checksums, record.checksum_algorithm: None}
+            )
+        staged = await self._store.stage_body(body, expect)
+        try:
+            verify_body(staged, expect, key)
+            if staged.size > MAX_PART_BYTES:
+                raise InvalidArgument("A part may hold at most 5 GiB.", resource="partNumber")
+            part = PartRecord(
+                number=number,
+                sha256_hex=staged.sha256_hex,
+                size=staged.size,
+                md5_hex=staged.md5_hex,
+                checksums=staged.checksums,
+                mtime_ns=time.time_ns(),
+            )
+            segment = Segment(sha256_hex=staged.sha256_hex, size=staged.size)
+            part_key = ks.part_key(upload_id, number)
+            for _ in range(_ATTEMPTS):
+                _record, upload_raw = await self._upload(bucket, key, upload_id)
+                old_raw = await self._store.io.run(self._store.kv.get, part_key)
+                old = (_segment(decode_part(old_raw)),) if old_raw else ()
+                plan = await self._store.refs.plan((segment,), old)
+                if plan is None:
+                    continue
+                plan.batch.expect_value(ks.upload_key(bucket, key, upload_id), upload_raw)
+                plan.batch.expect_value(part_key, old_raw)
+                plan.batch.put(part_key, encode_part(part))
+                if await self._store.refs.commit(plan, staged):
+                    return _part_info(part)
+            raise ConditionalRequestConflict(resource=key)
+        finally:
+            await self._store.io.run(self._store.blobs.discard, staged)
+
+    async def _parts(self, upload_id: str) -> list[tuple[bytes, bytes]]:
+        prefix = ks.part_prefix(upload_id)
+        return await self._store.io.run(
+            self._store.kv.scan, prefix, ks.prefix_end(prefix), limit=MAX_PART_NUMBER + 1
+        )
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
+    ) -> tuple[UploadInfo, list[PartInfo], bool]:
+        """Parts numbered above ``after``, at most ``max_parts``, and whether more follow."""
+        record, _raw = await self._upload(bucket, key, upload_id)
+        parts = [decode_part(raw) for _k, raw in await self._parts(upload_id)]
+        later = [_part_info(p) for p in parts if p.number > after]
+        return self._info(bucket, key, upload_id, record), later[:max_parts], len(later) > max_parts
+
+    # --- finish ---------------------------------------------------------------------------
+    async def _close(self, bucket: str, key: str, upload_id: str) -> tuple[UploadRecord, bytes]:
+        """Mark the upload closing; returns it and the record bytes now stored."""
+        record, raw = await self._upload(bucket, key, upload_id)
+        closing = encode_upload(dataclasses.replace(record, state="closing"))
+        batch = Batch()
+        upload_key = ks.upload_key(bucket, key, upload_id)
+        batch.expect_value(upload_key, raw)
+        batch.put(upload_key, closing)
+        try:
+            await self._store.io.run(self._store.kv.commit, batch)
+        except KVConflict:
+            raise NoSuchUpload("The upload was completed or aborted meanwhile.") from None
+        return record, closing
+
+    async def _reopen(
+        self, bucket: str, key: str, upload_id: str, record: UploadRecord, closing: bytes
+    ) -> None:
+        batch = Batch()
+        upload_key = ks.upload_key(bucket, key, upload_id)
+        batch.expect_value(upload_key, closing)
+        batch.put(upload_key, encode_upload(record))
+        await self._store.io.run(self._store.kv.commit, batch)
+
+    async def complete(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        preconditions: Preconditions | None = None,
+    ) -> ObjectHead:
+        """Turn the listed parts into the object in one metadata commit; unlisted parts are
+        released. Raises NoSuchUpload, InvalidPart, InvalidPartOrder, EntityTooSmall,
+        PreconditionFailed. A retry of a completion that already succeeded returns its object.
+        """
+        try:
+            record, closing = await self._close(bucket, key, upload_id)
+        except NoSuchUpload:
+            return await self._already_completed(bucket, key, parts)
+        try:
+            rows = await self._parts(upload_id)
+            stored = {
+                decode_part(raw).number: (decode_part(raw), part_key, raw) for part_key, raw in rows
+            }
+            chosen = self._check_parts(parts, {n: p for n, (p, _k, _r) in stored.items()})
+            head = ObjectHead(
+                bucket=bucket,
+                key=key,
+                size=sum(p.size for p in chosen),
+                md5_hex="",
+                etag=multipart_etag([p.md5_hex for p in chosen]),
+                mtime_ns=time.time_ns(),
+                headers=record.headers,
+                user_metadata=record.user_metadata,
+                checksums=_composite(record.checksum_algorithm, chosen),
+                segments=tuple(_segment(p) for p in chosen),
+            )
+            expect: dict[bytes, bytes | None] = {ks.upload_key(bucket, key, upload_id): closing}
+            expect.update({part_key: raw for _p, part_key, raw in stored.values()})
+            release = tuple(_segment(p) for p, _k, _r in stored.values())
+            delete = (ks.upload_key(bucket, key, upload_id), *(k for _p, k, _r in stored.values()))
+            for _ in range(_ATTEMPTS):
+                if await self._store.attempt_commit(
+                    head,
+                    preconditions or Preconditions(),
+                    None,
+                    expect,
+                    release=release,
+                    delete=delete,
+                ):
+                    return head
+            raise ConditionalRequestConflict(resource=key)
+        except BaseException:
+            await self._reopen(bucket, key, upload_id, record, closing)
+            raise
+
+    def _check_parts(
+        self, listed: Sequence[CompletedPart], stored: dict[int, PartRecord]
+    ) -> list[PartRecord]:
+        if not listed:
+            raise InvalidRequest("You must specify at least one part")
+        chosen: list[PartRecord] = []
+        previous = 0
+        for item in listed:
+            if item.number <= previous:
+                raise InvalidPartOrder()
+            previous = item.number
+            part = stored.get(item.number)
+            if part is None or part.md5_hex != item.etag.strip().strip('"'):
+                raise InvalidPart(resource=str(item.number))
+            for algorithm, value in item.checksums.items():
+                if part.checksums.get(algorithm) != value:
+                    raise InvalidPart(
+                        f"The {algorithm.upper()} of part {item.number} does not match.",
+                        resource=str(item.number),
+                    )
+            chosen.append(part)
+        for part in chosen[:-1]:
+            if part.size < self.min_part_bytes:
+                raise EntityTooSmall(
+                    extra={
+                        "ProposedSize": str(part.size),
+                        "MinSizeAllowed": str(self.min_part_bytes),
+                        "PartNumber": str(part.number),
+                    }
+                )
+        return chosen
+
+    async def _already_completed(
+        self, bucket: str, key: str, parts: Sequence[CompletedPart]
+    ) -> ObjectHead:
+        """A client retrying a completion whose answer it lost gets the object it made."""
+        try:
+            etag = multipart_etag([p.etag.strip().strip('"') for p in parts])
+            head = await self._store.head_object(bucket, key)
+        except (ValueError, StorageError):  # garbage ETags, no object: there is nothing to find
+            raise NoSuchUpload() from None
+        if not parts or head.etag != etag:
+            raise NoSuchUpload()
+        return head
+
+    async def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        """Remove the upload and release every part. Raises NoSuchUpload."""
+        _record, closing = await self._close(bucket, key, upload_id)
+        await self._discard(ks.upload_key(bucket, key, upload_id), closing, upload_id)
+
+    async def _discard(self, upload_key: bytes, closing: bytes, upload_id: str) -> None:
+        rows = await self._parts(upload_id)
+        removed = [_segment(decode_part(raw)) for _k, raw in rows]
+        for _ in range(_ATTEMPTS):
+            plan = await self._store.refs.plan((), removed)
+            if plan is None:
+                continue
+            plan.batch.expect_value(upload_key, closing)
+            plan.batch.delete(upload_key)
+            for part_key, raw in rows:
+                plan.batch.expect_value(part_key, raw)
+                plan.batch.delete(part_key)
+            if await self._store.refs.commit(plan, None):
+                return
+        raise ConditionalRequestConflict()
+
+    # --- listing and sweeping ---------------------------------------------------------------
+    async def list_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> tuple[list[UploadInfo], bool]:
+        """Uploads in progress in key, then upload-id order, after the markers."""
+        await self._store.bucket_record(bucket)
+        base = ks.upload_prefix(bucket)
+        start = base + prefix.encode()
+        if key_marker and upload_id_marker:
+            start = max(start, ks.upload_key(bucket, key_marker, upload_id_marker) + b"\x00")
+        elif key_marker:  # past every upload of that key
+            start = max(start, ks.prefix_end(base + key_marker.encode() + b"\x00"))
+        rows = await self._store.io.run(
+            self._store.kv.scan, start, ks.prefix_end(base + prefix.encode()), limit=max_uploads + 1
+        )
+        uploads = []
+        for raw_key, raw in rows:
+            key, upload_id = ks.split_upload_key(base, raw_key)
+            record = decode_upload(raw)
+            if record.state == "active":
+                uploads.append(self._info(bucket, key, upload_id, record))
+        return uploads[:max_uploads], len(rows) > max_uploads
+
+    async def sweep(self, *, older_than_seconds: float = STALE_UPLOAD_SECONDS) -> int:
+        """Abort uploads started more than ``older_than_seconds`` ago; returns how many."""
+        cutoff = time.time_ns() - int(older_than_seconds * 1e9)
+        rows = await self._store.io.run(
+            self._store.kv.scan, ks.UPLOAD_PREFIX, ks.prefix_end(ks.UPLOAD_PREFIX), limit=10_000
+        )
+        swept = 0
+        for raw_key, raw in rows:
+            record = decode_upload(raw)
+            if record.created_ns > cutoff:
+                continue
+            upload_id = raw_key.rpartition(b"\x00")[2].decode()
+            closing = raw
+            if record.state == "active":
+                closing = encode_upload(dataclasses.replace(record, state="closing"))
+                batch = Batch()
+                batch.expect_value(raw_key, raw)
+                batch.put(raw_key, closing)
+                try:
+                    await self._store.io.run(self._store.kv.commit, batch)
+                except KVConflict:
+                    continue
+            # A "closing" upload this old was left by a crash mid-completion or abort.
+            await self._discard(raw_key, closing, upload_id)
+            swept += 1
+        return swept
+
+
+def _segment(part: PartRecord) -> Segment:
+    return Segment(sha256_hex=part.sha256_hex, size=part.size)
+
+
+def _composite(algorithm: str, parts: Sequence[PartRecord]) -> dict[str, str]:
+    """S3's COMPOSITE checksum: the algorithm over the parts' raw checksums, then "-<count>"."""
+    if not algorithm or any(algorithm not in p.checksums for p in parts):
+        return {}
+    digests = BodyDigests((algorithm,))
+    for part in parts:
+        digests.update(base64.b64decode(part.checksums[algorithm]))
+    return {algorithm: f"{digests.checksums()[algorithm]}-{len(parts)}"}
