@@ -19,7 +19,10 @@ CHECK = b"123456789"
         ("crc32c", 0xE3069283.to_bytes(4, "big")),
         ("crc64nvme", 0xAE8B14860A799888.to_bytes(8, "big")),
         ("sha1", bytes.fromhex("f7c3bc1d808e04732adf679965ccc34ca7ae3441")),
-        ("sha256", bytes.fromhex("15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225")),
+        (
+            "sha256",
+            bytes.fromhex("15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225"),
+        ),
     ],
 )
 def test_check_values_fed_in_odd_pieces(algorithm: str, value: bytes) -> None:
