@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +115,34 @@ async def _collect_forever(store: ObjectStore, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+@dataclass(frozen=True, slots=True)
+class _Tls:
+    """One certificate and key, in the form each listener wants them."""
+
+    http: ssl.SSLContext
+    grpc: grpc.ServerCredentials
+
+
+def _load_tls(config: Config) -> _Tls | None:
+    if config.tls_cert_file is None or config.tls_key_file is None:
+        return None
+    try:
+        cert = config.tls_cert_file.read_bytes()
+        key = config.tls_key_file.read_bytes()
+        # Server-side defaults of the standard library: TLS 1.2+, no compression, good ciphers.
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except OSError as exc:  # ssl.SSLError (a bad PEM, a key not matching) is one too
+        # The CLI reports an OSError at start-up as "cannot start: ..." and exits 1.
+        raise OSError(f"tls_cert_file/tls_key_file: {exc}") from exc
+    return _Tls(http=context, grpc=grpc.ssl_server_credentials([(key, cert)]))
+
+
 async def start(config: Config) -> Running:
     offloader = Offloader(workers=config.io_workers)
+    # Before anything is created: a bad certificate stops start-up with no side effects.
+    tls = await offloader.run(_load_tls, config)
+    scheme = "https" if tls is not None else "http"
     store = await offloader.run(
         ObjectStore.open,
         config.data_dir,
@@ -131,26 +158,38 @@ async def start(config: Config) -> Running:
     runner = web.AppRunner(gateway.build(), access_log=None, handle_signals=False)
     await runner.setup()
     host, port = parse_listen(config.s3_listen, "s3_listen")
-    site = web.TCPSite(runner, host, port, shutdown_timeout=config.shutdown_grace_seconds)
+    site = web.TCPSite(
+        runner,
+        host,
+        port,
+        shutdown_timeout=config.shutdown_grace_seconds,
+        ssl_context=tls.http if tls is not None else None,
+    )
     await site.start()
     s3_port = runner.addresses[0][1]
     grpc_server, grpc_port = await start_grpc_server(
-        store=store, credentials=credentials, listen=config.grpc_listen
+        store=store,
+        credentials=credentials,
+        listen=config.grpc_listen,
+        server_credentials=tls.grpc if tls is not None else None,
     )
     gc_task = asyncio.create_task(_collect_forever(store, config.gc_interval_seconds))
     log.info(
-        "LightningSTOR serving S3 on http://%s:%d and gRPC on %s:%d, data in %s",
+        "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d, data in %s",
+        scheme,
         host,
         s3_port,
+        " (TLS)" if tls is not None else "",
         parse_listen(config.grpc_listen)[0],
         grpc_port,
         config.data_dir,
     )
     if cred_file is not None:
         log.info(
-            "root credentials are in %s: run `. %s` then `aws --endpoint-url http://%s:%d s3 ls`",
+            "root credentials are in %s: run `. %s` then `aws --endpoint-url %s://%s:%d s3 ls`",
             cred_file,
             cred_file,
+            scheme,
             host,
             s3_port,
         )

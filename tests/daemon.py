@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import signal
 import socket
@@ -14,6 +16,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ACCESS_KEY = "LSTESTROOTKEY0000001"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -40,10 +46,54 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"daemon did not listen on {port}:\n{log.read_text()}")
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A PEM certificate and its key; the certificate doubles as the clients' CA bundle."""
+
+    cert: Path
+    key: Path
+
+
+def self_signed_cert(directory: Path) -> TlsFiles:
+    """A fresh self-signed certificate for 127.0.0.1 and localhost, written under ``directory``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lightningstor test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(cert=directory / "cert.pem", key=directory / "key.pem")
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
 @dataclass
 class Daemon:
     data_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    tls: TlsFiles | None = None  # both listeners speak TLS with this certificate
     s3_port: int = 0
     grpc_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
@@ -51,7 +101,8 @@ class Daemon:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.s3_port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.s3_port}"
 
     @property
     def grpc_target(self) -> str:
@@ -65,6 +116,11 @@ class Daemon:
             LIGHTNINGSTOR_IO_WORKERS="8",
             LIGHTNINGSTOR_SHUTDOWN_GRACE_SECONDS="5",
         )
+        if self.tls is not None:
+            env.update(
+                LIGHTNINGSTOR_TLS_CERT_FILE=str(self.tls.cert),
+                LIGHTNINGSTOR_TLS_KEY_FILE=str(self.tls.key),
+            )
         env.update(self.extra_env)
         return env
 
@@ -124,6 +180,8 @@ def boto3_client(daemon: Daemon, **config: Any) -> Any:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name=REGION,
+        # A TLS daemon's self-signed certificate is the CA bundle: verified, never skipped.
+        verify=str(daemon.tls.cert) if daemon.tls is not None else None,
         config=Config(retries={"max_attempts": 1}, **config),
     )
 

@@ -18,10 +18,15 @@ SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by
 
 
 async def start_grpc_server(
-    *, store: ObjectStore, credentials: CredentialStore, listen: str
+    *,
+    store: ObjectStore,
+    credentials: CredentialStore,
+    listen: str,
+    server_credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Serve BucketService, ObjectService and health on ``listen`` ("host:port", port 0 picks
-    a free one); returns the started server and the port it bound.
+    a free one), over TLS when ``server_credentials`` are given; returns the started server and
+    the port it bound.
 
     gRPC's default 4 MiB message limit stays: payload chunks are at most 2 MiB (the proto's
     MAX_CHUNK_BYTES), leaving room for the spec or metadata travelling beside them.
@@ -35,7 +40,10 @@ async def start_grpc_server(
     # The aio servicer is public API (grpc_health.v1.health.aio) that the stubs lack.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(listen)
+    if server_credentials is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, server_credentials)
     if port == 0:  # grpc reports a bind failure as port 0, not as an exception
         raise OSError(f"gRPC could not listen on {listen}")
     await server.start()

@@ -1,12 +1,25 @@
-"""Request bodies: streamed for objects, bounded and verified for small XML documents."""
+"""Request bodies: streamed for objects (plain or aws-chunked), bounded and verified for small
+XML documents."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
 
-from lightningstor.errors import ContentSHA256Mismatch, MalformedXML, NotImplementedByServer
+from lightningstor.errors import (
+    ContentSHA256Mismatch,
+    InvalidRequest,
+    MalformedXML,
+    MissingContentLength,
+)
+from lightningstor.model import BodyExpectations, ContentHeaders
+from lightningstor.offload import Offloader
+from lightningstor_server.s3 import headers as h
+from lightningstor_server.s3.chunked import AwsChunkedDecoder, StreamingUpload, streaming_upload
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
 
@@ -15,15 +28,71 @@ from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
 BODY_CHUNK_BYTES = 1024 * 1024
 
 
-def reject_streaming_payload(call: S3Call) -> None:
-    """aws-chunked framing is not decoded yet: refuse it plainly, never as an auth error, and
-    never store the framing as if it were the object."""
-    encoding = call.request.headers.get("Content-Encoding", "")
-    if call.auth.payload_hash.startswith("STREAMING-") or "aws-chunked" in encoding:
-        raise NotImplementedByServer(
-            "aws-chunked streaming uploads are not supported yet; send the payload unchunked "
-            "(plain HTTP clients do so by default)."
-        )
+class Readable(Protocol):
+    """What is read of a request body (aiohttp's StreamReader, or a test double)."""
+
+    async def read(self, n: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upload:
+    """An object body ready for the core: its bytes, what to verify them against and the
+    representation headers to store with them."""
+
+    chunks: AsyncIterator[bytes]
+    expect: BodyExpectations
+    headers: ContentHeaders
+
+
+def object_upload(call: S3Call) -> Upload:
+    """The body of a PutObject (or UploadPart), plain or aws-chunked.
+
+    Everything the headers declare is checked here, before a byte of the body is read: a plain
+    body needs Content-Length; an aws-chunked one its decoded length, a known sentinel and, when
+    it has no chunk signatures, a trailing checksum (see :mod:`.chunked`).
+    """
+    request = call.request
+    expect = h.body_expectations(request.headers, call.auth.payload_hash)
+    content = h.content_headers(request.headers)
+    streaming = streaming_upload(request.headers, call.auth.payload_hash)
+    if streaming is None:
+        if "Content-Length" not in request.headers:
+            raise MissingContentLength()
+        return Upload(chunks=object_body(call), expect=expect, headers=content)
+    decoder = AwsChunkedDecoder(
+        streaming,
+        signer=call.auth.chunk_signer if streaming.framing.signed else None,
+        seed_signature=call.auth.signature,
+    )
+    return Upload(
+        chunks=decoded_body(request.content, decoder, call.store.io),
+        expect=streaming_expectations(expect, streaming, decoder),
+        # aws-chunked describes the transfer, not the object: S3 never stores it.
+        headers=dataclasses.replace(content, content_encoding=streaming.content_encoding),
+    )
+
+
+def streaming_expectations(
+    declared: BodyExpectations, streaming: StreamingUpload, decoder: AwsChunkedDecoder
+) -> BodyExpectations:
+    checksums = dict(declared.checksums)
+    algorithm = streaming.trailer_algorithm
+    if algorithm is not None:
+        if any(value is not None for value in checksums.values()):
+            raise InvalidRequest(
+                "Expecting a single checksum: send it as an x-amz-checksum- header or as a "
+                "trailer, not both."
+            )
+        # Computed while the body streams; its value is only known once the trailer has been
+        # read, so the core fetches it then, before it commits.
+        checksums = {algorithm: None}
+    return dataclasses.replace(
+        declared,
+        sha256_hex=None,  # the header's hash is a STREAMING-* sentinel; chunks carry the proof
+        checksums=checksums,
+        size=streaming.decoded_length,
+        late_checksums=decoder.trailer_checksums if algorithm is not None else None,
+    )
 
 
 async def object_body(call: S3Call) -> AsyncIterator[bytes]:
@@ -38,6 +107,37 @@ async def object_body(call: S3Call) -> AsyncIterator[bytes]:
         if len(buffer) >= BODY_CHUNK_BYTES:
             yield bytes(buffer)
             buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+async def decoded_body(
+    content: Readable, decoder: AwsChunkedDecoder, offloader: Offloader | None
+) -> AsyncIterator[bytes]:
+    """The object bytes of an aws-chunked body, in chunks of up to BODY_CHUNK_BYTES.
+
+    Memory stays O(BODY_CHUNK_BYTES): the framed body is read a bounded piece at a time and the
+    decoder keeps at most one framing line. Decoding runs on the thread pool (``offloader``):
+    signed framing hashes every byte, and a body of tiny chunks is many steps of Python, neither
+    of which belongs on the event loop.
+    """
+    buffer = bytearray()
+    while True:
+        # Framing only ever shrinks what is read, so the buffer never passes BODY_CHUNK_BYTES.
+        piece = await content.read(BODY_CHUNK_BYTES - len(buffer))
+        if not piece:
+            break
+        if offloader is not None:
+            decoded = await offloader.run(decoder.feed, piece)
+        else:
+            decoded = decoder.feed(piece)
+        for part in decoded:
+            buffer += part
+        if len(buffer) >= BODY_CHUNK_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    # Raises when the body ended early; the core then discards what it staged.
+    decoder.finish()
     if buffer:
         yield bytes(buffer)
 

@@ -4,7 +4,9 @@ Follows "Signature Version 4 signing process" of the AWS General Reference, with
 the canonical URI is the raw request path, percent-decoded once and re-encoded per segment (no
 double encoding, no dot-segment normalization); the canonical query is built from the raw query
 string, never from a decoded form; the payload hash is the ``x-amz-content-sha256`` value.
-The signature is compared in constant time.
+The signature is compared in constant time. The signing key, date and scope it was checked
+with stay in the result, so the chunk and trailer signatures of an aws-chunked body (see
+``chunked.py``) are verified with one HMAC each, chained from it.
 
 This module is pure: it takes the parts of a request and a secret lookup, and returns who
 signed it or raises an :mod:`lightningstor.errors` AuthError.
@@ -16,7 +18,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
@@ -34,6 +36,16 @@ from lightningstor.errors import (
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_SECONDS = 15 * 60
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# x-amz-content-sha256 sentinels of aws-chunked bodies ("sigv4-streaming.html" and
+# "sigv4-streaming-trailers.html" of the S3 API reference).
+STREAMING_PREFIX = "STREAMING-"
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED = "STREAMING-UNSIGNED-PAYLOAD"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+_CHUNK_ALGORITHM = "AWS4-HMAC-SHA256-PAYLOAD"
+_TRAILER_ALGORITHM = "AWS4-HMAC-SHA256-TRAILER"
+EMPTY_SHA256_HEX = hashlib.sha256(b"").hexdigest()
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+)\s*,\s*"
@@ -57,12 +69,52 @@ class SignedRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChunkSigner:
+    """Signs (and so verifies) what follows the headers of an aws-chunked request: every chunk
+    and the trailer, each chained to the signature before it, starting from the header's.
+
+    It reuses the header signature's signing key, date and scope, so verifying a chunk costs
+    one SHA-256 of its data and one HMAC, never a key derivation.
+    """
+
+    key: bytes = field(repr=False)
+    amz_date: str
+    scope: str
+
+    def chunk_signature(self, previous_signature: str, chunk_sha256_hex: str) -> str:
+        to_sign = "\n".join(
+            (
+                _CHUNK_ALGORITHM,
+                self.amz_date,
+                self.scope,
+                previous_signature,
+                EMPTY_SHA256_HEX,  # the chunk's (always empty) headers
+                chunk_sha256_hex,
+            )
+        )
+        return _hmac_hex(self.key, to_sign)
+
+    def trailer_signature(self, previous_signature: str, trailer_sha256_hex: str) -> str:
+        """``trailer_sha256_hex`` hashes the canonical trailer lines, each ``name:value\\n``."""
+        to_sign = "\n".join(
+            (_TRAILER_ALGORITHM, self.amz_date, self.scope, previous_signature, trailer_sha256_hex)
+        )
+        return _hmac_hex(self.key, to_sign)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuthResult:
     credential: Credential
     payload_hash: str  # hex SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* sentinel
     signature: str
     scope: str
     amz_date: str
+    # Kept for the chunk signatures of an aws-chunked body; never logged.
+    signing_key: bytes = field(repr=False)
+
+    @property
+    def chunk_signer(self) -> ChunkSigner:
+        return ChunkSigner(key=self.signing_key, amz_date=self.amz_date, scope=self.scope)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +197,15 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+def _hmac_hex(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def signatures_match(expected: str, provided: str) -> bool:
+    """Constant-time comparison, so a forger learns nothing from how long a refusal takes."""
+    return hmac.compare_digest(expected.encode(), provided.encode())
+
+
 def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
@@ -164,7 +225,7 @@ def _check_payload_hash(value: str | None) -> str:
         raise MissingSecurityHeader(
             "Missing required header for this request: x-amz-content-sha256"
         )
-    if value == UNSIGNED_PAYLOAD or value.startswith("STREAMING-") or _SHA256_HEX.match(value):
+    if value == UNSIGNED_PAYLOAD or value.startswith(STREAMING_PREFIX) or _SHA256_HEX.match(value):
         return value
     raise InvalidRequest(
         "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value "
@@ -216,8 +277,8 @@ async def verify(
     canonical = canonical_request(req, auth.signed_headers, payload_hash)
     to_sign = string_to_sign(amz_date, auth.scope, canonical)
     key = signing_key(credential.secret_access_key, auth.date, auth.region, auth.service)
-    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, auth.signature):
+    expected = _hmac_hex(key, to_sign)
+    if not signatures_match(expected, auth.signature):
         raise SignatureDoesNotMatch(
             extra={
                 "AWSAccessKeyId": auth.access_key_id,
@@ -232,4 +293,5 @@ async def verify(
         signature=auth.signature,
         scope=auth.scope,
         amz_date=amz_date,
+        signing_key=key,
     )
