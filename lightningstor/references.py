@@ -11,6 +11,7 @@ it is about to reference is never removed under it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -88,17 +89,28 @@ class BlobReferences:
 
     async def commit(self, plan: Plan, staged: StagedBlob | None) -> bool:
         """Publish needed blobs, then commit. False when an expectation no longer held."""
+        published = False
         try:
             if staged is not None and staged.sha256_hex in plan.publish:
                 # After reading the reference record, before the commit that expects it:
                 # a collection in between changes the record and fails this commit.
                 await self.io.run(self.blobs.publish, staged)
+                published = True
             await self.io.run(self.kv.commit, plan.batch)
         except KVConflict:
+            if published:
+                # The race was lost after the file got its name: nothing may reference it
+                # now, so the collector must get to see it (it checks the count first).
+                await self._await_collection(staged.sha256_hex)  # type: ignore[union-attr]
             return False
         except OSError as exc:
             raise storage_error(exc) from exc
         return True
+
+    async def _await_collection(self, sha: str) -> None:
+        batch = Batch()
+        batch.put(ks.garbage_key(sha), encode_garbage(time.time_ns()))
+        await self.io.run(self.kv.commit, batch)
 
     async def collect_garbage(self, *, now_ns: int | None = None) -> int:
         """Remove blobs unreferenced for longer than the GC delay; returns how many."""
@@ -121,6 +133,12 @@ class BlobReferences:
         raw = await self.io.run(self.kv.get, ref_key)
         ref = decode_ref(raw)
         if ref.refs > 0:
+            # Referenced again since it was queued: drop the entry, unless the count moved.
+            stale = Batch()
+            stale.expect_value(ref_key, raw)
+            stale.delete(garbage_key)
+            with contextlib.suppress(KVConflict):
+                await self.io.run(self.kv.commit, stale)
             return 0
         marked = encode_ref(RefRecord(generation=ref.generation, collecting=True))
         if not ref.collecting:

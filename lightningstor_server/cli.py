@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 from lightningstor import __version__
+from lightningstor.blobs import BlobStore
 from lightningstor.errors import StorageError
+from lightningstor.fsck import check_store
+from lightningstor.kv_leveldb import LevelDBKV
 from lightningstor_server.config import ConfigError, load_config
 from lightningstor_server.daemon import serve
 
@@ -38,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--region", help="region reported to S3 clients (default us-east-1)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
+    fsck = sub.add_parser(
+        "fsck",
+        help="check a stopped store's references, blobs and leftovers",
+        description="Check a store no daemon has open. Exit status 1 when anything is wrong.",
+    )
+    fsck.add_argument("--data-dir", type=Path, default=Path("./var/lightningstor"))
+    fsck.add_argument(
+        "--verify-content", action="store_true", help="also re-hash every blob (reads it all)"
+    )
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -47,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "fsck":
+        return _fsck(args.data_dir, verify_content=args.verify_content)
     env_file = os.environ.get("LIGHTNINGSTOR_CONFIG")
     try:
         config = load_config(
@@ -76,6 +90,22 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("lightningstor").error("cannot start: %s", exc)
         return 1
     return 0
+
+
+def _fsck(data_dir: Path, *, verify_content: bool) -> int:
+    if not (data_dir / "meta").is_dir():
+        print(f"lightningstor fsck: no store in {data_dir}", file=sys.stderr)
+        return 2
+    kv = LevelDBKV(data_dir / "meta")
+    try:
+        report = check_store(kv, BlobStore(data_dir), verify_content=verify_content)
+    finally:
+        kv.close()
+    for problem in report.problems:
+        print(problem)
+    verdict = "healthy" if report.healthy else f"{len(report.problems)} problems"
+    print(f"{report.objects} objects, {report.parts} parts, {report.blobs} blobs: {verdict}")
+    return 0 if report.healthy else 1
 
 
 if __name__ == "__main__":

@@ -17,8 +17,17 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from lightningstor.errors import InternalError, ServiceUnavailable, StorageError
+from lightningstor.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.store import ObjectStore
-from lightningstor_server.s3 import bucket, configuration, copy, delete, listing, object
+from lightningstor_server.s3 import (
+    bucket,
+    configuration,
+    copy,
+    delete,
+    listing,
+    multipart,
+    object,
+)
 from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
 from lightningstor_server.s3.router import Endpoint, route
@@ -43,7 +52,13 @@ HANDLERS: dict[str, Handler] = {
     "CopyObject": copy.handle_copy_object,
     "DeleteObjects": delete.handle_delete_objects,
     "ListObjectVersions": listing.handle_list_object_versions,
-    "ListMultipartUploads": listing.handle_list_multipart_uploads,
+    "ListMultipartUploads": multipart.handle_list_multipart_uploads,
+    "CreateMultipartUpload": multipart.handle_create_multipart_upload,
+    "UploadPart": multipart.handle_upload_part,
+    "UploadPartCopy": multipart.handle_upload_part_copy,
+    "CompleteMultipartUpload": multipart.handle_complete_multipart_upload,
+    "AbortMultipartUpload": multipart.handle_abort_multipart_upload,
+    "ListParts": multipart.handle_list_parts,
     "GetBucketConfiguration": configuration.handle_get_bucket_configuration,
     "GetObjectTagging": configuration.handle_get_object_tagging,
     "GetObjectAcl": configuration.handle_get_object_acl,
@@ -192,5 +207,14 @@ def _log_request(
     )
 
 
-def make_gateway(store: ObjectStore, *, region: str, lookup: SecretLookup) -> S3App:
-    return S3App(gateway=Gateway(store=store, region=region), lookup=lookup)
+def make_gateway(
+    store: ObjectStore,
+    *,
+    region: str,
+    lookup: SecretLookup,
+    min_part_bytes: int = MIN_PART_BYTES,
+) -> S3App:
+    multipart_uploads = MultipartUploads(store, min_part_bytes=min_part_bytes)
+    return S3App(
+        gateway=Gateway(store=store, region=region, multipart=multipart_uploads), lookup=lookup
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lightningstor.multipart import MultipartUploads
 from lightningstor.store import ObjectStore
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.sigv4 import AuthResult
@@ -16,6 +17,7 @@ class Gateway:
     """Settings and shared objects of the S3 door."""
 
     store: ObjectStore
+    multipart: MultipartUploads
     region: str
 
 

@@ -153,20 +153,3 @@ async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
         *prefixes,
     ]
     return web.Response(body=document("ListVersionsResult", fields), content_type="application/xml")
-
-
-async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
-    """Multipart uploads cannot be started on this server yet, so none are in progress."""
-    await call.store.head_bucket(call.endpoint.bucket)
-    query = call.request.query
-    fields = [
-        element("Bucket", call.endpoint.bucket),
-        element("KeyMarker", query.get("key-marker", "")),
-        element("UploadIdMarker", query.get("upload-id-marker", "")),
-        element("Prefix", query.get("prefix", "")),
-        element("MaxUploads", max_keys(query.get("max-uploads"))),
-        element("IsTruncated", False),
-    ]
-    return web.Response(
-        body=document("ListMultipartUploadsResult", fields), content_type="application/xml"
-    )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.errors import MissingContentLength
+from lightningstor.conditions import part_range, resolve_range
+from lightningstor.errors import InvalidArgument, InvalidRequest
+from lightningstor.model import ByteRange, ObjectHead
 from lightningstor_server.s3 import headers as h
-from lightningstor_server.s3.body import object_body, reject_streaming_payload
+from lightningstor_server.s3.body import object_upload
 from lightningstor_server.s3.context import S3Call
 
+MAX_PART_NUMBER = 10_000
 # GET may override these response headers through signed query parameters.
 _RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
@@ -22,16 +25,14 @@ _RESPONSE_OVERRIDES = {
 
 async def handle_put_object(call: S3Call) -> web.StreamResponse:
     request = call.request
-    reject_streaming_payload(call)
-    if "Content-Length" not in request.headers:
-        raise MissingContentLength()
+    upload = object_upload(call)
     head = await call.store.put_object(
         call.endpoint.bucket,
         call.endpoint.key,
-        object_body(call),
-        headers=h.content_headers(request.headers),
+        upload.chunks,
+        headers=upload.headers,
         user_metadata=h.user_metadata(request.headers),
-        expect=h.body_expectations(request.headers, call.auth.payload_hash),
+        expect=upload.expect,
         preconditions=h.preconditions(request.headers),
     )
     reply = {"ETag": f'"{head.etag}"'}
@@ -44,38 +45,65 @@ def _wants_checksums(call: S3Call) -> bool:
     return call.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
 
 
-async def handle_head_object(call: S3Call) -> web.StreamResponse:
-    head = await call.store.head_object(
-        call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(call.request.headers)
-    )
-    response = web.StreamResponse(
-        headers=h.object_headers(head, with_checksums=_wants_checksums(call))
-    )
-    response.content_length = head.size
+def _part_number(call: S3Call) -> int | None:
+    value = call.request.query.get("partNumber")
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+        raise InvalidArgument(
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
+            resource="partNumber",
+        )
+    if "Range" in call.request.headers:
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter.")
+    return int(value)
+
+
+def _response(
+    call: S3Call, head: ObjectHead, selected: ByteRange | None, part_number: int | None
+) -> web.StreamResponse:
+    """Status and headers of a GET or HEAD that returns ``selected`` (None: everything)."""
+    # A whole-object checksum describes the whole object only: never attach it to a 206.
+    with_checksums = _wants_checksums(call) and selected is None and part_number is None
+    headers = h.object_headers(head, with_checksums=with_checksums)
+    for param, header in _RESPONSE_OVERRIDES.items():
+        if param in call.request.query:
+            headers[header] = call.request.query[param]
+    if part_number is not None and "-" in head.etag:
+        headers["x-amz-mp-parts-count"] = str(len(head.segments))
+    partial = selected is not None
+    response = web.StreamResponse(status=206 if partial else 200, headers=headers)
+    if selected is not None:
+        response.headers["Content-Range"] = f"bytes {selected.start}-{selected.end}/{head.size}"
+    response.content_length = selected.length if selected is not None else head.size
     return response
 
 
+async def handle_head_object(call: S3Call) -> web.StreamResponse:
+    headers = call.request.headers
+    part_number = _part_number(call)
+    head = await call.store.head_object(
+        call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(headers)
+    )
+    requested = h.byte_range(headers.get("Range"))
+    if part_number is not None:
+        selected = part_range(head, part_number)
+    else:
+        selected = resolve_range(requested, head.size, head.key) if requested else None
+    return _response(call, head, selected, part_number)
+
+
 async def handle_get_object(call: S3Call) -> web.StreamResponse:
-    request = call.request
+    part_number = _part_number(call)
     reader = await call.store.open_object(
         call.endpoint.bucket,
         call.endpoint.key,
-        byte_range=h.byte_range(request.headers.get("Range")),
-        preconditions=h.preconditions(request.headers),
+        byte_range=h.byte_range(call.request.headers.get("Range")),
+        part_number=part_number,
+        preconditions=h.preconditions(call.request.headers),
     )
-    # A whole-object checksum describes the whole object only: never attach it to a 206.
-    with_checksums = _wants_checksums(call) and reader.range is None
-    headers = h.object_headers(reader.head, with_checksums=with_checksums)
-    for param, header in _RESPONSE_OVERRIDES.items():
-        if param in request.query:
-            headers[header] = request.query[param]
-    response = web.StreamResponse(status=200 if reader.range is None else 206, headers=headers)
-    if reader.range is not None:
-        response.headers["Content-Range"] = (
-            f"bytes {reader.range.start}-{reader.range.end}/{reader.head.size}"
-        )
-    response.content_length = reader.length
-    await response.prepare(request)
+    response = _response(call, reader.head, reader.range, part_number)
+    await response.prepare(call.request)
     async for chunk in reader.chunks:
         await response.write(chunk)
     await response.write_eof()

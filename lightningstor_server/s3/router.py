@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 from multidict import MultiMapping
 
-from lightningstor.errors import InvalidArgument, MethodNotAllowed, NotImplementedByServer
+from lightningstor.errors import (
+    InvalidArgument,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotImplementedByServer,
+)
 
 # Query parameters that modify an operation rather than select a sub-resource.
 _LIST_PARAMS = frozenset(
@@ -24,7 +29,8 @@ _LIST_PARAMS = frozenset(
 )  # fmt: skip
 _OBJECT_PARAMS = frozenset(
     {
-        "versionId", "partNumber", "response-content-type", "response-content-language",
+        "versionId", "partNumber", "uploadId", "part-number-marker", "max-parts",
+        "response-content-type", "response-content-language",
         "response-expires", "response-cache-control", "response-content-disposition",
         "response-content-encoding",
     }
@@ -96,6 +102,9 @@ def _object_endpoint(
     method: str, bucket: str, key: str, query: MultiMapping[str], headers: Mapping[str, str]
 ) -> Endpoint:
     names = _names(query)
+    if method == "POST" and "uploads" in names:
+        _only(names - {"uploads"}, _OBJECT_PARAMS, "object")
+        return Endpoint(operation="CreateMultipartUpload", bucket=bucket, key=key)
     for name, operation in _OBJECT_READS.items():
         if name in names and method == "GET":
             _only(names - {name}, _OBJECT_PARAMS, "object")
@@ -105,10 +114,23 @@ def _object_endpoint(
     if version is not None and version != "null":
         # Our buckets are unversioned: "null" is the only version any object has.
         raise InvalidArgument("Invalid version id specified", resource="versionId")
-    if "partNumber" in names and method not in ("GET", "HEAD"):
-        raise NotImplementedByServer("Multipart uploads are not implemented yet.", resource=key)
-    put = "CopyObject" if "x-amz-copy-source" in headers else "PutObject"
+    copying = "x-amz-copy-source" in headers
+    if "uploadId" in names:
+        part = "UploadPartCopy" if copying else "UploadPart"
+        operations = {
+            "PUT": part,
+            "POST": "CompleteMultipartUpload",
+            "DELETE": "AbortMultipartUpload",
+            "GET": "ListParts",
+        }
+        endpoint = _pick(method, operations, bucket=bucket, key=key)
+        if endpoint.operation.startswith("UploadPart") != ("partNumber" in names):
+            raise InvalidRequest("partNumber goes with uploadId on UploadPart, and only there.")
+        return endpoint
+    put = "CopyObject" if copying else "PutObject"
     operations = {"PUT": put, "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}
+    if "partNumber" in names and method not in ("GET", "HEAD"):
+        raise InvalidRequest("partNumber on a write needs an uploadId.", resource="partNumber")
     return _pick(method, operations, bucket=bucket, key=key)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from lightningstor import errors
 from lightningstor import keyspace as ks
+from lightningstor.fsck import check_store
 from lightningstor.kv import scan_all
 from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions
 from lightningstor.multipart import CompletedPart, MultipartUploads, multipart_etag
@@ -50,6 +51,14 @@ async def upload(mpu: MultipartUploads, upload_id: str, n: int, data: bytes) -> 
 def referenced(store: ObjectStore) -> set[str]:
     rows = list(scan_all(store.kv, ks.REF_PREFIX, ks.prefix_end(ks.REF_PREFIX)))
     return {k[len(ks.REF_PREFIX) :].decode() for k, v in rows if decode_ref(v).refs > 0}
+
+
+@pytest.fixture(autouse=True)
+def store_stays_consistent(store: ObjectStore) -> Iterator[None]:
+    """Whatever a test did, the store check finds nothing wrong afterwards."""
+    yield
+    report = check_store(store.kv, store.blobs, verify_content=True)
+    assert report.problems == []
 
 
 def test_complete_makes_one_object_from_the_parts_without_copying(

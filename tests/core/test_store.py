@@ -15,6 +15,7 @@ import pytest
 
 from lightningstor import errors
 from lightningstor import keyspace as ks
+from lightningstor.fsck import check_store
 from lightningstor.kv import Batch
 from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions, RangeRequest
 from lightningstor.offload import Offloader
@@ -29,6 +30,8 @@ def store(tmp_path: Path) -> Iterator[ObjectStore]:
     offloader = Offloader(workers=4)
     s = ObjectStore.open(tmp_path / "data", offloader=offloader, gc_delay_seconds=0)
     yield s
+    # Whatever a test did through the store, the store check finds nothing wrong after it.
+    assert check_store(s.kv, s.blobs, verify_content=True).problems == []
     s.close()
     offloader.shutdown()
 

@@ -1,0 +1,262 @@
+"""Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
+ListMultipartUploads."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from aiohttp import web
+
+from lightningstor.errors import InvalidArgument, InvalidRequest, MalformedXML
+from lightningstor.model import RangeRequest
+from lightningstor.multipart import MAX_PART_NUMBER, CompletedPart
+from lightningstor_server.s3 import headers as h
+from lightningstor_server.s3.body import object_upload, small_body
+from lightningstor_server.s3.configuration import check_write_headers
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.copy import COPY_SOURCE_PREFIX, parse_copy_source
+from lightningstor_server.s3.xml import document, element, group
+
+# 10,000 parts of a few hundred bytes of XML each.
+MAX_COMPLETE_BODY_BYTES = 8 * 1024 * 1024
+_CHECKSUM_ELEMENTS = {
+    "ChecksumCRC32": "crc32",
+    "ChecksumCRC32C": "crc32c",
+    "ChecksumCRC64NVME": "crc64nvme",
+    "ChecksumSHA1": "sha1",
+    "ChecksumSHA256": "sha256",
+}
+
+
+def _part_number(call: S3Call) -> int:
+    value = call.request.query.get("partNumber", "")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+        raise InvalidArgument(
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
+            resource="partNumber",
+        )
+    return int(value)
+
+
+def _upload_id(call: S3Call) -> str:
+    return call.request.query.get("uploadId", "")
+
+
+def _checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
+    return {h.CHECKSUM_PREFIX + algorithm: value for algorithm, value in checksums.items()}
+
+
+def _checksum_elements(checksums: dict[str, str]) -> list[str]:
+    names = {algorithm: name for name, algorithm in _CHECKSUM_ELEMENTS.items()}
+    return [element(names[a], v) for a, v in checksums.items() if a in names]
+
+
+async def handle_create_multipart_upload(call: S3Call) -> web.StreamResponse:
+    headers = call.request.headers
+    check_write_headers(call)
+    algorithm = headers.get("x-amz-checksum-algorithm", "").lower()
+    if headers.get("x-amz-checksum-type", "COMPOSITE").upper() != "COMPOSITE":
+        raise InvalidRequest("Only COMPOSITE multipart checksums are supported.")
+    upload = await call.gateway.multipart.create(
+        call.endpoint.bucket,
+        call.endpoint.key,
+        headers=h.content_headers(headers),
+        user_metadata=h.user_metadata(headers),
+        checksum_algorithm=algorithm,
+    )
+    reply = {}
+    if algorithm:
+        reply = {"x-amz-checksum-algorithm": algorithm.upper(), "x-amz-checksum-type": "COMPOSITE"}
+    fields = [
+        element("Bucket", upload.bucket),
+        element("Key", upload.key),
+        element("UploadId", upload.upload_id),
+    ]
+    return web.Response(
+        body=document("InitiateMultipartUploadResult", fields),
+        content_type="application/xml",
+        headers=reply,
+    )
+
+
+async def handle_upload_part(call: S3Call) -> web.StreamResponse:
+    upload = object_upload(call)
+    part = await call.gateway.multipart.upload_part(
+        call.endpoint.bucket,
+        call.endpoint.key,
+        _upload_id(call),
+        _part_number(call),
+        upload.chunks,
+        expect=upload.expect,
+    )
+    return web.Response(headers={"ETag": f'"{part.etag}"', **_checksum_headers(part.checksums)})
+
+
+async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
+    headers = call.request.headers
+    source = parse_copy_source(headers["x-amz-copy-source"])
+    number = _part_number(call)
+    reader = await call.store.open_object(
+        *source,
+        byte_range=_copy_range(headers.get("x-amz-copy-source-range")),
+        preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
+    )
+    # A range of a blob is other content, so its bytes are staged as a new blob.
+    part = await call.gateway.multipart.upload_part(
+        call.endpoint.bucket, call.endpoint.key, _upload_id(call), number, reader.chunks
+    )
+    fields = [element("LastModified", h.iso_date(part.mtime_ns)), element("ETag", f'"{part.etag}"')]
+    fields += _checksum_elements(part.checksums)
+    return web.Response(body=document("CopyPartResult", fields), content_type="application/xml")
+
+
+def _copy_range(value: str | None) -> RangeRequest | None:
+    if value is None:
+        return None
+    requested = h.byte_range(value)
+    if requested is None or requested.first is None or requested.last is None:
+        raise InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where "
+            "first and last are the zero-based offsets of the first and last bytes to copy",
+            resource="x-amz-copy-source-range",
+        )
+    return requested
+
+
+def parse_complete(body: bytes) -> list[CompletedPart]:
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - expat refuses external entities
+    except ET.ParseError:
+        raise MalformedXML() from None
+    if root.tag.rpartition("}")[2] != "CompleteMultipartUpload":
+        raise MalformedXML()
+    parts: list[CompletedPart] = []
+    for node in root:
+        if node.tag.rpartition("}")[2] != "Part":
+            raise MalformedXML()
+        fields = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in node}
+        number, etag = fields.get("PartNumber", ""), fields.get("ETag")
+        if not number.isdigit() or etag is None:
+            raise MalformedXML()
+        checksums = {a: fields[n] for n, a in _CHECKSUM_ELEMENTS.items() if n in fields}
+        parts.append(CompletedPart(number=int(number), etag=etag, checksums=checksums))
+    return parts
+
+
+async def handle_complete_multipart_upload(call: S3Call) -> web.StreamResponse:
+    parts = parse_complete(await small_body(call, MAX_COMPLETE_BODY_BYTES))
+    head = await call.gateway.multipart.complete(
+        call.endpoint.bucket,
+        call.endpoint.key,
+        _upload_id(call),
+        parts,
+        preconditions=h.preconditions(call.request.headers),
+    )
+    fields = [
+        element("Location", f"/{head.bucket}/{head.key}"),
+        element("Bucket", head.bucket),
+        element("Key", head.key),
+        element("ETag", f'"{head.etag}"'),
+        *_checksum_elements(dict(head.checksums)),
+    ]
+    if head.checksums:
+        fields.append(element("ChecksumType", "COMPOSITE"))
+    return web.Response(
+        body=document("CompleteMultipartUploadResult", fields), content_type="application/xml"
+    )
+
+
+async def handle_abort_multipart_upload(call: S3Call) -> web.StreamResponse:
+    await call.gateway.multipart.abort(call.endpoint.bucket, call.endpoint.key, _upload_id(call))
+    return web.Response(status=204)
+
+
+def _bounded(value: str | None, name: str, default: int = 1000) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise InvalidArgument(
+            f"Provided {name} not an integer or within integer range", resource=name
+        )
+    return min(int(value), 1000)
+
+
+async def handle_list_parts(call: S3Call) -> web.StreamResponse:
+    query = call.request.query
+    marker = _bounded(query.get("part-number-marker"), "part-number-marker", 0)
+    limit = _bounded(query.get("max-parts"), "max-parts")
+    upload, parts, more = await call.gateway.multipart.list_parts(
+        call.endpoint.bucket, call.endpoint.key, _upload_id(call), after=marker, max_parts=limit
+    )
+    owner = [element("ID", call.caller), element("DisplayName", call.caller)]
+    entries = [
+        group(
+            "Part",
+            [
+                element("PartNumber", p.number),
+                element("LastModified", h.iso_date(p.mtime_ns)),
+                element("ETag", f'"{p.etag}"'),
+                element("Size", p.size),
+                *_checksum_elements(p.checksums),
+            ],
+        )
+        for p in parts
+    ]
+    fields = [
+        element("Bucket", upload.bucket),
+        element("Key", upload.key),
+        element("UploadId", upload.upload_id),
+        group("Initiator", owner),
+        group("Owner", owner),
+        element("StorageClass", "STANDARD"),
+        element("PartNumberMarker", marker),
+        element("NextPartNumberMarker", parts[-1].number if parts else marker),
+        element("MaxParts", limit),
+        element("IsTruncated", more),
+        element("ChecksumAlgorithm", upload.checksum_algorithm.upper() or None),
+        *entries,
+    ]
+    return web.Response(body=document("ListPartsResult", fields), content_type="application/xml")
+
+
+async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
+    query = call.request.query
+    limit = _bounded(query.get("max-uploads"), "max-uploads")
+    key_marker, id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
+    prefix = query.get("prefix", "")
+    uploads, more = await call.gateway.multipart.list_uploads(
+        call.endpoint.bucket,
+        prefix=prefix,
+        key_marker=key_marker,
+        upload_id_marker=id_marker,
+        max_uploads=limit,
+    )
+    owner = [element("ID", call.caller), element("DisplayName", call.caller)]
+    entries = [
+        group(
+            "Upload",
+            [
+                element("Key", u.key),
+                element("UploadId", u.upload_id),
+                group("Initiator", owner),
+                group("Owner", owner),
+                element("StorageClass", "STANDARD"),
+                element("Initiated", h.iso_date(u.created_ns)),
+            ],
+        )
+        for u in uploads
+    ]
+    fields = [
+        element("Bucket", call.endpoint.bucket),
+        element("KeyMarker", key_marker),
+        element("UploadIdMarker", id_marker),
+        element("NextKeyMarker", uploads[-1].key if more and uploads else None),
+        element("NextUploadIdMarker", uploads[-1].upload_id if more and uploads else None),
+        element("Prefix", prefix),
+        element("MaxUploads", limit),
+        element("IsTruncated", more),
+        *entries,
+    ]
+    return web.Response(
+        body=document("ListMultipartUploadsResult", fields), content_type="application/xml"
+    )
