@@ -42,6 +42,8 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench.large_object
+	$(BIN)/python -m bench.listing
+	$(BIN)/python -m bench.multipart
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info lightningstor/v1/*_pb2*.py* $(STUBS)

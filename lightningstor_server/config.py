@@ -35,6 +35,14 @@ class Config:
     gc_interval_seconds: float = 30.0
     shutdown_grace_seconds: float = 10.0
     master_key_file: Path | None = None
+    # Multipart: every part but the last must be at least this large (S3: 5 MiB). Lowering it
+    # is for benchmarks and special deployments; clients such as aws-cli use 8 MiB parts.
+    min_part_bytes: int = 5 * 1024 * 1024
+    # Multipart uploads neither completed nor aborted after this long are swept.
+    stale_upload_seconds: float = 7 * 24 * 3600.0
+    # Host names under which buckets are addressed virtual-hosted style
+    # (<bucket>.<domain>); any other Host is path-style. TOML list or comma-separated env.
+    virtual_host_domains: tuple[str, ...] = ()
     # PEM certificate (chain) and private key: both set, and both listeners speak TLS. Over
     # HTTPS the AWS SDKs send aws-chunked bodies with trailing checksums, which is why the
     # e2e tests run the daemon this way too.
@@ -59,6 +67,11 @@ def _convert(name: str, value: Any, source: str) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            if not all(isinstance(item, str) for item in items):
+                raise ValueError(value)
+            return tuple(item.strip().lower() for item in items if item.strip())
         if not isinstance(value, str):
             raise ValueError(value)
         return value
@@ -104,6 +117,8 @@ def load_config(
 def _validate(config: Config) -> None:
     for name in ("s3_listen", "grpc_listen"):
         parse_listen(getattr(config, name), name)
+    if config.min_part_bytes < 1:
+        raise ConfigError("setting 'min_part_bytes' must be at least 1")
     if config.io_workers < 1:
         raise ConfigError("setting 'io_workers' must be at least 1")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -21,6 +21,7 @@ from lightningstor.credentials import (
     new_secret_access_key,
 )
 from lightningstor.keyspace import CREDENTIAL_PREFIX, prefix_end
+from lightningstor.multipart import MultipartUploads
 from lightningstor.offload import Offloader
 from lightningstor.store import ObjectStore
 from lightningstor_server.config import Config, parse_listen
@@ -104,15 +105,23 @@ def _write_private(path: Path, text: str) -> None:
         os.close(fd)
 
 
-async def _collect_forever(store: ObjectStore, interval: float) -> None:
+async def _maintain_forever(store: ObjectStore, uploads: MultipartUploads, config: Config) -> None:
+    """Sweep abandoned multipart uploads, then collect unreferenced blobs, periodically."""
     while True:
         try:
+            swept = await uploads.sweep(older_than_seconds=config.stale_upload_seconds)
+            if swept:
+                log.info(
+                    "swept %d multipart uploads older than %.0f s",
+                    swept,
+                    config.stale_upload_seconds,
+                )
             collected = await store.collect_garbage()
             if collected:
                 log.info("collected %d unreferenced blobs", collected)
         except Exception:
-            log.exception("blob collection failed; will retry")
-        await asyncio.sleep(interval)
+            log.exception("maintenance failed; will retry")
+        await asyncio.sleep(config.gc_interval_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +163,13 @@ async def start(config: Config) -> Running:
     credentials = CredentialStore(kv=store.kv, offloader=offloader, master_key=master_key)
     cred_file = await ensure_root_credential(config, credentials, store)
 
-    gateway = make_gateway(store, region=config.region, lookup=credentials.lookup)
+    gateway = make_gateway(
+        store,
+        region=config.region,
+        lookup=credentials.lookup,
+        min_part_bytes=config.min_part_bytes,
+        virtual_host_domains=config.virtual_host_domains,
+    )
     runner = web.AppRunner(gateway.build(), access_log=None, handle_signals=False)
     await runner.setup()
     host, port = parse_listen(config.s3_listen, "s3_listen")
@@ -173,7 +188,7 @@ async def start(config: Config) -> Running:
         listen=config.grpc_listen,
         server_credentials=tls.grpc if tls is not None else None,
     )
-    gc_task = asyncio.create_task(_collect_forever(store, config.gc_interval_seconds))
+    gc_task = asyncio.create_task(_maintain_forever(store, gateway.gateway.multipart, config))
     log.info(
         "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d, data in %s",
         scheme,

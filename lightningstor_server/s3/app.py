@@ -30,7 +30,7 @@ from lightningstor_server.s3 import (
 )
 from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
-from lightningstor_server.s3.router import Endpoint, route
+from lightningstor_server.s3.router import Endpoint, route, virtual_host_path
 from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
 
 log = logging.getLogger("lightningstor.s3")
@@ -104,7 +104,8 @@ class S3App:
         if cached is not None:
             assert isinstance(cached, tuple)
             return cached
-        endpoint = route(request.method, request.path, request.query, request.headers)
+        path = virtual_host_path(request.host, request.path, self.gateway.virtual_host_domains)
+        endpoint = route(request.method, path, request.query, request.headers)
         auth = await verify(_signed_request(request), self._lookup)
         request["ls.preflight"] = (endpoint, auth)
         return endpoint, auth
@@ -213,8 +214,12 @@ def make_gateway(
     region: str,
     lookup: SecretLookup,
     min_part_bytes: int = MIN_PART_BYTES,
+    virtual_host_domains: tuple[str, ...] = (),
 ) -> S3App:
-    multipart_uploads = MultipartUploads(store, min_part_bytes=min_part_bytes)
-    return S3App(
-        gateway=Gateway(store=store, region=region, multipart=multipart_uploads), lookup=lookup
+    gateway = Gateway(
+        store=store,
+        region=region,
+        multipart=MultipartUploads(store, min_part_bytes=min_part_bytes),
+        virtual_host_domains=virtual_host_domains,
     )
+    return S3App(gateway=gateway, lookup=lookup)

@@ -19,6 +19,7 @@ class Gateway:
     store: ObjectStore
     multipart: MultipartUploads
     region: str
+    virtual_host_domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -70,6 +70,21 @@ def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str
     return _object_endpoint(method, bucket, key, query, headers)
 
 
+def virtual_host_path(host: str, path: str, domains: tuple[str, ...]) -> str:
+    """The path-style form of a virtual-hosted request: ``b.example.com/k`` -> ``/b/k``.
+
+    Only Hosts under a configured domain select a bucket; IPs, ``localhost:port`` and every
+    other name stay path-style (the SDKs' default for a custom endpoint).
+    """
+    name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    name = name.lower().rstrip(".")
+    for domain in domains:
+        if name.endswith("." + domain):
+            bucket = name[: -len(domain) - 1]
+            return f"/{bucket}{path}"
+    return path
+
+
 def _names(query: MultiMapping[str]) -> set[str]:
     return set(query) - _IGNORED
 

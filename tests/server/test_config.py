@@ -58,3 +58,21 @@ def test_cli_refuses_bad_config_before_starting(
     assert main(["serve", "--config", str(file), "--data-dir", str(tmp_path / "d")]) == 2
     assert "log_level" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_list_settings_from_environment_and_file(tmp_path: Path) -> None:
+    env = {"LIGHTNINGSTOR_VIRTUAL_HOST_DOMAINS": "s3.example.com, S3.Internal ,"}
+    assert load_config(environ=env).virtual_host_domains == ("s3.example.com", "s3.internal")
+    file = tmp_path / "ls.toml"
+    file.write_text('virtual_host_domains = ["a.test", "b.test"]\nmin_part_bytes = 1024\n')
+    config = load_config(file=file, environ={})
+    assert config.virtual_host_domains == ("a.test", "b.test")
+    assert config.min_part_bytes == 1024
+    file.write_text("virtual_host_domains = [1, 2]\n")
+    with pytest.raises(ConfigError, match="virtual_host_domains"):
+        load_config(file=file, environ={})
+
+
+def test_tls_files_go_together() -> None:
+    with pytest.raises(ConfigError, match="tls"):
+        load_config(environ={"LIGHTNINGSTOR_TLS_CERT_FILE": "/etc/cert.pem"})
