@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -43,6 +43,7 @@ WRITE_ACCEPTED_KEY = "x-ls-write-accepted"
 
 BUCKET_SERVICE = f"/{pb.DESCRIPTOR.package}.BucketService/"
 OBJECT_SERVICE = f"/{pb.DESCRIPTOR.package}.ObjectService/"
+MULTIPART_SERVICE = f"/{pb.DESCRIPTOR.package}.MultipartService/"
 
 _Unary = grpc.aio.UnaryUnaryMultiCallable
 Req = TypeVar("Req")
@@ -138,6 +139,7 @@ class Client:
             objects.ListObjects
         )
         self._copy_object: _Unary[pb.CopyObjectRequest, pb.Object] = objects.CopyObject
+        self._multipart: Any = pb_grpc.MultipartServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     # --- lifecycle ------------------------------------------------------------------------
     async def close(self) -> None:
@@ -213,7 +215,7 @@ class Client:
         )
         call = self._write_object(None, metadata=self._signed(OBJECT_SERVICE + "WriteObject"))
         try:
-            await _send(call, spec, data)
+            await _send(call, pb.WriteObjectRequest, spec, data)
             reply = await call
         except grpc.aio.AioRpcError as error:
             raise translate_error(error) from error
@@ -297,6 +299,92 @@ class Client:
         )
         return await self._unary(self._copy_object, OBJECT_SERVICE + "CopyObject", request)
 
+    # --- multipart ----------------------------------------------------------------------
+    async def create_multipart_upload(
+        self, bucket: str, key: str, *, content_type: str = "", checksum_algorithm: str = ""
+    ) -> pb.MultipartUpload:
+        request = pb.CreateMultipartUploadRequest(
+            bucket=bucket,
+            key=key,
+            headers=pb.ContentHeaders(content_type=content_type),
+            checksum_algorithm=checksum_algorithm,
+        )
+        method = MULTIPART_SERVICE + "CreateMultipartUpload"
+        return await self._unary(self._multipart.CreateMultipartUpload, method, request)
+
+    async def upload_part(
+        self, upload: pb.MultipartUpload, part_number: int, data: bytes | AsyncIterable[bytes]
+    ) -> pb.Part:
+        """Stream one part; sending the same number again replaces it."""
+        spec = pb.PartSpec(
+            bucket=upload.bucket,
+            key=upload.key,
+            upload_id=upload.upload_id,
+            part_number=part_number,
+            size=len(data) if isinstance(data, bytes) else None,
+        )
+        metadata = self._signed(MULTIPART_SERVICE + "UploadPart")
+        call = self._multipart.UploadPart(None, metadata=metadata)
+        try:
+            await _send(call, pb.UploadPartRequest, spec, data)
+            part: pb.Part = await call
+        except grpc.aio.AioRpcError as error:
+            raise translate_error(error) from error
+        finally:
+            call.cancel()
+        return part
+
+    async def complete_multipart_upload(
+        self, upload: pb.MultipartUpload, parts: Sequence[pb.Part]
+    ) -> pb.Object:
+        """Make the object from ``parts`` (in ascending order); the rest are discarded."""
+        request = pb.CompleteMultipartUploadRequest(
+            bucket=upload.bucket,
+            key=upload.key,
+            upload_id=upload.upload_id,
+            parts=[pb.CompletedPart(part_number=p.part_number, etag=p.etag) for p in parts],
+        )
+        method = MULTIPART_SERVICE + "CompleteMultipartUpload"
+        return await self._unary(self._multipart.CompleteMultipartUpload, method, request)
+
+    async def abort_multipart_upload(self, upload: pb.MultipartUpload) -> None:
+        request = pb.AbortMultipartUploadRequest(
+            bucket=upload.bucket, key=upload.key, upload_id=upload.upload_id
+        )
+        method = MULTIPART_SERVICE + "AbortMultipartUpload"
+        await self._unary(self._multipart.AbortMultipartUpload, method, request)
+
+    async def list_parts(self, upload: pb.MultipartUpload) -> list[pb.Part]:
+        parts: list[pb.Part] = []
+        marker = 0
+        while True:
+            request = pb.ListPartsRequest(
+                bucket=upload.bucket,
+                key=upload.key,
+                upload_id=upload.upload_id,
+                part_number_marker=marker,
+            )
+            page = await self._unary(
+                self._multipart.ListParts, MULTIPART_SERVICE + "ListParts", request
+            )
+            parts += page.parts
+            if not page.truncated:
+                return parts
+            marker = page.parts[-1].part_number
+
+    async def put_large_object(
+        self, bucket: str, key: str, parts: AsyncIterable[bytes], *, content_type: str = ""
+    ) -> pb.Object:
+        """Upload a big object part by part (each item of ``parts`` is one part); aborts the
+        upload if anything fails, so nothing is left behind."""
+        upload = await self.create_multipart_upload(bucket, key, content_type=content_type)
+        try:
+            done = [await self.upload_part(upload, n, data) async for n, data in _numbered(parts)]
+            return await self.complete_multipart_upload(upload, done)
+        except BaseException:
+            await self.abort_multipart_upload(upload)
+            raise
+
     async def list_objects(
         self,
         bucket: str,
@@ -326,8 +414,9 @@ class Client:
 
 
 async def _send(
-    call: grpc.aio.StreamUnaryCall[pb.WriteObjectRequest, pb.WriteObjectResponse],
-    spec: pb.WriteSpec,
+    call: Any,
+    message: type[pb.WriteObjectRequest] | type[pb.UploadPartRequest],
+    spec: Any,
     data: bytes | AsyncIterable[bytes],
 ) -> None:
     """Spec, data chunks each with its offset, then finish_write; stops if the server answers.
@@ -339,17 +428,24 @@ async def _send(
     """
     offset = 0
     try:
-        await call.write(pb.WriteObjectRequest(spec=spec, write_offset=0))
+        await call.write(message(spec=spec, write_offset=0))
         initial: Any = await call.initial_metadata()
         if not any(key == WRITE_ACCEPTED_KEY for key, _ in initial or ()):
             return  # refused: the status is on its way
         async for chunk in _chunks(data):
-            await call.write(pb.WriteObjectRequest(data=chunk, write_offset=offset))
+            await call.write(message(data=chunk, write_offset=offset))
             offset += len(chunk)
-        await call.write(pb.WriteObjectRequest(write_offset=offset, finish_write=True))
+        await call.write(message(write_offset=offset, finish_write=True))
         await call.done_writing()
     except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
         return  # the server ended the call early (an error); awaiting the call reports it
+
+
+async def _numbered(items: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    number = 0
+    async for item in items:
+        number += 1
+        yield number, item
 
 
 async def _chunks(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:

@@ -187,6 +187,7 @@ async def start(config: Config) -> Running:
         credentials=credentials,
         listen=config.grpc_listen,
         server_credentials=tls.grpc if tls is not None else None,
+        multipart=gateway.gateway.multipart,
     )
     gc_task = asyncio.create_task(_maintain_forever(store, gateway.gateway.multipart, config))
     log.info(

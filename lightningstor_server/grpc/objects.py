@@ -122,13 +122,17 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         )
 
 
+# Streams with a spec first, then data with offsets and an explicit finish.
+Framed = pb.WriteObjectRequest | pb.UploadPartRequest
+
+
 async def write_body(
-    first: pb.WriteObjectRequest,
-    messages: AsyncIterator[pb.WriteObjectRequest],
+    first: Framed,
+    messages: AsyncIterator[Framed],
     *,
     accepted: Callable[[], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
-    """The payload of a WriteObject stream, each message checked as it arrives.
+    """The payload of a WriteObject (or UploadPart) stream, each message checked as it arrives.
 
     The core stages what this yields and commits only after it is exhausted, so raising here,
     including when the stream ends without ``finish_write``, discards everything staged: a

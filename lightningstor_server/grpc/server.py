@@ -6,12 +6,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from lightningstor.credentials import CredentialStore
+from lightningstor.multipart import MultipartUploads
 from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor_server.grpc.auth import AuthInterceptor
 from lightningstor_server.grpc.buckets import BucketServicer
 from lightningstor_server.grpc.errors import ErrorInterceptor
+from lightningstor_server.grpc.multipart import MultipartServicer
 from lightningstor_server.grpc.objects import ObjectServicer
 
 SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
@@ -23,10 +25,11 @@ async def start_grpc_server(
     credentials: CredentialStore,
     listen: str,
     server_credentials: grpc.ServerCredentials | None = None,
+    multipart: MultipartUploads | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Serve BucketService, ObjectService and health on ``listen`` ("host:port", port 0 picks
-    a free one), over TLS when ``server_credentials`` are given; returns the started server and
-    the port it bound.
+    """Serve BucketService, ObjectService, MultipartService and health on ``listen``
+    ("host:port", port 0 picks a free one), over TLS when ``server_credentials`` are given;
+    returns the started server and the port it bound.
 
     gRPC's default 4 MiB message limit stays: payload chunks are at most 2 MiB (the proto's
     MAX_CHUNK_BYTES), leaving room for the spec or metadata travelling beside them.
@@ -37,6 +40,8 @@ async def start_grpc_server(
     )
     pb_grpc.add_BucketServiceServicer_to_server(BucketServicer(store=store), server)  # type: ignore[no-untyped-call]
     pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]
+    uploads = multipart or MultipartUploads(store)
+    pb_grpc.add_MultipartServiceServicer_to_server(MultipartServicer(uploads=uploads), server)  # type: ignore[no-untyped-call]
     # The aio servicer is public API (grpc_health.v1.health.aio) that the stubs lack.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
