@@ -105,13 +105,11 @@ class BlobStore:
     def publish(self, staged: StagedBlob) -> None:
         """Give the staged bytes their content name, durably. Idempotent (dedup)."""
         final = self.path(staged.sha256_hex)
-        if final.exists():
-            return
         self._make_shard_dirs(final.parent)
-        try:
-            os.link(staged.path, final)
-        except FileExistsError:
-            return  # another writer published the same content first: same bytes
+        with contextlib.suppress(FileExistsError):
+            os.link(staged.path, final)  # exists: another writer published the same bytes
+        # Always, even when the name existed: the writer that made it may not have synced
+        # the directory yet, and this caller is about to acknowledge an object that uses it.
         _fsync_dir(final.parent)
 
     def discard(self, staged: StagedBlob) -> None:
@@ -143,9 +141,10 @@ class BlobStore:
         return os.open(self.path(sha256_hex), os.O_RDONLY)
 
     def _make_shard_dirs(self, shard: Path) -> None:
-        # New directories are fsync'd into their parents, or a crash could lose the path.
+        # Directories are fsync'd into their parents, or a crash could lose the path; also
+        # when they exist already, since their creator may not have synced them yet (syncing
+        # a clean directory costs next to nothing).
         for directory in (shard.parent, shard):
-            if not directory.exists():
-                with contextlib.suppress(FileExistsError):
-                    directory.mkdir()
-                _fsync_dir(directory.parent)
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+            _fsync_dir(directory.parent)

@@ -28,7 +28,14 @@ from typing import Any, Self, TypeVar
 import grpc
 
 from lightningstor import errors
-from lightningstor.tokens import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_call
+from lightningstor.tokens import (
+    KEY_ID_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    new_nonce,
+    sign_call,
+)
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 
@@ -56,10 +63,12 @@ def call_metadata(
 ) -> list[tuple[str, str]]:
     """The metadata that signs one call of ``method`` ("/lightningstor.v1.ObjectService/...")."""
     when = int(time.time()) if timestamp is None else timestamp
+    nonce = new_nonce()  # one per call: the server accepts each token once
     return [
         (KEY_ID_HEADER, access_key_id),
         (TIMESTAMP_HEADER, str(when)),
-        (SIGNATURE_HEADER, sign_call(secret_access_key, method, when)),
+        (NONCE_HEADER, nonce),
+        (SIGNATURE_HEADER, sign_call(secret_access_key, method, when, nonce)),
     ]
 
 

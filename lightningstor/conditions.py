@@ -35,9 +35,9 @@ def check_read(head: ObjectHead, pre: Preconditions) -> None:
         raise PreconditionFailed(resource=head.key)
     if pre.if_none_match is not None:
         if _etag_matches(pre.if_none_match, head.etag):
-            raise NotModified(resource=head.key)
+            raise NotModified(resource=head.key, etag=head.etag, mtime_ns=head.mtime_ns)
     elif pre.if_modified_since_s is not None and mtime_s <= pre.if_modified_since_s:
-        raise NotModified(resource=head.key)
+        raise NotModified(resource=head.key, etag=head.etag, mtime_ns=head.mtime_ns)
 
 
 def check_write(current: ObjectHead | None, pre: Preconditions, key: str) -> None:

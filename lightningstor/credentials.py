@@ -52,6 +52,12 @@ def load_or_create_master_key(path: Path) -> bytes:
             os.fsync(fd)
         finally:
             os.close(fd)
+        # The key's name must survive a crash too: secrets sealed with it are useless without.
+        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     if len(key) != MASTER_KEY_BYTES:
         raise InternalError(f"master key {path} must hold exactly {MASTER_KEY_BYTES} bytes")
     return key

@@ -270,6 +270,12 @@ class NotModified(StorageError):
     code = "NotModified"
     default_message = "Not Modified"
 
+    def __init__(self, *, resource: str = "", etag: str = "", mtime_ns: int = 0) -> None:
+        super().__init__(resource=resource)
+        # A 304 still describes the representation (RFC 9110 section 15.4.5).
+        self.etag = etag
+        self.mtime_ns = mtime_ns
+
 
 # --- authentication and authorization -------------------------------------------------------
 class AuthError(StorageError):

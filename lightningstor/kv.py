@@ -36,6 +36,9 @@ class Batch:
     puts: dict[bytes, bytes] = field(default_factory=dict)
     deletes: set[bytes] = field(default_factory=set)
     expect: dict[bytes, bytes | None] = field(default_factory=dict)
+    # False only for bookkeeping that a process crash must keep but a power loss may lose
+    # (the engine still writes it to its log before returning).
+    sync: bool = True
 
     def put(self, key: bytes, value: bytes) -> None:
         self.deletes.discard(key)
@@ -68,7 +71,8 @@ class OrderedKV(Protocol):
         """
 
     def commit(self, batch: Batch) -> None:
-        """Apply ``batch`` atomically and durably (synced) or raise :class:`KVConflict`."""
+        """Apply ``batch`` atomically (and synced unless ``batch.sync`` is false) or raise
+        :class:`KVConflict`."""
 
     def close(self) -> None:
         """Release the engine; further calls are errors."""

@@ -42,11 +42,12 @@ class LevelDBKV:
                 if self._db.get(key) != expected:
                     raise KVConflict(key)
             # sync=True: the batch is in the log on disk before we acknowledge anything.
-            with self._db.write_batch(sync=True, transaction=True) as wb:
+            with self._db.write_batch(sync=batch.sync, transaction=True) as wb:
                 for key in batch.deletes:
                     wb.delete(key)
                 for key, value in batch.puts.items():
                     wb.put(key, value)
 
     def close(self) -> None:
-        self._db.close()
+        with self._commit_lock:  # never under a commit still running on the pool
+            self._db.close()

@@ -12,7 +12,9 @@ parts and be orphaned.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import secrets
@@ -56,6 +58,7 @@ MAX_PART_NUMBER = 10_000
 MAX_PART_BYTES = 5 * 1024**3
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600
 _ATTEMPTS = 64
+_RETRY_SLEEP_SECONDS = 0.005
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,7 +214,8 @@ class MultipartUploads:
                 old_raw = await self._store.io.run(self._store.kv.get, part_key)
                 old = (_segment(decode_part(old_raw)),) if old_raw else ()
                 plan = await self._store.refs.plan((segment,), old)
-                if plan is None:
+                if plan is None:  # a collection of this blob is under way: let it finish
+                    await asyncio.sleep(_RETRY_SLEEP_SECONDS)
                     continue
                 plan.batch.expect_value(ks.upload_key(bucket, key, upload_id), upload_raw)
                 plan.batch.expect_value(part_key, old_raw)
@@ -220,7 +224,8 @@ class MultipartUploads:
                     return _part_info(part)
             raise ConditionalRequestConflict(resource=key)
         finally:
-            await self._store.io.run(self._store.blobs.discard, staged)
+            # Shielded: a cancelled request (client gone) must still remove its staged file.
+            await asyncio.shield(self._store.io.run(self._store.blobs.discard, staged))
 
     async def _parts(self, upload_id: str) -> list[tuple[bytes, bytes]]:
         prefix = ks.part_prefix(upload_id)
@@ -259,7 +264,10 @@ class MultipartUploads:
         upload_key = ks.upload_key(bucket, key, upload_id)
         batch.expect_value(upload_key, closing)
         batch.put(upload_key, encode_upload(record))
-        await self._store.io.run(self._store.kv.commit, batch)
+        # Nobody else changes a closing record (the sweeper skips them); if it did change,
+        # there is nothing left to reopen.
+        with contextlib.suppress(KVConflict):
+            await self._store.io.run(self._store.kv.commit, batch)
 
     async def complete(
         self,
@@ -371,6 +379,7 @@ class MultipartUploads:
         for _ in range(_ATTEMPTS):
             plan = await self._store.refs.plan((), removed)
             if plan is None:
+                await asyncio.sleep(_RETRY_SLEEP_SECONDS)
                 continue
             plan.batch.expect_value(upload_key, closing)
             plan.batch.delete(upload_key)
@@ -419,20 +428,19 @@ class MultipartUploads:
         swept = 0
         for raw_key, raw in rows:
             record = decode_upload(raw)
-            if record.created_ns > cutoff:
+            # A closing upload belongs to a completion or abort under way right now (start-up
+            # reopens those a crash interrupted).
+            if record.created_ns > cutoff or record.state != "active":
                 continue
             upload_id = raw_key.rpartition(b"\x00")[2].decode()
-            closing = raw
-            if record.state == "active":
-                closing = encode_upload(dataclasses.replace(record, state="closing"))
-                batch = Batch()
-                batch.expect_value(raw_key, raw)
-                batch.put(raw_key, closing)
-                try:
-                    await self._store.io.run(self._store.kv.commit, batch)
-                except KVConflict:
-                    continue
-            # A "closing" upload this old was left by a crash mid-completion or abort.
+            closing = encode_upload(dataclasses.replace(record, state="closing"))
+            batch = Batch()
+            batch.expect_value(raw_key, raw)
+            batch.put(raw_key, closing)
+            try:
+                await self._store.io.run(self._store.kv.commit, batch)
+            except KVConflict:
+                continue  # touched meanwhile: not abandoned after all
             await self._discard(raw_key, closing, upload_id)
             swept += 1
         return swept

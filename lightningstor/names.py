@@ -83,5 +83,9 @@ def validate_metadata(headers: ContentHeaders, user_metadata: Mapping[str, str])
 
 
 def _check_header_value(name: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8, carried as surrogates
+        raise InvalidArgument(f"{name} must be valid UTF-8.", resource=name) from None
     if _CONTROL_RE.search(value):
         raise InvalidArgument(f"{name} must not contain control characters.", resource=name)

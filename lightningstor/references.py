@@ -89,26 +89,25 @@ class BlobReferences:
 
     async def commit(self, plan: Plan, staged: StagedBlob | None) -> bool:
         """Publish needed blobs, then commit. False when an expectation no longer held."""
-        published = False
         try:
             if staged is not None and staged.sha256_hex in plan.publish:
+                # Queue the blob for collection before it gets its name: if this commit then
+                # fails or the process dies before it, the file is still found and collected
+                # (the collector checks the count first). The commit below, which makes the
+                # count positive, removes the entry again in the same batch.
+                await self._await_collection(staged.sha256_hex)
                 # After reading the reference record, before the commit that expects it:
                 # a collection in between changes the record and fails this commit.
                 await self.io.run(self.blobs.publish, staged)
-                published = True
             await self.io.run(self.kv.commit, plan.batch)
         except KVConflict:
-            if published:
-                # The race was lost after the file got its name: nothing may reference it
-                # now, so the collector must get to see it (it checks the count first).
-                await self._await_collection(staged.sha256_hex)  # type: ignore[union-attr]
             return False
         except OSError as exc:
             raise storage_error(exc) from exc
         return True
 
     async def _await_collection(self, sha: str) -> None:
-        batch = Batch()
+        batch = Batch(sync=False)  # the publish that follows fsyncs; a crash keeps this too
         batch.put(ks.garbage_key(sha), encode_garbage(time.time_ns()))
         await self.io.run(self.kv.commit, batch)
 

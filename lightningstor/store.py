@@ -63,9 +63,11 @@ from lightningstor.records import (
     decode_bucket,
     decode_object,
     decode_schema,
+    decode_upload,
     encode_bucket,
     encode_object,
     encode_schema,
+    encode_upload,
 )
 from lightningstor.references import GC_DELAY_SECONDS, BlobReferences, storage_error
 
@@ -135,15 +137,26 @@ class ObjectStore:
         return store
 
     def recover(self) -> None:
-        """Start-up repair of what a crash can leave: staged files, half-deleted buckets."""
+        """Start-up repair of what a crash can leave: staged files, buckets half-way through
+        deletion, multipart uploads half-way through completion or abort (all reopened: the
+        operation never committed, so the client may simply retry it)."""
         self.blobs.clean_staging()
         for raw_key, raw in scan_all(self.kv, ks.BUCKET_PREFIX, ks.prefix_end(ks.BUCKET_PREFIX)):
             record = decode_bucket(ks.bucket_from_key(raw_key), raw)
             if record.state != "active":
-                batch = Batch()
-                batch.expect_value(raw_key, raw)
-                batch.put(raw_key, encode_bucket(BucketRecord(info=record.info)))
-                self.kv.commit(batch)
+                self._replace(raw_key, raw, encode_bucket(BucketRecord(info=record.info)))
+        for raw_key, raw in scan_all(self.kv, ks.UPLOAD_PREFIX, ks.prefix_end(ks.UPLOAD_PREFIX)):
+            upload = decode_upload(raw)
+            if upload.state != "active":
+                self._replace(
+                    raw_key, raw, encode_upload(dataclasses.replace(upload, state="active"))
+                )
+
+    def _replace(self, key: bytes, old: bytes, new: bytes) -> None:
+        batch = Batch()
+        batch.expect_value(key, old)
+        batch.put(key, new)
+        self.kv.commit(batch)
 
     def close(self) -> None:
         self.kv.close()

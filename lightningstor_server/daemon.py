@@ -53,8 +53,10 @@ class Running:
         with contextlib.suppress(asyncio.CancelledError):
             await self.gc_task
         await asyncio.gather(self.grpc_server.stop(self.grace_seconds), self._stop_s3())
-        await self.offloader.run(self.store.close)
-        self.offloader.shutdown()
+        # Requests cut off after the grace period may still have work on the pool; LevelDB
+        # must outlive all of it, so the pool drains first and the store closes after.
+        await asyncio.get_running_loop().run_in_executor(None, self.offloader.shutdown)
+        self.store.close()
         log.info("store closed cleanly")
 
     async def _stop_s3(self) -> None:
@@ -78,31 +80,40 @@ async def ensure_root_credential(
         return path if path.exists() else None
     access_key = config.root_access_key or new_access_key_id()
     secret = config.root_secret_key or new_secret_access_key()
+    written = None
+    if config.root_secret_key is None:  # an operator-supplied secret is never echoed to a file
+        # The file first: a crash before the credential commits leaves a file for a key that
+        # does not exist yet (the next start writes a new one), never a key nobody can read.
+        text = (
+            f"export AWS_ACCESS_KEY_ID={access_key}\n"
+            f"export AWS_SECRET_ACCESS_KEY={secret}\n"
+            f"export AWS_DEFAULT_REGION={config.region}\n"
+        )
+        await store.io.run(_write_private, path, text)
+        written = path
     await credentials.create(
         access_key_id=access_key, secret_access_key=secret, name="root", admin=True
     )
     log.info("created root credential %s", access_key)
-    if config.root_secret_key is not None:
-        return None  # the operator supplied it; never echo it into a file
-    await store.io.run(
-        _write_private,
-        path,
-        (
-            f"export AWS_ACCESS_KEY_ID={access_key}\n"
-            f"export AWS_SECRET_ACCESS_KEY={secret}\n"
-            f"export AWS_DEFAULT_REGION={config.region}\n"
-        ),
-    )
-    return path
+    return written
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a secret file readable by its owner only, atomically and durably."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # also when an older file of that name was more open
         os.write(fd, text.encode())
         os.fsync(fd)
     finally:
         os.close(fd)
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 async def _maintain_forever(store: ObjectStore, uploads: MultipartUploads, config: Config) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -29,6 +30,7 @@ from lightningstor.errors import (
 )
 from lightningstor.tokens import (
     KEY_ID_HEADER,
+    NONCE_HEADER,
     REPLAY_WINDOW_SECONDS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -39,7 +41,8 @@ from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
 log = logging.getLogger("lightningstor.grpc.auth")
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/",)
-_TOKEN_HEADERS = (KEY_ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+_TOKEN_HEADERS = (KEY_ID_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+_NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 _SIGNATURE_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -80,23 +83,50 @@ def act_as(caller: Caller) -> None:
     _caller.set(caller)
 
 
+class ReplayGuard:
+    """Nonces seen within the replay window (per daemon), so each token is accepted once.
+
+    Memory is bounded by the call rate times the window: entries leave once the window in which
+    their timestamp could still be accepted has passed.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], float] = {}
+        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
+
+    def first_use(self, key_id: str, nonce: str, now: float) -> bool:
+        while self._expiry and self._expiry[0][0] < now:
+            self._seen.pop(self._expiry.popleft()[1], None)
+        entry = (key_id, nonce)
+        if entry in self._seen:
+            return False
+        until = now + 2 * REPLAY_WINDOW_SECONDS  # covers any accepted timestamp, both ways
+        self._seen[entry] = until
+        self._expiry.append((until, entry))
+        return True
+
+
 async def authenticate(
     method: str,
     metadata: Iterable[tuple[str, Any]],
     *,
     lookup: CredentialLookup,
     now: float,
+    replays: ReplayGuard,
 ) -> Caller:
     """Check one call's token; raises the AuthError that names what is wrong."""
     # Binary ("-bin") values arrive as bytes; ours are text, so anything else counts as absent.
     token = {k: v for k, v in metadata if k in _TOKEN_HEADERS and isinstance(v, str) and v}
-    key_id, timestamp, signature = (token.get(name) for name in _TOKEN_HEADERS)
-    if key_id is None or timestamp is None or signature is None:
+    key_id, timestamp, nonce, signature = (token.get(name) for name in _TOKEN_HEADERS)
+    if key_id is None or timestamp is None or nonce is None or signature is None:
         raise MissingSecurityHeader(
-            f"Every call must carry {KEY_ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}."
+            f"Every call must carry {KEY_ID_HEADER}, {TIMESTAMP_HEADER}, {NONCE_HEADER} and "
+            f"{SIGNATURE_HEADER}."
         )
     if not _TIMESTAMP_RE.match(timestamp):
         raise AuthorizationHeaderMalformed(f"{TIMESTAMP_HEADER} must be unix seconds.")
+    if not _NONCE_RE.match(nonce):
+        raise AuthorizationHeaderMalformed(f"{NONCE_HEADER} must be 32 lowercase hex digits.")
     if abs(now - int(timestamp)) > REPLAY_WINDOW_SECONDS:
         raise RequestTimeTooSkewed(
             f"The call was signed more than {REPLAY_WINDOW_SECONDS} s from the server's time."
@@ -107,9 +137,11 @@ async def authenticate(
         raise InvalidAccessKeyId(resource=key_id)
     # The format check keeps verify_call's constant-time compare on ASCII, which it requires.
     if not _SIGNATURE_RE.match(signature) or not verify_call(
-        credential.secret_access_key, method, int(timestamp), signature
+        credential.secret_access_key, method, int(timestamp), nonce, signature
     ):
         raise SignatureDoesNotMatch(resource=key_id)
+    if not replays.first_use(key_id, nonce, now):
+        raise AccessDenied("This call token was used before; sign every call afresh.")
     return Caller(access_key_id=credential.access_key_id, admin=credential.admin)
 
 
@@ -118,6 +150,7 @@ class AuthInterceptor(AroundInterceptor):
         super().__init__(open_prefixes=OPEN_METHOD_PREFIXES)
         self._lookup = lookup
         self._clock = clock
+        self._replays = ReplayGuard()
 
     def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
         return self._verified(method, context)
@@ -130,6 +163,7 @@ class AuthInterceptor(AroundInterceptor):
                 context.invocation_metadata() or (),
                 lookup=self._lookup,
                 now=self._clock(),
+                replays=self._replays,
             )
         except Exception as error:
             # The key id is public; the signature and secret never reach a log. No peer here:

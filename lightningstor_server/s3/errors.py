@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.errors import InvalidRange, NoSuchConfiguration, StorageError
+from lightningstor.errors import InvalidRange, NoSuchConfiguration, NotModified, StorageError
+from lightningstor_server.s3.headers import http_date
 from lightningstor_server.s3.xml import document, element
 
 STATUS_BY_CODE: dict[str, int] = {
@@ -62,6 +63,9 @@ def error_response(error: StorageError, *, request_id: str, with_body: bool) -> 
     headers = {"x-amz-request-id": request_id}
     if isinstance(error, InvalidRange):
         headers["Content-Range"] = f"bytes */{error.size}"
+    if isinstance(error, NotModified) and error.etag:
+        headers["ETag"] = f'"{error.etag}"'
+        headers["Last-Modified"] = http_date(error.mtime_ns)
     if not with_body or status == 304:
         return web.Response(status=status, headers=headers)
     body = document(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from lightningstor.conditions import part_range, resolve_range
@@ -9,7 +11,10 @@ from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import ByteRange, ObjectHead
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.body import object_upload
+from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
+
+log = logging.getLogger("lightningstor.s3")
 
 MAX_PART_NUMBER = 10_000
 # GET may override these response headers through signed query parameters.
@@ -25,6 +30,7 @@ _RESPONSE_OVERRIDES = {
 
 async def handle_put_object(call: S3Call) -> web.StreamResponse:
     request = call.request
+    check_write_headers(call)
     upload = object_upload(call)
     head = await call.store.put_object(
         call.endpoint.bucket,
@@ -68,7 +74,10 @@ def _response(
     headers = h.object_headers(head, with_checksums=with_checksums)
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in call.request.query:
-            headers[header] = call.request.query[param]
+            value = call.request.query[param]
+            if any(ord(c) < 32 or ord(c) == 127 for c in value):
+                raise InvalidArgument(f"Invalid {param} value.", resource=param)
+            headers[header] = value
     if part_number is not None and "-" in head.etag:
         headers["x-amz-mp-parts-count"] = str(len(head.segments))
     partial = selected is not None
@@ -104,8 +113,18 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
     )
     response = _response(call, reader.head, reader.range, part_number)
     await response.prepare(call.request)
-    async for chunk in reader.chunks:
-        await response.write(chunk)
+    try:
+        async for chunk in reader.chunks:
+            await response.write(chunk)
+    except Exception as exc:
+        # The status and Content-Length are already sent: the one honest signal left is to
+        # cut the connection, so the client sees a short body, never an error inside it.
+        log.error(
+            "request=%s body of %s failed mid-stream: %r", call.request_id, call.endpoint.key, exc
+        )
+        if call.request.transport is not None:
+            call.request.transport.abort()
+        raise ConnectionResetError("response aborted mid-stream") from exc
     await response.write_eof()
     return response
 

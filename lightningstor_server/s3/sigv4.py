@@ -207,7 +207,9 @@ def signatures_match(expected: str, provided: str) -> bool:
 
 
 def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
-    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    # aiohttp decodes header bytes with surrogateescape; encoding the same way hashes exactly
+    # the bytes the client signed, whatever they were.
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
@@ -231,6 +233,21 @@ def _check_payload_hash(value: str | None) -> str:
         "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value "
         "or a valid sha256 value."
     )
+
+
+def _check_all_signed(headers: Mapping[str, str], signed: tuple[str, ...]) -> None:
+    """Every x-amz-* header (and Content-MD5) that is present must be signed, as AWS requires:
+    otherwise whoever replays a signed request could add, say, an x-amz-copy-source to it."""
+    unsigned = sorted(
+        name
+        for name in headers
+        if (name.startswith("x-amz-") or name == "content-md5") and name not in signed
+    )
+    if unsigned:
+        raise AccessDenied(
+            "There were headers present in the request which were not signed",
+            extra={"HeadersNotSigned": ", ".join(unsigned)},
+        )
 
 
 async def verify(
@@ -270,6 +287,7 @@ async def verify(
         )
     if "host" not in auth.signed_headers:
         raise AuthorizationHeaderMalformed("The host header must be signed.")
+    _check_all_signed(req.headers, auth.signed_headers)
     payload_hash = _check_payload_hash(req.headers.get("x-amz-content-sha256"))
     credential = await lookup(auth.access_key_id)
     if credential is None or not credential.active:

@@ -238,3 +238,31 @@ def test_complete_honours_conditional_write(store: ObjectStore, mpu: MultipartUp
         assert head.size == MIN
 
     run(scenario)
+
+
+def test_a_completion_interrupted_by_a_crash_is_reopened_at_start(tmp_path: Path) -> None:
+    offloader = Offloader(workers=2)
+    store = ObjectStore.open(tmp_path / "d", offloader=offloader, gc_delay_seconds=0)
+    uploads = MultipartUploads(store, min_part_bytes=MIN)
+
+    async def crash_mid_completion() -> tuple[str, CompletedPart]:
+        await store.create_bucket("mpu", owner="o")
+        upload_id = (await uploads.create("mpu", "obj")).upload_id
+        part = await uploads.upload_part("mpu", "obj", upload_id, 1, chunks(part_bytes(1)))
+        await uploads._close("mpu", "obj", upload_id)  # what complete() does first; then: crash
+        return upload_id, CompletedPart(number=1, etag=part.etag)
+
+    upload_id, part = run(crash_mid_completion)
+    store.close()
+    store = ObjectStore.open(tmp_path / "d", offloader=offloader, gc_delay_seconds=0)
+    uploads = MultipartUploads(store, min_part_bytes=MIN)
+
+    async def finish() -> None:
+        assert [u.upload_id for u in (await uploads.list_uploads("mpu"))[0]] == [upload_id]
+        head = await uploads.complete("mpu", "obj", upload_id, [part])
+        assert head.size == MIN
+
+    run(finish)
+    assert check_store(store.kv, store.blobs).problems == []
+    store.close()
+    offloader.shutdown()

@@ -486,3 +486,34 @@ def test_copy_shares_blobs_and_follows_the_directive(store: ObjectStore) -> None
 
     run(scenario)
     assert blob_files(store) == [sha]
+
+
+def test_non_utf8_metadata_is_refused(store: ObjectStore) -> None:
+    async def scenario() -> None:
+        await store.create_bucket("meta", owner="o")
+        with pytest.raises(errors.InvalidArgument):
+            await store.put_object("meta", "k", chunks(b"x"), user_metadata={"a": "\udcff"})
+
+    run(scenario)
+
+
+def test_a_commit_that_fails_after_publishing_leaves_nothing_behind(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = store.kv.commit
+
+    def failing(batch: Batch) -> None:
+        if any(k.startswith(ks.OBJECT_PREFIX) for k in batch.puts):
+            raise OSError(28, "No space left on device")
+        real_commit(batch)
+
+    async def scenario() -> None:
+        await store.create_bucket("full", owner="o")
+        monkeypatch.setattr(store.kv, "commit", failing)
+        with pytest.raises(errors.InsufficientStorage):
+            await store.put_object("full", "k", chunks(b"published then lost"))
+        monkeypatch.setattr(store.kv, "commit", real_commit)
+        assert await store.collect_garbage() == 1
+
+    run(scenario)
+    assert blob_files(store) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -438,3 +439,107 @@ def test_private_acl_and_standard_class_are_accepted(s3: Any, bucket: str) -> No
         StorageClass="STANDARD",
     )
     assert s3.get_object(Bucket=bucket, Key="private-copy")["Body"].read() == b"x"
+
+
+# --- hostile and damaged input (review findings) -------------------------------------------
+def test_damaged_blob_cuts_the_connection_instead_of_sending_an_error_inside_the_body(
+    daemon: Daemon, s3: Any, bucket: str
+) -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB
+    s3.put_object(Bucket=bucket, Key="damaged", Body=body)
+    sha = hashlib.sha256(body).hexdigest()
+    blob = daemon.data_dir / "blobs" / sha[:2] / sha[2:4] / sha
+    blob.write_bytes(body[:100])  # the disk lost the rest
+    path = f"/{bucket}/damaged"
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.s3_port, timeout=10)
+    conn.request("GET", path, headers=sign("GET", f"{daemon.endpoint}{path}"))
+    response = conn.getresponse()
+    assert response.status == 200
+    with pytest.raises(http.client.IncompleteRead) as short:
+        response.read()
+    conn.close()
+    assert short.value.partial == body[:100]
+    blob.write_bytes(body)  # repaired, for the store check of later tests
+
+
+def test_unsigned_amz_headers_are_refused(daemon: Daemon, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"top secret")
+    path = f"/{bucket}/public"
+    headers = sign("PUT", f"{daemon.endpoint}{path}", headers={"Content-Length": "0"})
+    headers["x-amz-copy-source"] = f"/{bucket}/secret"  # added after signing
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.s3_port, timeout=10)
+    conn.request("PUT", path, body=b"", headers=headers)
+    response = conn.getresponse()
+    reply = response.read()
+    conn.close()
+    assert response.status == 403
+    assert b"<Code>AccessDenied</Code>" in reply
+    assert b"<HeadersNotSigned>x-amz-copy-source</HeadersNotSigned>" in reply
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="public")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"ACL": "public-read"}, ("AccessDenied", 403)),
+        ({"Tagging": "a=b"}, ("NotImplemented", 501)),
+        ({"StorageClass": "GLACIER"}, ("NotImplemented", 501)),
+        ({"ServerSideEncryption": "AES256"}, ("NotImplemented", 501)),
+    ],
+)
+def test_put_refuses_what_it_would_not_honour(
+    s3: Any, bucket: str, extra: dict[str, str], expected: tuple[str, int]
+) -> None:
+    with pytest.raises(ClientError) as raised:
+        s3.put_object(Bucket=bucket, Key="fancy-put", Body=b"x", **extra)
+    assert error_of(raised) == expected
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="fancy-put")
+
+
+def test_delete_objects_body_split_across_segments(daemon: Daemon, s3: Any, bucket: str) -> None:
+    keys = [f"split/{i:04d}-{'x' * 40}" for i in range(800)]
+    for key in keys[:3]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    body = (
+        "<Delete>" + "".join(f"<Object><Key>{k}</Key></Object>" for k in keys) + "</Delete>"
+    ).encode()
+    path = f"/{bucket}?delete"
+    headers = sign(
+        "POST",
+        f"{daemon.endpoint}{path}",
+        headers={"Content-Length": str(len(body)), "Content-MD5": _md5(body)},
+        payload_hash=hashlib.sha256(body).hexdigest(),
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.s3_port, timeout=10)
+    conn.putrequest("POST", path, skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(body[:1000])
+    time.sleep(0.2)
+    conn.send(body[1000:])
+    response = conn.getresponse()
+    reply = response.read()
+    conn.close()
+    assert response.status == 200, reply
+    assert reply.count(b"<Deleted>") == 800
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="split/")
+
+
+def test_response_override_cannot_inject_headers(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="override", Body=b"x")
+    with pytest.raises(ClientError) as raised:
+        s3.get_object(Bucket=bucket, Key="override", ResponseContentType="text/plain\r\nX-Evil: 1")
+    assert error_of(raised) == ("InvalidArgument", 400)
+
+
+def test_not_modified_still_describes_the_object(s3: Any, bucket: str) -> None:
+    put = s3.put_object(Bucket=bucket, Key="etagged", Body=b"x")
+    with pytest.raises(ClientError) as raised:
+        s3.get_object(Bucket=bucket, Key="etagged", IfNoneMatch=put["ETag"])
+    headers = raised.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    assert headers["etag"] == put["ETag"]
+    assert "last-modified" in headers

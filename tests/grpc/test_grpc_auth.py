@@ -14,7 +14,7 @@ from lightningstor import errors
 from lightningstor.client import call_metadata
 from lightningstor.credentials import Credential
 from lightningstor.v1 import storage_pb2 as pb
-from lightningstor_server.grpc.auth import Caller, authenticate, current_caller
+from lightningstor_server.grpc.auth import Caller, ReplayGuard, authenticate, current_caller
 from tests.grpc.harness import BUCKETS, KEY_ID, OBJECTS, SECRET, GrpcEnv, expect_status, grpc_test
 
 LIST = BUCKETS + "ListBuckets"
@@ -131,7 +131,9 @@ def test_disabled_key_is_refused_like_an_unknown_one() -> None:
 
     metadata = call_metadata(KEY_ID, SECRET, LIST)
     with pytest.raises(errors.InvalidAccessKeyId):
-        asyncio.run(authenticate(LIST, metadata, lookup=lookup, now=time.time()))
+        asyncio.run(
+            authenticate(LIST, metadata, lookup=lookup, now=time.time(), replays=ReplayGuard())
+        )
 
 
 def test_authenticate_names_the_caller() -> None:
@@ -139,9 +141,33 @@ def test_authenticate_names_the_caller() -> None:
         return _credential(active=True) if key_id == KEY_ID else None
 
     metadata = call_metadata(KEY_ID, SECRET, LIST, timestamp=1_000_000)
-    caller = asyncio.run(authenticate(LIST, metadata, lookup=lookup, now=1_000_299))
+    replays = ReplayGuard()
+    caller = asyncio.run(
+        authenticate(LIST, metadata, lookup=lookup, now=1_000_299, replays=replays)
+    )
     assert caller == Caller(access_key_id=KEY_ID, admin=False)
     assert SECRET not in repr(caller)
+    # The same token a second time is a replay, refused even within the window.
+    with pytest.raises(errors.AccessDenied):
+        asyncio.run(authenticate(LIST, metadata, lookup=lookup, now=1_000_299, replays=replays))
+
+
+@grpc_test
+async def test_a_sniffed_token_cannot_be_replayed(env: GrpcEnv) -> None:
+    async with env.client() as ls:
+        await ls.create_bucket("replay")
+        await ls.put_object("replay", "victim", b"keep me")
+    metadata = env.signed(OBJECTS + "DeleteObject")
+    request = pb.DeleteObjectRequest(bucket="replay", key="other")
+    await env.objects.DeleteObject(request, metadata=metadata)
+    victim = pb.DeleteObjectRequest(bucket="replay", key="victim")
+    await expect_status(
+        env.objects.DeleteObject(victim, metadata=metadata),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "AccessDenied",
+    )
+    async with env.client() as ls:
+        assert await ls.get_object("replay", "victim") == b"keep me"
 
 
 def test_no_caller_outside_an_authenticated_call() -> None:
