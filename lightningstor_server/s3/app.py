@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from lightningstor.errors import InternalError, ServiceUnavailable, StorageError
+from lightningstor.errors import EntityTooLarge, InternalError, ServiceUnavailable, StorageError
 from lightningstor.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.store import ObjectStore
 from lightningstor_server.s3 import (
@@ -36,6 +36,10 @@ from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedReques
 log = logging.getLogger("lightningstor.s3")
 
 Handler = Callable[[S3Call], Awaitable[web.StreamResponse]]
+
+# A single PUT (object or part) carries at most 5 GiB; larger objects go multipart.
+MAX_PUT_BYTES = 5 * 1024**3
+_UPLOADS = frozenset({"PutObject", "UploadPart"})
 
 HANDLERS: dict[str, Handler] = {
     "ListBuckets": bucket.handle_list_buckets,
@@ -107,8 +111,22 @@ class S3App:
         path = virtual_host_path(request.host, request.path, self.gateway.virtual_host_domains)
         endpoint = route(request.method, path, request.query, request.headers)
         auth = await verify(_signed_request(request), self._lookup)
+        if endpoint.operation in _UPLOADS:
+            await self._check_upload(request, endpoint)
         request["ls.preflight"] = (endpoint, auth)
         return endpoint, auth
+
+    async def _check_upload(self, request: web.Request, endpoint: Endpoint) -> None:
+        """What can be refused before a body is invited: a size over the limit, a bucket
+        that does not exist (S3-CLIENTS.md section 10)."""
+        declared = request.headers.get("x-amz-decoded-content-length") or request.headers.get(
+            "Content-Length"
+        )
+        if declared is not None and declared.isdigit() and int(declared) > MAX_PUT_BYTES:
+            raise EntityTooLarge(
+                extra={"ProposedSize": declared, "MaxSizeAllowed": str(MAX_PUT_BYTES)}
+            )
+        await self.gateway.store.head_bucket(endpoint.bucket)
 
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
         """Answer ``Expect: 100-continue`` only once the request may proceed."""

@@ -311,3 +311,38 @@ def test_metadata_too_large(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as missing:
         s3.head_object(Bucket=bucket, Key="fat-meta")
     assert error_of(missing) == ("404", 404)
+
+
+def _expect_refusal(
+    daemon: Daemon, method: str, path: str, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """Send headers with Expect: 100-continue and no body; the answer must come anyway."""
+    signed = sign(method, daemon.endpoint + path, headers=headers)
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.s3_port, timeout=10)
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for name, value in signed.items():
+        conn.putheader(name, value)
+    conn.putheader("Expect", "100-continue")
+    conn.endheaders()
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, body
+
+
+def test_too_large_and_missing_bucket_are_refused_before_the_body(
+    daemon: Daemon, s3: Any, bucket: str
+) -> None:
+    status, body = _expect_refusal(
+        daemon, "PUT", f"/{bucket}/huge", {"Content-Length": str(6 * 1024**3)}
+    )
+    assert (status, b"<Code>EntityTooLarge</Code>" in body) == (400, True)
+    status, body = _expect_refusal(daemon, "PUT", "/no-such-bucket-x/k", {"Content-Length": "10"})
+    assert (status, b"<Code>NoSuchBucket</Code>" in body) == (404, True)
+
+
+def test_method_not_allowed(daemon: Daemon, bucket: str) -> None:
+    status, body = _raw(
+        daemon, "PATCH", f"/{bucket}/k", sign("PATCH", f"{daemon.endpoint}/{bucket}/k"), b""
+    )
+    assert (status, b"<Code>MethodNotAllowed</Code>" in body) == (405, True)
