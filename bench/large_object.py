@@ -7,16 +7,19 @@ Prints throughput and the daemon's resident-memory growth over idle, measured in
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import http.client
 import json
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tests.daemon import Daemon, boto3_client
+from lightningstor.client import Client
+from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, boto3_client
 from tests.signing import sign
 
 CHUNK = 1024 * 1024
@@ -95,18 +98,23 @@ def download(daemon: Daemon, bucket: str, key: str) -> str:
     return md5.hexdigest()
 
 
-def measure(daemon: Daemon, mib: int) -> Result:
-    boto3_client(daemon).create_bucket(Bucket="bench-large")
+def measure(daemon: Daemon, mib: int, door: str = "s3") -> Result:
+    """Upload then download ``mib`` MiB through ``door`` ("s3" or "grpc"), sampling RSS."""
+    bucket = f"bench-large-{door}"
+    boto3_client(daemon).create_bucket(Bucket=bucket)
     time.sleep(0.5)
     idle = daemon.rss_bytes()
     sampler = RssSampler(daemon)
     sampler.start()
-    started = time.monotonic()
-    sent = upload(daemon, "bench-large", "object", mib)
-    up = time.monotonic() - started
-    started = time.monotonic()
-    received = download(daemon, "bench-large", "object")
-    down = time.monotonic() - started
+    if door == "s3":
+        started = time.monotonic()
+        sent = upload(daemon, bucket, "object", mib)
+        up = time.monotonic() - started
+        started = time.monotonic()
+        received = download(daemon, bucket, "object")
+        down = time.monotonic() - started
+    else:
+        sent, up, received, down = asyncio.run(_grpc_round_trip(daemon, bucket, mib))
     peak = sampler.stop()
     if sent != received:
         raise RuntimeError("downloaded bytes differ from uploaded bytes")
@@ -119,25 +127,58 @@ def measure(daemon: Daemon, mib: int) -> Result:
     )
 
 
+async def _grpc_round_trip(daemon: Daemon, bucket: str, mib: int) -> tuple[str, float, str, float]:
+    md5 = hashlib.md5()
+
+    async def blocks() -> AsyncIterator[bytes]:
+        for i in range(mib):
+            block = _pattern(i)
+            md5.update(block)
+            yield block
+
+    async with Client(
+        daemon.grpc_target, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
+    ) as ls:
+        started = time.monotonic()
+        written = await ls.put_object(bucket, "object", blocks())
+        up = time.monotonic() - started
+        if written.etag != md5.hexdigest():
+            raise RuntimeError("gRPC ETag does not match the bytes sent")
+        received = hashlib.md5()
+        started = time.monotonic()
+        async for chunk in ls.iter_object(bucket, "object"):
+            received.update(chunk)
+        down = time.monotonic() - started
+    return md5.hexdigest(), up, received.hexdigest(), down
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=1024)
     args = parser.parse_args()
+    results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # Alternate the doors on one daemon so both see the same machine state.
         daemon = Daemon(Path(tmp) / "data").start()
         try:
-            result = measure(daemon, args.mib)
+            for door in ("s3", "grpc"):
+                results[door] = measure(daemon, args.mib, door)
         finally:
             daemon.stop()
-    print(f"object: {result.mib} MiB through S3 (single stream, plain HTTP, payload unsigned)")
-    print(f"upload:   {result.upload_mib_s:8.1f} MiB/s")
-    print(f"download: {result.download_mib_s:8.1f} MiB/s")
+    s3, grpc_ = results["s3"], results["grpc"]
+    print(f"object: {args.mib} MiB, single stream, plain HTTP / insecure gRPC, payload unsigned")
+    for door, r in results.items():
+        print(
+            f"{door:5s} upload {r.upload_mib_s:7.1f} MiB/s  "
+            f"download {r.download_mib_s:7.1f} MiB/s  "
+            f"RSS idle {r.idle_rss_mib:.0f} MiB peak {r.peak_rss_mib:.0f} MiB "
+            f"(+{r.growth_mib:.0f} MiB)"
+        )
     print(
-        f"daemon RSS: idle {result.idle_rss_mib:.1f} MiB, peak {result.peak_rss_mib:.1f} MiB, "
-        f"growth {result.growth_mib:.1f} MiB "
-        f"({result.peak_rss_mib / result.idle_rss_mib:.2f}x idle)"
+        f"gRPC / S3: upload {grpc_.upload_mib_s / s3.upload_mib_s:.2f}x, "
+        f"download {grpc_.download_mib_s / s3.download_mib_s:.2f}x"
     )
-    print(json.dumps(asdict(result)))
+    print(json.dumps({door: asdict(r) for door, r in results.items()}))
 
 
 if __name__ == "__main__":

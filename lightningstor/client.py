@@ -13,6 +13,11 @@ code that uses the ObjectStore directly; transport failures (UNAVAILABLE, DEADLI
 stay ``grpc.aio.AioRpcError``. Code that drives the generated stubs itself signs its calls with
 :func:`call_metadata`.
 
+Every data message carries the CRC32C of its bytes (the proto's ``crc32c`` fields, as in Cloud
+Storage v2): the client sets it on each chunk it writes, so the server refuses a chunk damaged in
+transit before anything is stored, and checks it on each chunk it reads, raising
+:class:`~lightningstor.errors.BadDigest` on a mismatch (:func:`verify_chunk`).
+
 This module is part of the core package that internal services install: it imports grpc and
 the generated stubs, never the server.
 """
@@ -25,6 +30,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mappin
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import google_crc32c
 import grpc
 
 from lightningstor import errors
@@ -70,6 +76,26 @@ def call_metadata(
         (NONCE_HEADER, nonce),
         (SIGNATURE_HEADER, sign_call(secret_access_key, method, when, nonce)),
     ]
+
+
+def chunk_crc32c(data: bytes) -> int:
+    """The CRC32C of one streamed message's data, as the ``crc32c`` fields carry it.
+
+    Cheap enough to run inline on the event loop: google_crc32c's C extension uses the CPU's
+    CRC32 instruction (SSE4.2, ARMv8), under 0.1 ms for a full MAX_CHUNK_BYTES chunk.
+    """
+    return int(google_crc32c.value(data))
+
+
+def verify_chunk(data: bytes, crc32c: int, *, offset: int) -> None:
+    """Raise BadDigest unless ``crc32c`` is the CRC32C of ``data``, read at object ``offset``."""
+    computed = chunk_crc32c(data)
+    if computed != crc32c:
+        raise errors.BadDigest(
+            f"The {len(data)} bytes read at offset {offset} have CRC32C {computed:#010x}, "
+            f"but the server sent {crc32c:#010x}: the data was damaged in transit.",
+            resource="crc32c",
+        )
 
 
 def _error_classes() -> dict[str, type[errors.StorageError]]:
@@ -209,7 +235,9 @@ class Client:
     ) -> pb.Object:
         """Store ``data`` as ``bucket/key``; nothing is visible unless every byte arrived.
 
-        ``checksums`` (algorithm -> base64) are verified by the server before it commits.
+        ``checksums`` (algorithm -> base64) are verified by the server before it commits; each
+        chunk also carries its own CRC32C, so a chunk damaged in transit fails the write with
+        BadDigest and nothing is stored.
         """
         spec = pb.WriteSpec(
             bucket=bucket,
@@ -247,7 +275,9 @@ class Client:
     ) -> AsyncGenerator[bytes, None]:
         """The object's bytes (``limit`` 0: to the end; ``suffix_length``: the last bytes).
 
-        A caller that stops early should ``aclose()`` it, which cancels the call at once.
+        Each chunk is checked against the CRC32C the server sent with it before it is yielded;
+        a mismatch raises BadDigest (and cancels the call). A caller that stops early should
+        ``aclose()`` it, which cancels the call at once.
         """
         request = pb.ReadObjectRequest(
             bucket=bucket,
@@ -259,9 +289,15 @@ class Client:
             if_none_match=if_none_match,
         )
         call = self._read_object(request, metadata=self._signed(OBJECT_SERVICE + "ReadObject"))
+        offset = 0  # of the next chunk in the object, for error messages
         try:
             async for reply in call:
+                if reply.HasField("content_range"):
+                    offset = reply.content_range.start
+                if reply.HasField("crc32c"):
+                    verify_chunk(reply.data, reply.crc32c, offset=offset)
                 if reply.data:
+                    offset += len(reply.data)
                     yield reply.data
         except grpc.aio.AioRpcError as error:
             raise translate_error(error) from error
@@ -269,7 +305,10 @@ class Client:
             call.cancel()  # the caller stopped reading early: stop the server sending
 
     async def get_object(self, bucket: str, key: str, *, offset: int = 0, limit: int = 0) -> bytes:
-        """The object's bytes, whole in memory: for small objects; use iter_object otherwise."""
+        """The object's bytes, whole in memory: for small objects; use iter_object otherwise.
+
+        Every chunk is verified as :meth:`iter_object` verifies it (BadDigest on a mismatch).
+        """
         return b"".join(
             [c async for c in self.iter_object(bucket, key, offset=offset, limit=limit)]
         )
@@ -324,7 +363,11 @@ class Client:
     async def upload_part(
         self, upload: pb.MultipartUpload, part_number: int, data: bytes | AsyncIterable[bytes]
     ) -> pb.Part:
-        """Stream one part; sending the same number again replaces it."""
+        """Stream one part; sending the same number again replaces it.
+
+        Each chunk carries its CRC32C, as with :meth:`put_object`: a chunk damaged in transit
+        fails the part with BadDigest and records nothing.
+        """
         spec = pb.PartSpec(
             bucket=upload.bucket,
             key=upload.key,
@@ -428,7 +471,8 @@ async def _send(
     spec: Any,
     data: bytes | AsyncIterable[bytes],
 ) -> None:
-    """Spec, data chunks each with its offset, then finish_write; stops if the server answers.
+    """Spec, data chunks each with its offset and CRC32C, then finish_write; stops if the
+    server answers.
 
     The server marks its initial metadata once it has accepted the spec. Waiting for that
     before streaming means an early refusal (no such bucket, bad key, bad token) ends the call
@@ -442,7 +486,7 @@ async def _send(
         if not any(key == WRITE_ACCEPTED_KEY for key, _ in initial or ()):
             return  # refused: the status is on its way
         async for chunk in _chunks(data):
-            await call.write(message(data=chunk, write_offset=offset))
+            await call.write(message(data=chunk, write_offset=offset, crc32c=chunk_crc32c(chunk)))
             offset += len(chunk)
         await call.write(message(write_offset=offset, finish_write=True))
         await call.done_writing()

@@ -25,7 +25,7 @@ from lightningstor.multipart import MultipartUploads
 from lightningstor.offload import Offloader
 from lightningstor.store import ObjectStore
 from lightningstor_server.config import Config, parse_listen
-from lightningstor_server.grpc.server import start_grpc_server
+from lightningstor_server.grpc.server import GrpcDoor, start_grpc_door
 from lightningstor_server.s3.app import S3App, make_gateway
 
 log = logging.getLogger("lightningstor.daemon")
@@ -41,9 +41,8 @@ class Running:
     offloader: Offloader
     runner: web.AppRunner
     gateway: S3App
-    grpc_server: grpc.aio.Server
+    grpc_door: GrpcDoor
     s3_port: int
-    grpc_port: int
     gc_task: asyncio.Task[None]
     grace_seconds: float
 
@@ -52,7 +51,8 @@ class Running:
         self.gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.gc_task
-        await asyncio.gather(self.grpc_server.stop(self.grace_seconds), self._stop_s3())
+        await self.grpc_door.not_serving()
+        await asyncio.gather(self.grpc_door.server.stop(self.grace_seconds), self._stop_s3())
         # Requests cut off after the grace period may still have work on the pool; LevelDB
         # must outlive all of it, so the pool drains first and the store closes after.
         await asyncio.get_running_loop().run_in_executor(None, self.offloader.shutdown)
@@ -193,7 +193,7 @@ async def start(config: Config) -> Running:
     )
     await site.start()
     s3_port = runner.addresses[0][1]
-    grpc_server, grpc_port = await start_grpc_server(
+    grpc_door = await start_grpc_door(
         store=store,
         credentials=credentials,
         listen=config.grpc_listen,
@@ -208,7 +208,7 @@ async def start(config: Config) -> Running:
         s3_port,
         " (TLS)" if tls is not None else "",
         parse_listen(config.grpc_listen)[0],
-        grpc_port,
+        grpc_door.port,
         config.data_dir,
     )
     if cred_file is not None:
@@ -225,9 +225,8 @@ async def start(config: Config) -> Running:
         offloader=offloader,
         runner=runner,
         gateway=gateway,
-        grpc_server=grpc_server,
+        grpc_door=grpc_door,
         s3_port=s3_port,
-        grpc_port=grpc_port,
         gc_task=gc_task,
         grace_seconds=config.shutdown_grace_seconds,
     )

@@ -40,7 +40,13 @@ from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
 
 log = logging.getLogger("lightningstor.grpc.auth")
 
-OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/",)
+# Health and reflection answer without credentials, as load balancers and generic tools expect;
+# reflection tells only what the public .proto files already say.
+OPEN_METHOD_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 _TOKEN_HEADERS = (KEY_ID_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")

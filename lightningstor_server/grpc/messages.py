@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lightningstor.checksums import SUPPORTED_ALGORITHMS
+from lightningstor.client import chunk_crc32c
 from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import (
     DEFAULT_CONTENT_TYPE,
@@ -73,6 +74,11 @@ def render_range(reader: ObjectReader) -> pb.ContentRange:
     if reader.range is None:
         return pb.ContentRange(start=0, end=size - 1, complete_length=size)
     return pb.ContentRange(start=reader.range.start, end=reader.range.end, complete_length=size)
+
+
+def render_chunk(data: bytes) -> pb.ReadObjectResponse:
+    """A data message of a read, with the CRC32C a reader verifies it against."""
+    return pb.ReadObjectResponse(data=data, crc32c=chunk_crc32c(data))
 
 
 # --- parse ----------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from lightningstor.credentials import CredentialStore
 from lightningstor.multipart import MultipartUploads
@@ -19,6 +23,17 @@ from lightningstor_server.grpc.objects import ObjectServicer
 SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
 
 
+@dataclass(frozen=True, slots=True)
+class GrpcDoor:
+    server: grpc.aio.Server
+    port: int
+    health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped in its stubs)
+
+    async def not_serving(self) -> None:
+        """Tell load balancers to go elsewhere: the daemon is shutting down."""
+        await self.health.enter_graceful_shutdown()
+
+
 async def start_grpc_server(
     *,
     store: ObjectStore,
@@ -27,6 +42,25 @@ async def start_grpc_server(
     server_credentials: grpc.ServerCredentials | None = None,
     multipart: MultipartUploads | None = None,
 ) -> tuple[grpc.aio.Server, int]:
+    """:func:`start_grpc_door`, for callers that need only the server and its port."""
+    door = await start_grpc_door(
+        store=store,
+        credentials=credentials,
+        listen=listen,
+        server_credentials=server_credentials,
+        multipart=multipart,
+    )
+    return door.server, door.port
+
+
+async def start_grpc_door(
+    *,
+    store: ObjectStore,
+    credentials: CredentialStore,
+    listen: str,
+    server_credentials: grpc.ServerCredentials | None = None,
+    multipart: MultipartUploads | None = None,
+) -> GrpcDoor:
     """Serve BucketService, ObjectService, MultipartService and health on ``listen``
     ("host:port", port 0 picks a free one), over TLS when ``server_credentials`` are given;
     returns the started server and the port it bound.
@@ -45,6 +79,10 @@ async def start_grpc_server(
     # The aio servicer is public API (grpc_health.v1.health.aio) that the stubs lack.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # Reflection lets generic tools (grpcurl, grpcui) discover the API without the .proto.
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
     if server_credentials is None:
         port = server.add_insecure_port(listen)
     else:
@@ -54,4 +92,4 @@ async def start_grpc_server(
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, port
+    return GrpcDoor(server=server, port=port, health=health_servicer)
