@@ -9,7 +9,7 @@ STUBS  := lightningstor/v1/.generated
 DATA   ?= ./var/lightningstor
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint proto bench clean
+.PHONY: install run test lint proto bench soak clean
 
 install: $(STAMP) $(STUBS)
 
@@ -44,6 +44,10 @@ bench: install
 	$(BIN)/python -m bench.large_object
 	$(BIN)/python -m bench.listing
 	$(BIN)/python -m bench.multipart
+
+# The long crash-torture mode: 500 SIGKILL rounds (make test runs 20).
+soak: install
+	$(BIN)/python -m tests.torture --rounds 500
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info lightningstor/v1/*_pb2*.py* $(STUBS)

@@ -62,7 +62,8 @@ class BlobReferences:
         self._collecting = asyncio.Lock()
 
     async def plan(self, added: Iterable[Segment], removed: Iterable[Segment]) -> Plan | None:
-        """Reference-count changes as a guarded batch; None while a collection is under way."""
+        """Reference-count changes as a guarded batch; None when the state read is already
+        stale or a collection is under way (the caller waits a moment and plans again)."""
         delta: Counter[str] = Counter(s.sha256_hex for s in added)
         delta.subtract(s.sha256_hex for s in removed)
         plan = Plan()
@@ -77,7 +78,10 @@ class BlobReferences:
                 return None
             refs = ref.refs + change
             if refs < 0:
-                raise InternalError(f"reference count of blob {sha} would fall below zero")
+                # The object record the caller read was replaced in between (its references
+                # are already released): the batch would fail its expectation anyway, so the
+                # caller re-reads and plans again.
+                return None
             plan.batch.expect_value(ref_key, raw)
             plan.batch.put(ref_key, encode_ref(RefRecord(refs=refs, generation=ref.generation)))
             if refs == 0:

@@ -7,7 +7,7 @@ import base64
 import contextlib
 import hashlib
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,7 +15,6 @@ import pytest
 
 from lightningstor import errors
 from lightningstor import keyspace as ks
-from lightningstor.fsck import check_store
 from lightningstor.kv import Batch
 from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions, RangeRequest
 from lightningstor.offload import Offloader
@@ -23,17 +22,6 @@ from lightningstor.records import decode_ref
 from lightningstor.store import ObjectStore, StoreVersionError
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ObjectStore]:
-    offloader = Offloader(workers=4)
-    s = ObjectStore.open(tmp_path / "data", offloader=offloader, gc_delay_seconds=0)
-    yield s
-    # Whatever a test did through the store, the store check finds nothing wrong after it.
-    assert check_store(s.kv, s.blobs, verify_content=True).problems == []
-    s.close()
-    offloader.shutdown()
 
 
 def run(factory: Callable[[], Awaitable[T]]) -> T:

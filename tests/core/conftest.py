@@ -1,0 +1,23 @@
+"""Shared fixtures of the core tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lightningstor.fsck import check_store
+from lightningstor.offload import Offloader
+from lightningstor.store import ObjectStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ObjectStore]:
+    offloader = Offloader(workers=4)
+    s = ObjectStore.open(tmp_path / "data", offloader=offloader, gc_delay_seconds=0)
+    yield s
+    # Whatever a test did through the store, the store check finds nothing wrong after it.
+    assert check_store(s.kv, s.blobs, verify_content=True).problems == []
+    s.close()
+    offloader.shutdown()
