@@ -18,7 +18,8 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
     ├── AuthError ............ AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
-    │                          AuthorizationHeaderMalformed, RequestTimeTooSkewed,
+    │                          AuthorizationHeaderMalformed, AuthorizationQueryParametersError,
+    │                          RequestTimeTooSkewed,
     │                          MissingSecurityHeader
     ├── InsufficientStorage
     └── InternalError, ServiceUnavailable
@@ -303,6 +304,11 @@ class SignatureDoesNotMatch(AuthError):
 class AuthorizationHeaderMalformed(AuthError):
     code = "AuthorizationHeaderMalformed"
     default_message = "The authorization header you provided is invalid."
+
+
+class AuthorizationQueryParametersError(AuthError):
+    code = "AuthorizationQueryParametersError"
+    default_message = "The query-string authentication parameters are malformed."
 
 
 class RequestTimeTooSkewed(AuthError):

@@ -59,6 +59,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "InvalidAccessKeyId": S.UNAUTHENTICATED,
     "SignatureDoesNotMatch": S.UNAUTHENTICATED,
     "AuthorizationHeaderMalformed": S.UNAUTHENTICATED,
+    "AuthorizationQueryParametersError": S.UNAUTHENTICATED,
     "RequestTimeTooSkewed": S.UNAUTHENTICATED,
     "MissingSecurityHeader": S.UNAUTHENTICATED,
     "AccessDenied": S.PERMISSION_DENIED,

@@ -30,6 +30,7 @@ from lightningstor_server.s3 import (
 )
 from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
+from lightningstor_server.s3.presign import verify_presigned_v4, verify_v2
 from lightningstor_server.s3.router import Endpoint, route, virtual_host_path
 from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
 
@@ -67,6 +68,18 @@ HANDLERS: dict[str, Handler] = {
     "GetObjectTagging": configuration.handle_get_object_tagging,
     "GetObjectAcl": configuration.handle_get_object_acl,
 }
+
+
+async def authenticate(req: SignedRequest, lookup: SecretLookup) -> AuthResult:
+    """Whichever of the four S3 authentication forms the request uses."""
+    query = req.raw_query
+    if "X-Amz-Signature=" in query or "X-Amz-Algorithm=" in query:
+        return await verify_presigned_v4(req, lookup)
+    if "Signature=" in query and "AWSAccessKeyId=" in query:
+        return await verify_v2(req, lookup)
+    if req.headers.get("authorization", "").startswith("AWS "):
+        return await verify_v2(req, lookup)
+    return await verify(req, lookup)
 
 
 def _signed_request(request: web.Request) -> SignedRequest:
@@ -110,7 +123,7 @@ class S3App:
             return cached
         path = virtual_host_path(request.host, request.path, self.gateway.virtual_host_domains)
         endpoint = route(request.method, path, request.query, request.headers)
-        auth = await verify(_signed_request(request), self._lookup)
+        auth = await authenticate(_signed_request(request), self._lookup)
         if endpoint.operation in _UPLOADS:
             await self._check_upload(request, endpoint)
         request["ls.preflight"] = (endpoint, auth)

@@ -43,6 +43,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "InvalidAccessKeyId": 403,
     "SignatureDoesNotMatch": 403,
     "AuthorizationHeaderMalformed": 400,
+    "AuthorizationQueryParametersError": 400,
     "RequestTimeTooSkewed": 403,
     "MissingSecurityHeader": 400,
     "InsufficientStorage": 507,

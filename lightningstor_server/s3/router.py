@@ -17,6 +17,7 @@ from lightningstor.errors import (
     MethodNotAllowed,
     NotImplementedByServer,
 )
+from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS
 
 # Query parameters that modify an operation rather than select a sub-resource.
 _LIST_PARAMS = frozenset(
@@ -37,7 +38,7 @@ _OBJECT_PARAMS = frozenset(
 )  # fmt: skip
 _SERVICE_PARAMS = frozenset({"max-buckets", "continuation-token", "prefix", "bucket-region"})
 # botocore and other SDKs add this to some requests to name the operation; it selects nothing.
-_IGNORED = frozenset({"x-id"})
+_IGNORED = frozenset({"x-id", *AUTH_QUERY_PARAMETERS})
 
 # Bucket configurations we keep none of: reads answer as AWS does for a bucket without one.
 BUCKET_CONFIGURATIONS = frozenset(

@@ -235,7 +235,7 @@ def _check_payload_hash(value: str | None) -> str:
     )
 
 
-def _check_all_signed(headers: Mapping[str, str], signed: tuple[str, ...]) -> None:
+def check_all_signed(headers: Mapping[str, str], signed: tuple[str, ...]) -> None:
     """Every x-amz-* header (and Content-MD5) that is present must be signed, as AWS requires:
     otherwise whoever replays a signed request could add, say, an x-amz-copy-source to it."""
     unsigned = sorted(
@@ -287,7 +287,7 @@ async def verify(
         )
     if "host" not in auth.signed_headers:
         raise AuthorizationHeaderMalformed("The host header must be signed.")
-    _check_all_signed(req.headers, auth.signed_headers)
+    check_all_signed(req.headers, auth.signed_headers)
     payload_hash = _check_payload_hash(req.headers.get("x-amz-content-sha256"))
     credential = await lookup(auth.access_key_id)
     if credential is None or not credential.active:
