@@ -8,18 +8,21 @@ metadata files never shows a secret. The master key lives in a 0600 file outside
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import secrets
 import string
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lightningstor.errors import InternalError, InvalidArgument
-from lightningstor.keyspace import credential_key
-from lightningstor.kv import Batch, KVConflict, OrderedKV
+from lightningstor.access import check_grants
+from lightningstor.errors import InternalError, InvalidAccessKeyId, InvalidArgument
+from lightningstor.keyspace import CREDENTIAL_PREFIX, credential_key, prefix_end
+from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
 from lightningstor.offload import Offloader
 from lightningstor.records import CredentialRecord, decode_credential, encode_credential
 
@@ -35,6 +38,8 @@ class Credential:
     name: str
     admin: bool
     active: bool
+    grants: Mapping[str, str] = field(default_factory=dict)
+    created_ns: int = 0
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
         return f"Credential(access_key_id={self.access_key_id!r}, name={self.name!r})"
@@ -90,7 +95,13 @@ class CredentialStore:
         return plain.decode()
 
     async def create(
-        self, *, access_key_id: str, secret_access_key: str, name: str, admin: bool
+        self,
+        *,
+        access_key_id: str,
+        secret_access_key: str,
+        name: str,
+        admin: bool,
+        grants: Mapping[str, str] | None = None,
     ) -> Credential:
         if not (16 <= len(access_key_id) <= 128 and access_key_id.isalnum()):
             raise InvalidArgument("Access key ids are 16-128 letters and digits.")
@@ -102,6 +113,7 @@ class CredentialStore:
             name=name,
             created_ns=time.time_ns(),
             admin=admin,
+            grants=check_grants(grants or {}),
         )
         batch = Batch()
         key = credential_key(access_key_id)
@@ -111,24 +123,76 @@ class CredentialStore:
             await self._io.run(self._kv.commit, batch)
         except KVConflict as exc:
             raise InvalidArgument("That access key id exists already.") from exc
-        return Credential(
-            access_key_id=access_key_id,
-            secret_access_key=secret_access_key,
-            name=name,
-            admin=admin,
-            active=True,
-        )
+        return self._credential(record)
 
     async def lookup(self, access_key_id: str) -> Credential | None:
-        """The credential with its secret opened, or ``None`` if the key id is unknown."""
+        """The credential with its secret opened, or ``None`` if the key id is unknown.
+
+        Read on every request, so disabling a key or changing its grants takes effect at once.
+        """
         raw = await self._io.run(self._kv.get, credential_key(access_key_id))
         if raw is None:
             return None
-        record = decode_credential(access_key_id, raw)
+        return self._credential(decode_credential(access_key_id, raw))
+
+    def _credential(self, record: CredentialRecord) -> Credential:
         return Credential(
-            access_key_id=access_key_id,
+            access_key_id=record.access_key_id,
             secret_access_key=self._open(record),
             name=record.name,
             admin=record.admin,
             active=record.status == "active",
+            grants=dict(record.grants),
+            created_ns=record.created_ns,
         )
+
+    async def list(self) -> list[Credential]:
+        rows = await self._io.run(
+            lambda: list(scan_all(self._kv, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX)))
+        )
+        return [
+            self._credential(decode_credential(k[len(CREDENTIAL_PREFIX) :].decode(), v))
+            for k, v in rows
+        ]
+
+    async def update(
+        self,
+        access_key_id: str,
+        *,
+        active: bool | None = None,
+        grants: Mapping[str, str] | None = None,
+    ) -> Credential:
+        """Change a key's status or replace its grants (one compare-and-swap). Raises
+        InvalidAccessKeyId for an unknown key, InvalidArgument for a bad grant level."""
+        key = credential_key(access_key_id)
+        for _ in range(16):
+            raw = await self._io.run(self._kv.get, key)
+            if raw is None:
+                raise InvalidAccessKeyId(resource=access_key_id)
+            record = decode_credential(access_key_id, raw)
+            changes: dict[str, object] = {}
+            if active is not None:
+                changes["status"] = "active" if active else "disabled"
+            if grants is not None:
+                changes["grants"] = check_grants(grants)
+            updated = dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+            batch = Batch()
+            batch.expect_value(key, raw)
+            batch.put(key, encode_credential(updated))
+            try:
+                await self._io.run(self._kv.commit, batch)
+            except KVConflict:
+                continue
+            return self._credential(updated)
+        raise InternalError("The key changed too often meanwhile; try again.")
+
+    async def delete(self, access_key_id: str) -> None:
+        """Remove a key for good. Raises InvalidAccessKeyId for an unknown key."""
+        key = credential_key(access_key_id)
+        raw = await self._io.run(self._kv.get, key)
+        if raw is None:
+            raise InvalidAccessKeyId(resource=access_key_id)
+        batch = Batch()
+        batch.expect_value(key, raw)
+        batch.delete(key)
+        await self._io.run(self._kv.commit, batch)

@@ -7,7 +7,7 @@ gains an explicit migration from the older version rather than guessing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lightningstor.errors import InternalError
@@ -163,6 +163,8 @@ class CredentialRecord:
     created_ns: int
     status: str = "active"
     admin: bool = False
+    # Bucket name -> "read", "write" or "readwrite"; ignored for admin keys.
+    grants: dict[str, str] = field(default_factory=dict)
 
 
 def encode_credential(record: CredentialRecord) -> bytes:
@@ -174,6 +176,7 @@ def encode_credential(record: CredentialRecord) -> bytes:
             "created_ns": record.created_ns,
             "status": record.status,
             "admin": record.admin,
+            "grants": record.grants,
         }
     )
 
@@ -187,6 +190,8 @@ def decode_credential(access_key_id: str, raw: bytes) -> CredentialRecord:
         created_ns=data["created_ns"],
         status=data["status"],
         admin=data["admin"],
+        # Added after the first records were written: absent means no grants (compatible).
+        grants=data.get("grants", {}),
     )
 
 

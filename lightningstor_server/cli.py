@@ -14,6 +14,7 @@ from lightningstor.blobs import BlobStore
 from lightningstor.errors import StorageError
 from lightningstor.fsck import check_store
 from lightningstor.kv_leveldb import LevelDBKV
+from lightningstor_server.admin_cli import add_admin_parser, run_admin
 from lightningstor_server.config import ConfigError, load_config
 from lightningstor_server.daemon import serve
 
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     fsck.add_argument(
         "--verify-content", action="store_true", help="also re-hash every blob (reads it all)"
     )
+    add_admin_parser(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -59,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "admin":
+        return run_admin(args)
     if args.command == "fsck":
         return _fsck(args.data_dir, verify_content=args.verify_content)
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
     env_file = os.environ.get("LIGHTNINGSTOR_CONFIG")
     try:
         config = load_config(

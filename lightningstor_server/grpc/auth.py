@@ -13,12 +13,13 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from lightningstor.access import Access, authorize
 from lightningstor.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
@@ -61,6 +62,15 @@ class Caller:
 
     access_key_id: str
     admin: bool
+    grants: Mapping[str, str] = field(default_factory=dict)
+
+    def may(self, bucket: str, access: Access) -> None:
+        """Raise AccessDenied unless this caller may ``access`` ``bucket``."""
+        authorize(admin=self.admin, grants=self.grants, bucket=bucket, access=access)
+
+    def must_be_admin(self) -> None:
+        if not self.admin:
+            raise AccessDenied("This call needs an admin key.")
 
 
 _caller: ContextVar[Caller] = ContextVar("lightningstor_grpc_caller")
@@ -148,7 +158,9 @@ async def authenticate(
         raise SignatureDoesNotMatch(resource=key_id)
     if not replays.first_use(key_id, nonce, now):
         raise AccessDenied("This call token was used before; sign every call afresh.")
-    return Caller(access_key_id=credential.access_key_id, admin=credential.admin)
+    return Caller(
+        access_key_id=credential.access_key_id, admin=credential.admin, grants=credential.grants
+    )
 
 
 class AuthInterceptor(AroundInterceptor):

@@ -1,7 +1,9 @@
-"""BucketService: create, get, delete and list buckets."""
+"""BucketService: create, get, delete and list buckets (each checked against the caller's
+grants: creating or deleting a bucket needs write access to its name)."""
 
 from __future__ import annotations
 
+from lightningstor.access import Access, visible
 from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
@@ -15,20 +17,31 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
         self._store = store
 
     async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
-        owner = current_caller().access_key_id
-        return render_bucket(await self._store.create_bucket(request.name, owner=owner))
+        caller = current_caller()
+        caller.may(request.name, Access.WRITE)
+        return render_bucket(
+            await self._store.create_bucket(request.name, owner=caller.access_key_id)
+        )
 
     async def GetBucket(self, request: pb.GetBucketRequest, context: Context) -> pb.Bucket:
+        current_caller().may(request.name, Access.READ)
         return render_bucket(await self._store.head_bucket(request.name))
 
     async def DeleteBucket(
         self, request: pb.DeleteBucketRequest, context: Context
     ) -> pb.DeleteBucketResponse:
+        current_caller().may(request.name, Access.WRITE)
         await self._store.delete_bucket(request.name)
         return pb.DeleteBucketResponse()
 
     async def ListBuckets(
         self, request: pb.ListBucketsRequest, context: Context
     ) -> pb.ListBucketsResponse:
+        caller = current_caller()
         buckets = await self._store.list_buckets()
-        return pb.ListBucketsResponse(buckets=[render_bucket(b) for b in buckets])
+        shown = set(
+            visible(admin=caller.admin, grants=caller.grants, buckets=[b.name for b in buckets])
+        )
+        return pb.ListBucketsResponse(
+            buckets=[render_bucket(b) for b in buckets if b.name in shown]
+        )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from lightningstor.client import WRITE_ACCEPTED_KEY
+from lightningstor.access import Access
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import BodyExpectations
 from lightningstor.multipart import CompletedPart, MultipartUploads, PartInfo, UploadInfo
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor_server.grpc.auth import current_caller
 from lightningstor_server.grpc.messages import (
     parse_headers,
     parse_page_size,
@@ -17,10 +18,8 @@ from lightningstor_server.grpc.messages import (
     parse_user_metadata,
     render_object,
 )
-from lightningstor_server.grpc.objects import write_body
+from lightningstor_server.grpc.objects import write_stream
 from lightningstor_server.grpc.wrapping import Context
-
-_ACCEPTED = ((WRITE_ACCEPTED_KEY, "1"),)
 
 
 def render_upload(upload: UploadInfo) -> pb.MultipartUpload:
@@ -50,6 +49,7 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
     async def CreateMultipartUpload(
         self, request: pb.CreateMultipartUploadRequest, context: Context
     ) -> pb.MultipartUpload:
+        current_caller().may(request.bucket, Access.WRITE)
         upload = await self._uploads.create(
             request.bucket,
             request.key,
@@ -67,23 +67,21 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
         if first is None or first.WhichOneof("payload") != "spec":
             raise InvalidArgument("The first UploadPart message must carry the spec.")
         spec = first.spec
+        current_caller().may(spec.bucket, Access.WRITE)
         expect = BodyExpectations(
             checksums={name.lower(): value for name, value in spec.checksums.items()},
             size=spec.size if spec.HasField("size") else None,
         )
-        part = await self._uploads.upload_part(
-            spec.bucket,
-            spec.key,
-            spec.upload_id,
-            spec.part_number,
-            write_body(first, messages, accepted=lambda: context.send_initial_metadata(_ACCEPTED)),
-            expect=expect,
-        )
+        async with write_stream(first, messages, context=context) as body:
+            part = await self._uploads.upload_part(
+                spec.bucket, spec.key, spec.upload_id, spec.part_number, body, expect=expect
+            )
         return render_part(part)
 
     async def CompleteMultipartUpload(
         self, request: pb.CompleteMultipartUploadRequest, context: Context
     ) -> pb.Object:
+        current_caller().may(request.bucket, Access.WRITE)
         parts = [
             CompletedPart(number=p.part_number, etag=p.etag, checksums=dict(p.checksums))
             for p in request.parts
@@ -102,12 +100,14 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
     async def AbortMultipartUpload(
         self, request: pb.AbortMultipartUploadRequest, context: Context
     ) -> pb.AbortMultipartUploadResponse:
+        current_caller().may(request.bucket, Access.WRITE)
         await self._uploads.abort(request.bucket, request.key, request.upload_id)
         return pb.AbortMultipartUploadResponse()
 
     async def ListParts(
         self, request: pb.ListPartsRequest, context: Context
     ) -> pb.ListPartsResponse:
+        current_caller().may(request.bucket, Access.READ)
         upload, parts, more = await self._uploads.list_parts(
             request.bucket,
             request.key,
@@ -122,6 +122,7 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
     async def ListMultipartUploads(
         self, request: pb.ListMultipartUploadsRequest, context: Context
     ) -> pb.ListMultipartUploadsResponse:
+        current_caller().may(request.bucket, Access.READ)
         uploads, more = await self._uploads.list_uploads(
             request.bucket,
             prefix=request.prefix,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
+from lightningstor.access import Access
 from lightningstor.client import WRITE_ACCEPTED_KEY, chunk_crc32c
 from lightningstor.errors import BadDigest, IncompleteBody, InvalidArgument
 from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor_server.grpc.auth import current_caller
 from lightningstor_server.grpc.messages import (
     MAX_CHUNK_BYTES,
     parse_expectations,
@@ -40,22 +43,25 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         if first is None or first.WhichOneof("payload") != "spec":
             raise InvalidArgument("The first WriteObject message must carry the spec.")
         spec = first.spec
-        upload = self._store.put_object(
-            spec.bucket,
-            spec.key,
-            write_body(first, messages, accepted=lambda: context.send_initial_metadata(_ACCEPTED)),
-            headers=parse_headers(spec.headers),
-            user_metadata=parse_user_metadata(spec.metadata),
-            expect=parse_expectations(spec),
-            preconditions=parse_preconditions(
-                if_match=spec.if_match, if_none_match=spec.if_none_match
-            ),
-        )
-        return pb.WriteObjectResponse(object=render_object(await upload))
+        current_caller().may(spec.bucket, Access.WRITE)
+        async with write_stream(first, messages, context=context) as body:
+            head = await self._store.put_object(
+                spec.bucket,
+                spec.key,
+                body,
+                headers=parse_headers(spec.headers),
+                user_metadata=parse_user_metadata(spec.metadata),
+                expect=parse_expectations(spec),
+                preconditions=parse_preconditions(
+                    if_match=spec.if_match, if_none_match=spec.if_none_match
+                ),
+            )
+        return pb.WriteObjectResponse(object=render_object(head))
 
     async def ReadObject(
         self, request: pb.ReadObjectRequest, context: Context
     ) -> AsyncIterator[pb.ReadObjectResponse]:
+        current_caller().may(request.bucket, Access.READ)
         reader = await self._store.open_object(
             request.bucket,
             request.key,
@@ -73,15 +79,19 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                     yield render_chunk(chunk[start : start + MAX_CHUNK_BYTES])
 
     async def HeadObject(self, request: pb.HeadObjectRequest, context: Context) -> pb.Object:
+        current_caller().may(request.bucket, Access.READ)
         return render_object(await self._store.head_object(request.bucket, request.key))
 
     async def DeleteObject(
         self, request: pb.DeleteObjectRequest, context: Context
     ) -> pb.DeleteObjectResponse:
+        current_caller().may(request.bucket, Access.WRITE)
         existed = await self._store.delete_object(request.bucket, request.key)
         return pb.DeleteObjectResponse(existed=existed)
 
     async def CopyObject(self, request: pb.CopyObjectRequest, context: Context) -> pb.Object:
+        current_caller().may(request.source_bucket, Access.READ)
+        current_caller().may(request.bucket, Access.WRITE)
         replace = (
             (parse_headers(request.headers), parse_user_metadata(request.metadata))
             if request.replace_metadata
@@ -103,6 +113,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
     async def ListObjects(
         self, request: pb.ListObjectsRequest, context: Context
     ) -> pb.ListObjectsResponse:
+        current_caller().may(request.bucket, Access.READ)
         if request.page_token:
             after: str | None = self._store.tokens.decode(request.page_token)
         else:
@@ -126,53 +137,104 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
 # Streams with a spec first, then data with offsets and an explicit finish.
 Framed = pb.WriteObjectRequest | pb.UploadPartRequest
 
+# How long a write refused mid-stream goes on reading what its client still sends before the
+# status goes out (see write_stream).
+REFUSED_WRITE_DRAIN_SECONDS = 10.0
 
-async def write_body(
-    first: Framed,
-    messages: AsyncIterator[Framed],
-    *,
-    accepted: Callable[[], Awaitable[None]],
-) -> AsyncIterator[bytes]:
-    """The payload of a WriteObject (or UploadPart) stream, each message checked as it arrives.
 
-    The core stages what this yields and commits only after it is exhausted, so raising here,
-    including when the stream ends without ``finish_write``, discards everything staged: a
-    client that dies mid-upload leaves no object and no file behind. A message whose
-    ``crc32c`` does not match its data is refused before its bytes are yielded (BadDigest), so
-    a chunk damaged in transit never reaches the blob store.
+@asynccontextmanager
+async def write_stream(
+    first: Framed, messages: AsyncIterator[Framed], *, context: Context
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The payload of a WriteObject (or UploadPart) call, for the core to store.
 
-    ``accepted`` runs when the core first asks for data, i.e. once it has accepted the spec
-    (key, bucket, staging). It sends initial metadata marked accepted, which the client waits
-    for before streaming: a grpc.aio client that writes after the server has refused the call
-    loses its status to "Internal error from Core" (grpc/grpc#36066).
+    When storing fails while the client is still streaming (a bad chunk CRC32C or offset, a full
+    disk), the rest of its messages are read and dropped, up to finish_write or the end of the
+    stream and for at most REFUSED_WRITE_DRAIN_SECONDS, before the error becomes the status. A
+    grpc.aio client whose write fails because the call has ended loses the server's status to
+    "Internal error from Core" (grpc/grpc#36066): the status must reach it after its last write.
+    The core has discarded what it staged before this runs, so draining holds no disk space.
+    A call refused before its spec was accepted is not drained: that client stops at once.
     """
-    received = 0
-    message = first
-    while True:
-        if message is not first and message.WhichOneof("payload") == "spec":
-            raise InvalidArgument("Only the first WriteObject message may carry a spec.")
-        if message.write_offset != received:
-            raise InvalidArgument(
-                f"write_offset is {message.write_offset}, but {received} bytes were received.",
-                resource="write_offset",
-            )
-        if len(message.data) > MAX_CHUNK_BYTES:
-            raise InvalidArgument(
-                f"A data chunk holds at most {MAX_CHUNK_BYTES} bytes.", resource="data"
-            )
-        if message.HasField("crc32c"):
-            _verify_chunk(message)
-        if message.data:
-            received += len(message.data)
-            yield message.data
-        if message.finish_write:
+    body = _WriteBody(first, messages, context=context)
+    chunks = body.chunks()
+    try:
+        yield chunks
+    except Exception:
+        if body.accepted and not body.ended:
+            await body.drain()
+        raise
+    finally:
+        await chunks.aclose()  # if the core stopped reading it early
+
+
+class _WriteBody:
+    """One write stream's messages, checked as they arrive, and how far the stream got."""
+
+    def __init__(self, first: Framed, messages: AsyncIterator[Framed], *, context: Context) -> None:
+        self._first = first
+        self._messages = messages
+        self._context = context
+        self.accepted = False  # the client was told to send its data
+        self.ended = False  # finish_write arrived, or the stream ended
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The payload, each message checked as it arrives.
+
+        The core stages what this yields and commits only after it is exhausted, so raising
+        here, including when the stream ends without ``finish_write``, discards everything
+        staged: a client that dies mid-upload leaves no object and no file behind. A message
+        whose ``crc32c`` does not match its data is refused before its bytes are yielded
+        (BadDigest), so a chunk damaged in transit never reaches the blob store.
+
+        The first request for data means the core has accepted the spec (key, bucket,
+        staging): initial metadata marked accepted then tells the client to stream. A grpc.aio
+        client that writes after the server has refused the call loses its status to
+        "Internal error from Core" (grpc/grpc#36066), so it waits for that mark.
+        """
+        received = 0
+        message = self._first
+        while True:
+            # The client sends nothing after finish_write, whether this message passes or not.
+            self.ended = message.finish_write
+            if message is not self._first and message.WhichOneof("payload") == "spec":
+                raise InvalidArgument("Only the first WriteObject message may carry a spec.")
+            if message.write_offset != received:
+                raise InvalidArgument(
+                    f"write_offset is {message.write_offset}, but {received} bytes were received.",
+                    resource="write_offset",
+                )
+            if len(message.data) > MAX_CHUNK_BYTES:
+                raise InvalidArgument(
+                    f"A data chunk holds at most {MAX_CHUNK_BYTES} bytes.", resource="data"
+                )
+            if message.HasField("crc32c"):
+                _verify_chunk(message)
+            if message.data:
+                received += len(message.data)
+                yield message.data
+            if message.finish_write:
+                return
+            if message is self._first:
+                await self._context.send_initial_metadata(_ACCEPTED)
+                self.accepted = True
+            following = await anext(self._messages, None)
+            if following is None:
+                self.ended = True
+                raise IncompleteBody(
+                    "The write stream ended without finish_write; nothing was stored."
+                )
+            message = following
+
+    async def drain(self) -> None:
+        """Read and drop the client's remaining messages (see write_stream)."""
+        try:
+            async with asyncio.timeout(REFUSED_WRITE_DRAIN_SECONDS):
+                async for message in self._messages:
+                    if message.finish_write:
+                        return
+        except TimeoutError:
             return
-        if message is first:
-            await accepted()
-        following = await anext(messages, None)
-        if following is None:
-            raise IncompleteBody("The write stream ended without finish_write; nothing was stored.")
-        message = following
 
 
 def _verify_chunk(message: Framed) -> None:

@@ -12,15 +12,22 @@ from grpc_reflection.v1alpha import reflection
 from lightningstor.credentials import CredentialStore
 from lightningstor.multipart import MultipartUploads
 from lightningstor.store import ObjectStore
+from lightningstor.v1 import admin_pb2
+from lightningstor.v1 import admin_pb2_grpc as admin_grpc
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor_server.grpc.admin import AdminServicer
 from lightningstor_server.grpc.auth import AuthInterceptor
 from lightningstor_server.grpc.buckets import BucketServicer
 from lightningstor_server.grpc.errors import ErrorInterceptor
 from lightningstor_server.grpc.multipart import MultipartServicer
 from lightningstor_server.grpc.objects import ObjectServicer
 
-SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
+SERVICE_NAMES = tuple(
+    service.full_name
+    for descriptor in (pb.DESCRIPTOR, admin_pb2.DESCRIPTOR)
+    for service in descriptor.services_by_name.values()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,7 @@ async def start_grpc_door(
     pb_grpc.add_BucketServiceServicer_to_server(BucketServicer(store=store), server)  # type: ignore[no-untyped-call]
     pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]
     uploads = multipart or MultipartUploads(store)
+    admin_grpc.add_AdminServiceServicer_to_server(AdminServicer(credentials=credentials), server)  # type: ignore[no-untyped-call]
     pb_grpc.add_MultipartServiceServicer_to_server(MultipartServicer(uploads=uploads), server)  # type: ignore[no-untyped-call]
     # The aio servicer is public API (grpc_health.v1.health.aio) that the stubs lack.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from lightningstor.access import Access, authorize
 from lightningstor.errors import EntityTooLarge, InternalError, ServiceUnavailable, StorageError
 from lightningstor.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.store import ObjectStore
@@ -37,6 +38,16 @@ from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedReques
 log = logging.getLogger("lightningstor.s3")
 
 Handler = Callable[[S3Call], Awaitable[web.StreamResponse]]
+
+# Operations that only read; every other operation on a bucket needs write access to it (and
+# CopyObject / UploadPartCopy also read access to their source, checked by their handlers).
+READ_OPERATIONS = frozenset(
+    {
+        "GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "ListObjectVersions",
+        "HeadBucket", "GetBucketLocation", "GetBucketConfiguration", "GetObjectTagging",
+        "GetObjectAcl", "ListParts", "ListMultipartUploads",
+    }
+)  # fmt: skip
 
 # A single PUT (object or part) carries at most 5 GiB; larger objects go multipart.
 MAX_PUT_BYTES = 5 * 1024**3
@@ -124,6 +135,14 @@ class S3App:
         path = virtual_host_path(request.host, request.path, self.gateway.virtual_host_domains)
         endpoint = route(request.method, path, request.query, request.headers)
         auth = await authenticate(_signed_request(request), self._lookup)
+        if endpoint.bucket:
+            credential = auth.credential
+            authorize(
+                admin=credential.admin,
+                grants=credential.grants,
+                bucket=endpoint.bucket,
+                access=Access.READ if endpoint.operation in READ_OPERATIONS else Access.WRITE,
+            )
         if endpoint.operation in _UPLOADS:
             await self._check_upload(request, endpoint)
         request["ls.preflight"] = (endpoint, auth)
@@ -135,7 +154,7 @@ class S3App:
         declared = request.headers.get("x-amz-decoded-content-length") or request.headers.get(
             "Content-Length"
         )
-        if declared is not None and declared.isdigit() and int(declared) > MAX_PUT_BYTES:
+        if declared is not None and _digits_over(declared, MAX_PUT_BYTES):
             raise EntityTooLarge(
                 extra={"ProposedSize": declared, "MaxSizeAllowed": str(MAX_PUT_BYTES)}
             )
@@ -190,7 +209,15 @@ class S3App:
             return self._fail(request, error, request_id, started)
         except (ConnectionResetError, TimeoutError) as exc:
             log.info("request=%s client went away: %s", request_id, type(exc).__name__)
-            raise
+            transport = request.transport
+            if isinstance(exc, TimeoutError) or (transport and not transport.is_closing()):
+                raise
+            # Nobody is left to answer. Raising would make aiohttp log a traceback at ERROR
+            # for every client that drops an upload; a reply to a closed connection is
+            # dropped quietly.
+            gone = web.Response(status=400)
+            gone.force_close()
+            return gone
         except Exception:
             log.exception(
                 "request=%s %s %s failed unexpectedly", request_id, request.method, request.path
@@ -205,6 +232,17 @@ class S3App:
         response = error_response(error, request_id=request_id, with_body=request.method != "HEAD")
         _log_request(request, request_id, response.status, started, error.code)
         return response
+
+
+def _digits_over(value: str, limit: int) -> bool:
+    """Whether ``value`` is a decimal number above ``limit``. Its length is checked before it
+    is converted: Python refuses int() of more than 4300 digits, and str.isdigit() admits
+    characters such as "²" that int() refuses too. Anything else is for the handler to refuse.
+    """
+    if not (value.isascii() and value.isdigit()):
+        return False
+    significant = value.lstrip("0")
+    return len(significant) > len(str(limit)) or int(significant or "0") > limit
 
 
 async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 from aiohttp import web
 
+from lightningstor.access import visible
 from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidArgument, MalformedXML
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_write_headers
@@ -65,7 +66,12 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     after = call.store.tokens.decode(token) if token else None
     limit = _max_buckets(query.get("max-buckets"))
     # Bucket counts are small (S3 caps an account at 10,000): one scan, filtered here.
-    names = [b for b in await call.store.list_buckets() if b.name.startswith(prefix)]
+    credential = call.auth.credential
+    buckets = await call.store.list_buckets()
+    shown = set(
+        visible(admin=credential.admin, grants=credential.grants, buckets=[b.name for b in buckets])
+    )
+    names = [b for b in buckets if b.name in shown and b.name.startswith(prefix)]
     page = [b for b in names if after is None or b.name > after][:limit]
     more = len(page) == limit and page[-1].name != names[-1].name
     owner = group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])

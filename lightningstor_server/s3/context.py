@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lightningstor.access import Access, authorize
 from lightningstor.multipart import MultipartUploads
 from lightningstor.store import ObjectStore
 from lightningstor_server.s3.router import Endpoint
@@ -37,3 +38,10 @@ class S3Call:
     @property
     def caller(self) -> str:
         return self.auth.credential.access_key_id
+
+    def may_read(self, bucket: str) -> None:
+        """Raise AccessDenied unless the caller may read ``bucket`` (a copy's source)."""
+        credential = self.auth.credential
+        authorize(
+            admin=credential.admin, grants=credential.grants, bucket=bucket, access=Access.READ
+        )

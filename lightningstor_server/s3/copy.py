@@ -36,6 +36,7 @@ async def handle_copy_object(call: S3Call) -> web.StreamResponse:
     headers = call.request.headers
     check_write_headers(call)
     source = parse_copy_source(headers["x-amz-copy-source"])
+    call.may_read(source[0])
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidArgument("Unknown metadata directive.", resource="x-amz-metadata-directive")

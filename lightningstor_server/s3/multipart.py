@@ -96,6 +96,7 @@ async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
     headers = call.request.headers
     check_write_headers(call)
     source = parse_copy_source(headers["x-amz-copy-source"])
+    call.may_read(source[0])
     number = _part_number(call)
     reader = await call.store.open_object(
         *source,

@@ -83,7 +83,7 @@ async def _serve(tmp_path: Path, scenario: Scenario, kwargs: dict[str, Any]) -> 
     try:
         credentials = CredentialStore(kv=store.kv, offloader=store.io, master_key=MASTER_KEY)
         await credentials.create(
-            access_key_id=KEY_ID, secret_access_key=SECRET, name="grpc-tests", admin=False
+            access_key_id=KEY_ID, secret_access_key=SECRET, name="grpc-tests", admin=True
         )
         server, port = await start_grpc_server(
             store=store, credentials=credentials, listen="127.0.0.1:0"

@@ -103,7 +103,11 @@ async def test_deleting_a_bucket_with_objects_fails(env: GrpcEnv) -> None:
 async def test_another_owners_bucket_already_exists(env: GrpcEnv) -> None:
     other = CredentialStore(kv=env.store.kv, offloader=env.store.io, master_key=MASTER_KEY)
     await other.create(
-        access_key_id="LSOTHERKEY0000000001", secret_access_key=SECRET, name="other", admin=False
+        access_key_id="LSOTHERKEY0000000001",
+        secret_access_key=SECRET,
+        name="other",
+        admin=False,
+        grants={"photos": "readwrite"},
     )
     method = BUCKETS + "CreateBucket"
     request = pb.CreateBucketRequest(name="photos")

@@ -62,6 +62,9 @@ def with_store(tmp_path: Path, scenario: Callable[[ObjectStore], Awaitable[None]
     asyncio.run(main())
 
 
+ADMIN = Caller(access_key_id="LSUNITADMIN000000000", admin=True)
+
+
 async def messages(*items: pb.WriteObjectRequest) -> AsyncIterator[pb.WriteObjectRequest]:
     for item in items:
         yield item
@@ -73,7 +76,9 @@ def test_create_bucket_is_owned_by_the_caller(tmp_path: Path) -> None:
         context: Any = FakeContext()
         with pytest.raises(errors.AccessDenied):  # no verified caller: fail closed
             await servicer.CreateBucket(pb.CreateBucketRequest(name="bkt"), context)
-        act_as(Caller(access_key_id="LSOWNER0000000000000", admin=False))
+        act_as(
+            Caller(access_key_id="LSOWNER0000000000000", admin=False, grants={"bkt": "readwrite"})
+        )
         bucket = await servicer.CreateBucket(pb.CreateBucketRequest(name="bkt"), context)
         assert (bucket.name, bucket.owner) == ("bkt", "LSOWNER0000000000000")
         assert (await store.head_bucket("bkt")).owner == "LSOWNER0000000000000"
@@ -83,6 +88,7 @@ def test_create_bucket_is_owned_by_the_caller(tmp_path: Path) -> None:
 
 def test_write_then_read_translate_to_and_from_the_core(tmp_path: Path) -> None:
     async def scenario(store: ObjectStore) -> None:
+        act_as(ADMIN)
         await store.create_bucket("bkt", owner="o")
         servicer = ObjectServicer(store=store)
         context: Any = FakeContext()
@@ -120,6 +126,7 @@ def test_write_then_read_translate_to_and_from_the_core(tmp_path: Path) -> None:
 
 def test_list_tokens_continue_where_the_page_ended(tmp_path: Path) -> None:
     async def scenario(store: ObjectStore) -> None:
+        act_as(ADMIN)
         await store.create_bucket("bkt", owner="o")
         for key in ("a", "b", "c"):
             await store.put_object("bkt", key, _body(b"x"))

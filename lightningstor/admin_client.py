@@ -1,0 +1,91 @@
+"""A small async client of the AdminService (access keys and grants), used by the
+``lightningstor admin`` command and available to operators' own tooling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from lightningstor.client import call_metadata, translate_error
+from lightningstor.v1 import admin_pb2 as pb
+from lightningstor.v1 import admin_pb2_grpc as pb_grpc
+
+ADMIN_SERVICE = f"/{pb.DESCRIPTOR.package}.AdminService/"
+
+
+class AdminClient:
+    def __init__(
+        self,
+        target: str,
+        *,
+        access_key_id: str,
+        secret_access_key: str,
+        channel_credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self._key_id = access_key_id
+        self._secret = secret_access_key
+        self._channel = (
+            grpc.aio.insecure_channel(target)
+            if channel_credentials is None
+            else grpc.aio.secure_channel(target, channel_credentials)
+        )
+        self._stub: Any = pb_grpc.AdminServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._channel.close(None)
+
+    async def _call(self, method: str, request: Any) -> Any:
+        try:
+            return await getattr(self._stub, method)(
+                request, metadata=call_metadata(self._key_id, self._secret, ADMIN_SERVICE + method)
+            )
+        except grpc.aio.AioRpcError as error:
+            raise translate_error(error) from error
+
+    async def create(
+        self, name: str, *, admin: bool = False, grants: Mapping[str, str] | None = None
+    ) -> pb.AccessKeyWithSecret:
+        request = pb.CreateAccessKeyRequest(name=name, admin=admin, grants=dict(grants or {}))
+        reply: pb.AccessKeyWithSecret = await self._call("CreateAccessKey", request)
+        return reply
+
+    async def list(self) -> list[pb.AccessKey]:
+        reply: pb.ListAccessKeysResponse = await self._call(
+            "ListAccessKeys", pb.ListAccessKeysRequest()
+        )
+        return list(reply.keys)
+
+    async def show(self, access_key_id: str) -> pb.AccessKey:
+        reply: pb.AccessKey = await self._call(
+            "GetAccessKey", pb.GetAccessKeyRequest(access_key_id=access_key_id)
+        )
+        return reply
+
+    async def secret(self, access_key_id: str) -> pb.AccessKeyWithSecret:
+        request = pb.GetAccessKeyRequest(access_key_id=access_key_id)
+        reply: pb.AccessKeyWithSecret = await self._call("GetAccessKeySecret", request)
+        return reply
+
+    async def set_active(self, access_key_id: str, active: bool) -> pb.AccessKey:
+        request = pb.SetAccessKeyActiveRequest(access_key_id=access_key_id, active=active)
+        reply: pb.AccessKey = await self._call("SetAccessKeyActive", request)
+        return reply
+
+    async def grant(self, access_key_id: str, grants: Mapping[str, str]) -> pb.AccessKey:
+        request = pb.SetAccessKeyGrantsRequest(access_key_id=access_key_id, grants=dict(grants))
+        reply: pb.AccessKey = await self._call("SetAccessKeyGrants", request)
+        return reply
+
+    async def delete(self, access_key_id: str) -> None:
+        await self._call("DeleteAccessKey", pb.DeleteAccessKeyRequest(access_key_id=access_key_id))

@@ -1,0 +1,221 @@
+"""``lightningstor admin``: manage access keys on a running daemon, and make dev certificates.
+
+Credentials come from ``--access-key``/``--secret-key``, else the ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY`` environment, else a ``--credentials-file`` in the format of the
+root-credentials.env the daemon writes. Output is a table for people, ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import ipaddress
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from lightningstor.admin_client import AdminClient
+from lightningstor.errors import StorageError
+from lightningstor.v1 import admin_pb2 as pb
+
+_ENV_LINE = re.compile(r"^(?:export\s+)?(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)=(.*)$")
+
+
+def add_admin_parser(sub: Any) -> None:
+    admin = sub.add_parser("admin", help="manage access keys on a running daemon; dev certificates")
+    what = admin.add_subparsers(dest="admin_command", required=True)
+    key = what.add_parser("key", help="create, list, show, disable, enable, grant, delete keys")
+    key.add_argument(
+        "--grpc", default="127.0.0.1:50051", metavar="HOST:PORT", help="daemon gRPC address"
+    )
+    key.add_argument("--ca-file", type=Path, help="trust this CA (PEM) and use TLS")
+    key.add_argument("--access-key", help="admin access key id (default: $AWS_ACCESS_KEY_ID)")
+    key.add_argument("--secret-key", help="admin secret (default: $AWS_SECRET_ACCESS_KEY)")
+    key.add_argument("--credentials-file", type=Path, help="a root-credentials.env style file")
+    key.add_argument("--json", action="store_true", help="machine-readable output")
+    action = key.add_subparsers(dest="key_command", required=True)
+    create = action.add_parser("create", help="create a key; prints its secret once")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="may do everything")
+    create.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="BUCKET=LEVEL",
+        help="read, write or readwrite",
+    )
+    action.add_parser("list", help="every key, without secrets")
+    for name, text in (
+        ("show", "one key, without its secret"),
+        ("secret", "one key with its secret"),
+        ("disable", "refuse the key from now on"),
+        ("enable", "accept the key again"),
+        ("delete", "remove the key for good"),
+    ):
+        action.add_parser(name, help=text).add_argument("access_key_id")
+    grant = action.add_parser("grant", help="replace a key's grants")
+    grant.add_argument("access_key_id")
+    grant.add_argument("grants", nargs="*", metavar="BUCKET=LEVEL")
+    cert = what.add_parser("cert", help="write a self-signed certificate and key for development")
+    cert.add_argument("--host", action="append", required=True, help="DNS name or IP (repeatable)")
+    cert.add_argument(
+        "--out", type=Path, default=Path("."), help="directory for tls.crt and tls.key"
+    )
+    cert.add_argument("--days", type=int, default=365)
+
+
+def run_admin(args: argparse.Namespace) -> int:
+    if args.admin_command == "cert":
+        return _write_cert(args.host, args.out, args.days)
+    try:
+        key_id, secret = _credentials(args)
+        return asyncio.run(_key_command(args, key_id, secret))
+    except (StorageError, ValueError) as exc:
+        code = getattr(exc, "code", "InvalidArgument")
+        print(f"lightningstor admin: {code}: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    except grpc.aio.AioRpcError as exc:
+        print(f"lightningstor admin: cannot reach {args.grpc}: {exc.details()}", file=sys.stderr)
+        return 1
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str]:
+    key_id, secret = args.access_key, args.secret_key
+    if args.credentials_file is not None:
+        found = {}
+        for line in args.credentials_file.read_text().splitlines():
+            match = _ENV_LINE.match(line.strip())
+            if match:
+                found[match[1]] = match[2].strip().strip("'\"")
+        key_id = key_id or found.get("AWS_ACCESS_KEY_ID")
+        secret = secret or found.get("AWS_SECRET_ACCESS_KEY")
+    key_id = key_id or os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = secret or os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        raise ValueError(
+            "admin credentials needed: --access-key/--secret-key, the AWS_* environment "
+            "or --credentials-file"
+        )
+    return key_id, secret
+
+
+def _grants(items: Sequence[str]) -> dict[str, str]:
+    grants = {}
+    for item in items:
+        bucket, sep, level = item.partition("=")
+        if not sep or not bucket:
+            raise ValueError(f"grant {item!r} is not BUCKET=LEVEL")
+        grants[bucket] = level
+    return grants
+
+
+async def _key_command(args: argparse.Namespace, key_id: str, secret: str) -> int:
+    tls = grpc.ssl_channel_credentials(args.ca_file.read_bytes()) if args.ca_file else None
+    async with AdminClient(
+        args.grpc, access_key_id=key_id, secret_access_key=secret, channel_credentials=tls
+    ) as admin:
+        command = args.key_command
+        if command == "create":
+            made = await admin.create(args.name, admin=args.admin, grants=_grants(args.grant))
+            _show([made.key], args.json, secret=made.secret_access_key)
+        elif command == "list":
+            _show(await admin.list(), args.json)
+        elif command == "show":
+            _show([await admin.show(args.access_key_id)], args.json)
+        elif command == "secret":
+            revealed = await admin.secret(args.access_key_id)
+            _show([revealed.key], args.json, secret=revealed.secret_access_key)
+        elif command in ("disable", "enable"):
+            _show([await admin.set_active(args.access_key_id, command == "enable")], args.json)
+        elif command == "grant":
+            _show([await admin.grant(args.access_key_id, _grants(args.grants))], args.json)
+        elif command == "delete":
+            await admin.delete(args.access_key_id)
+            print(
+                json.dumps({"deleted": args.access_key_id})
+                if args.json
+                else f"deleted {args.access_key_id}"
+            )
+    return 0
+
+
+def _show(keys: Sequence[pb.AccessKey], as_json: bool, *, secret: str | None = None) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "access_key_id": k.access_key_id,
+            "name": k.name,
+            "active": k.active,
+            "admin": k.admin,
+            "grants": dict(k.grants),
+            "created": datetime.datetime.fromtimestamp(
+                k.created_unix_nanos / 1e9, datetime.UTC
+            ).isoformat(timespec="seconds"),
+        }
+        for k in keys
+    ]
+    if secret is not None:
+        rows[0]["secret_access_key"] = secret
+    if as_json:
+        print(json.dumps(rows if len(rows) != 1 or secret is None else rows[0], indent=2))
+        return
+    print(f"{'ACCESS KEY ID':22} {'NAME':20} {'ACTIVE':6} {'ADMIN':5} {'CREATED':25} GRANTS")
+    for row in rows:
+        grants = ",".join(f"{b}={lv}" for b, lv in sorted(row["grants"].items())) or "-"
+        print(
+            f"{row['access_key_id']:22} {row['name'][:20]:20} {row['active']!s:6} "
+            f"{row['admin']!s:5} {row['created']:25} {grants}"
+        )
+    if secret is not None:
+        print(f"secret access key (shown once): {secret}")
+
+
+def _write_cert(hosts: Sequence[str], out: Path, days: int) -> int:
+    """A self-signed ECDSA P-256 certificate for development TLS (both listeners)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path = out / "tls.key"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    print(
+        f"wrote {out / 'tls.crt'} and {key_path} (0600) for {', '.join(hosts)}, valid {days} days"
+    )
+    return 0
