@@ -31,6 +31,7 @@ from lightningstor_server.s3 import (
 )
 from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
+from lightningstor_server.s3.post import handle_post_object
 from lightningstor_server.s3.presign import verify_presigned_v4, verify_v2
 from lightningstor_server.s3.router import Endpoint, route, virtual_host_path
 from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
@@ -127,13 +128,17 @@ class S3App:
         app.on_response_prepare.append(_stamp_request_id)
         return app
 
-    async def _preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult]:
+    async def _preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
+        """Route and authenticate; a POST Object form authenticates inside its body (None)."""
         cached = request.get("ls.preflight")
         if cached is not None:
             assert isinstance(cached, tuple)
             return cached
         path = virtual_host_path(request.host, request.path, self.gateway.virtual_host_domains)
         endpoint = route(request.method, path, request.query, request.headers)
+        if endpoint.operation == "PostObject" and "authorization" not in request.headers:
+            request["ls.preflight"] = (endpoint, None)
+            return endpoint, None
         auth = await authenticate(_signed_request(request), self._lookup)
         if endpoint.bucket:
             credential = auth.credential
@@ -197,6 +202,10 @@ class S3App:
     ) -> web.StreamResponse:
         try:
             endpoint, auth = await self._preflight(request)
+            if auth is None:
+                response = await handle_post_object(request, endpoint, self.gateway, self._lookup)
+                _log_request(request, request_id, response.status, started, endpoint.operation)
+                return response
             call = S3Call(
                 request=request,
                 endpoint=endpoint,
@@ -263,7 +272,8 @@ def _log_request(
 ) -> None:
     # Operator-facing: who asked for what, how it ended, how long it took. Never secrets.
     preflight = request.get("ls.preflight")
-    access_key = preflight[1].credential.access_key_id if preflight else "-"
+    auth = preflight[1] if preflight else None  # None also for a POST form (signed inside)
+    access_key = auth.credential.access_key_id if auth is not None else "-"
     log.info(
         "request=%s method=%s path=%s op=%s status=%d key_id=%s ms=%.1f peer=%s",
         request_id,

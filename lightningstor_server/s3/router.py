@@ -49,6 +49,17 @@ BUCKET_CONFIGURATIONS = frozenset(
     }
 )  # fmt: skip
 _BUCKET_LISTINGS = {"versions": "ListObjectVersions", "uploads": "ListMultipartUploads"}
+# Parameters whose value is a number, and how S3 words its refusal of one that is not.
+_NUMBER_PARAMS = {
+    "partNumber": "Part number must be an integer between 1 and 10000, inclusive",
+    "part-number-marker": "Provided part-number-marker not an integer or within integer range",
+    "max-parts": "Provided max-parts not an integer or within integer range",
+    "max-keys": "Provided max-keys not an integer or within integer range",
+    "max-uploads": "Provided max-uploads not an integer or within integer range",
+    "max-buckets": "Provided max-buckets not an integer or within integer range",
+}
+# More significant digits than any count or part number S3 accepts (2**31 - 1 is the largest).
+_MAX_NUMBER_DIGITS = 18
 _OBJECT_READS = {"tagging": "GetObjectTagging", "acl": "GetObjectAcl"}
 
 
@@ -62,6 +73,7 @@ class Endpoint:
 
 def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str, str]) -> Endpoint:
     """``path`` is the request path decoded once (``+`` stays a plus, ``//`` is kept)."""
+    _check_numbers(query)
     bucket, _, key = path.removeprefix("/").partition("/")
     if not bucket:
         _only(_names(query), _SERVICE_PARAMS, "service")
@@ -96,6 +108,8 @@ def _bucket_endpoint(method: str, bucket: str, query: MultiMapping[str]) -> Endp
         return Endpoint(operation="GetBucketLocation", bucket=bucket)
     if method == "POST" and "delete" in names:
         return Endpoint(operation="DeleteObjects", bucket=bucket)
+    if method == "POST" and not names:
+        return Endpoint(operation="PostObject", bucket=bucket)
     configuration = names & BUCKET_CONFIGURATIONS
     if configuration:
         name = min(configuration)
@@ -148,6 +162,19 @@ def _object_endpoint(
     if "partNumber" in names and method not in ("GET", "HEAD"):
         raise InvalidRequest("partNumber on a write needs an uploadId.", resource="partNumber")
     return _pick(method, operations, bucket=bucket, key=key)
+
+
+def _check_numbers(query: MultiMapping[str]) -> None:
+    """Refuse a numeric parameter that only looks like a number: handlers test values with
+    str.isdigit(), which admits digits such as "²" that int() refuses, and int() refuses more
+    than 4300 digits. Either would otherwise reach int() and fail as an internal error.
+    Anything else (a sign, letters, an empty value) is left for the handler's own message."""
+    for name, message in _NUMBER_PARAMS.items():
+        for value in query.getall(name, ()):
+            if value.isdigit() and (
+                not value.isascii() or len(value.lstrip("0")) > _MAX_NUMBER_DIGITS
+            ):
+                raise InvalidArgument(message, resource=name)
 
 
 def _only(names: set[str], allowed: frozenset[str], where: str) -> None:
