@@ -22,7 +22,7 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     │                          RequestTimeTooSkewed,
     │                          MissingSecurityHeader
     ├── InsufficientStorage
-    └── InternalError, ServiceUnavailable
+    └── InternalError, ServiceUnavailable (SlowDown)
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ class InternalError(StorageError):
 
 class ServiceUnavailable(StorageError):
     code = "ServiceUnavailable"
+    default_message = "Please reduce your request rate."
+
+
+class SlowDown(ServiceUnavailable):
+    code = "SlowDown"
     default_message = "Please reduce your request rate."
 
 

@@ -43,11 +43,21 @@ class Config:
     # Host names under which buckets are addressed virtual-hosted style
     # (<bucket>.<domain>); any other Host is path-style. TOML list or comma-separated env.
     virtual_host_domains: tuple[str, ...] = ()
+    # Failed authentications a source address may make per minute (both doors) before its
+    # requests get SlowDown for the rest of the minute; 0 turns the limit off.
+    auth_failures_per_minute: int = 20
     # PEM certificate (chain) and private key: both set, and both listeners speak TLS. Over
     # HTTPS the AWS SDKs send aws-chunked bodies with trailing checksums, which is why the
     # e2e tests run the daemon this way too.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Check every block read against its CRC32C before serving it (refuse bit rot). Off only
+    # to measure what it costs, or for a store whose disks verify reads themselves.
+    verify_reads: bool = True
+    # The background scrub re-reads every blob (SHA-256 and block CRCs) at this rate, a pass
+    # every scrub_interval_seconds (counted from the end of the last); 0 in either disables it.
+    scrub_bytes_per_second: int = 50 * 1024 * 1024
+    scrub_interval_seconds: float = 24 * 3600.0
     # Used only when the store has no credential yet (first start).
     root_access_key: str | None = field(default=None, repr=False)
     root_secret_key: str | None = field(default=None, repr=False)
@@ -61,6 +71,8 @@ def _convert(name: str, value: Any, source: str) -> Any:
     try:
         if "Path" in kind:
             return Path(value)
+        if kind == "bool":
+            return _boolean(value)
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError(value)
@@ -79,6 +91,22 @@ def _convert(name: str, value: Any, source: str) -> Any:
         raise ConfigError(
             f"{source}: invalid value {value!r} for setting '{name}' ({kind})"
         ) from None
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _boolean(value: Any) -> bool:
+    """TOML booleans as they are; strings (the environment) spelled the usual ways."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
 
 
 def _apply(values: dict[str, Any], updates: Mapping[str, Any], source: str) -> None:
@@ -119,6 +147,9 @@ def _validate(config: Config) -> None:
         parse_listen(getattr(config, name), name)
     if config.min_part_bytes < 1:
         raise ConfigError("setting 'min_part_bytes' must be at least 1")
+    for name in ("scrub_bytes_per_second", "scrub_interval_seconds"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"setting '{name}' must be 0 (off) or more")
     if config.io_workers < 1:
         raise ConfigError("setting 'io_workers' must be at least 1")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from lightningstor.offload import Offloader
 from lightningstor.store import ObjectStore
 from lightningstor_server.config import Config, parse_listen
 from lightningstor_server.grpc.server import GrpcDoor, start_grpc_door
+from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3.app import S3App, make_gateway
 
 log = logging.getLogger("lightningstor.daemon")
@@ -96,6 +98,17 @@ async def ensure_root_credential(
     )
     log.info("created root credential %s", access_key)
     return written
+
+
+def master_key_location(config: Config, environ: Mapping[str, str]) -> Path:
+    """The configured file, else a systemd credential (``LoadCredential=master.key:...``, kept
+    off the data disk), else ``<data_dir>/master.key`` (created on first start)."""
+    if config.master_key_file is not None:
+        return config.master_key_file
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / "master.key").is_file():
+        return Path(credentials) / "master.key"
+    return config.data_dir / "master.key"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -169,17 +182,20 @@ async def start(config: Config) -> Running:
         offloader=offloader,
         gc_delay_seconds=config.gc_delay_seconds,
     )
-    master_key_path = config.master_key_file or config.data_dir / "master.key"
+    master_key_path = master_key_location(config, os.environ)
     master_key = await offloader.run(load_or_create_master_key, master_key_path)
     credentials = CredentialStore(kv=store.kv, offloader=offloader, master_key=master_key)
     cred_file = await ensure_root_credential(config, credentials, store)
 
+    # One budget per source address, shared by both doors.
+    limiter = FailedAuthLimiter(failures=config.auth_failures_per_minute)
     gateway = make_gateway(
         store,
         region=config.region,
         lookup=credentials.lookup,
         min_part_bytes=config.min_part_bytes,
         virtual_host_domains=config.virtual_host_domains,
+        limiter=limiter,
     )
     runner = web.AppRunner(gateway.build(), access_log=None, handle_signals=False)
     await runner.setup()
@@ -199,6 +215,7 @@ async def start(config: Config) -> Running:
         listen=config.grpc_listen,
         server_credentials=tls.grpc if tls is not None else None,
         multipart=gateway.gateway.multipart,
+        limiter=limiter,
     )
     gc_task = asyncio.create_task(_maintain_forever(store, gateway.gateway.multipart, config))
     log.info(

@@ -115,6 +115,8 @@ class Daemon:
             LIGHTNINGSTOR_ROOT_SECRET_KEY=SECRET_KEY,
             LIGHTNINGSTOR_IO_WORKERS="8",
             LIGHTNINGSTOR_SHUTDOWN_GRACE_SECONDS="5",
+            # Every test shares 127.0.0.1 and many fail on purpose; test_ratelimit sets its own.
+            LIGHTNINGSTOR_AUTH_FAILURES_PER_MINUTE="0",
         )
         if self.tls is not None:
             env.update(

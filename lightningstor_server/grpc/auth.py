@@ -38,6 +38,7 @@ from lightningstor.tokens import (
     verify_call,
 )
 from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
+from lightningstor_server.ratelimit import FailedAuthLimiter
 
 log = logging.getLogger("lightningstor.grpc.auth")
 
@@ -163,18 +164,35 @@ async def authenticate(
     )
 
 
+def _host_of(peer: str) -> str:
+    """The address part of a grpc peer ("ipv4:127.0.0.1:5000" -> "127.0.0.1"): failures are
+    counted per source address, not per connection."""
+    _, _, address = peer.partition(":")
+    return address.rpartition(":")[0] or peer
+
+
 class AuthInterceptor(AroundInterceptor):
-    def __init__(self, *, lookup: CredentialLookup, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        lookup: CredentialLookup,
+        clock: Callable[[], float] = time.time,
+        limiter: FailedAuthLimiter | None = None,
+    ) -> None:
         super().__init__(open_prefixes=OPEN_METHOD_PREFIXES)
         self._lookup = lookup
         self._clock = clock
         self._replays = ReplayGuard()
+        self._limiter = limiter or FailedAuthLimiter()
 
     def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
         return self._verified(method, context)
 
     @asynccontextmanager
     async def _verified(self, method: str, context: Context) -> AsyncIterator[None]:
+        # Read before any await: grpc.aio's peer() is unsafe once the client may be gone.
+        source = _host_of(context.peer() or "-")
+        self._limiter.check(source)
         try:
             caller = await authenticate(
                 method,
@@ -184,10 +202,15 @@ class AuthInterceptor(AroundInterceptor):
                 replays=self._replays,
             )
         except Exception as error:
-            # The key id is public; the signature and secret never reach a log. No peer here:
-            # the call's own log line has it, and grpc.aio's peer() is unsafe once the client
-            # may have cancelled (see errors.translating_errors).
-            log.info("rejected a call of %s: %r", method, error)
+            # The key id is public; the signature and secret never reach a log.
+            count = self._limiter.failed(source)
+            log.warning(
+                "authentication failed: peer=%s method=%s error=%r recent_failures=%d",
+                source,
+                method,
+                error,
+                count,
+            )
             raise
         act_as(caller)
         yield

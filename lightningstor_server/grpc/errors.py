@@ -68,6 +68,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "NotImplemented": S.UNIMPLEMENTED,
     # UNAVAILABLE, not INTERNAL: it is the status gRPC clients' retry policies act on.
     "ServiceUnavailable": S.UNAVAILABLE,
+    "SlowDown": S.UNAVAILABLE,
     "InternalError": S.INTERNAL,
 }
 

@@ -22,6 +22,7 @@ from lightningstor_server.grpc.buckets import BucketServicer
 from lightningstor_server.grpc.errors import ErrorInterceptor
 from lightningstor_server.grpc.multipart import MultipartServicer
 from lightningstor_server.grpc.objects import ObjectServicer
+from lightningstor_server.ratelimit import FailedAuthLimiter
 
 SERVICE_NAMES = tuple(
     service.full_name
@@ -48,6 +49,7 @@ async def start_grpc_server(
     listen: str,
     server_credentials: grpc.ServerCredentials | None = None,
     multipart: MultipartUploads | None = None,
+    limiter: FailedAuthLimiter | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """:func:`start_grpc_door`, for callers that need only the server and its port."""
     door = await start_grpc_door(
@@ -56,6 +58,7 @@ async def start_grpc_server(
         listen=listen,
         server_credentials=server_credentials,
         multipart=multipart,
+        limiter=limiter,
     )
     return door.server, door.port
 
@@ -67,6 +70,7 @@ async def start_grpc_door(
     listen: str,
     server_credentials: grpc.ServerCredentials | None = None,
     multipart: MultipartUploads | None = None,
+    limiter: FailedAuthLimiter | None = None,
 ) -> GrpcDoor:
     """Serve BucketService, ObjectService, MultipartService and health on ``listen``
     ("host:port", port 0 picks a free one), over TLS when ``server_credentials`` are given;
@@ -77,7 +81,10 @@ async def start_grpc_door(
     """
     server = grpc.aio.server(
         # The error interceptor comes first so it is outermost and also maps auth failures.
-        interceptors=[ErrorInterceptor(), AuthInterceptor(lookup=credentials.lookup)],
+        interceptors=[
+            ErrorInterceptor(),
+            AuthInterceptor(lookup=credentials.lookup, limiter=limiter),
+        ],
     )
     pb_grpc.add_BucketServiceServicer_to_server(BucketServicer(store=store), server)  # type: ignore[no-untyped-call]
     pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]

@@ -17,9 +17,16 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from lightningstor.access import Access, authorize
-from lightningstor.errors import EntityTooLarge, InternalError, ServiceUnavailable, StorageError
+from lightningstor.errors import (
+    AuthError,
+    EntityTooLarge,
+    InternalError,
+    ServiceUnavailable,
+    StorageError,
+)
 from lightningstor.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.store import ObjectStore
+from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3 import (
     bucket,
     configuration,
@@ -103,9 +110,12 @@ def _signed_request(request: web.Request) -> SignedRequest:
 
 
 class S3App:
-    def __init__(self, *, gateway: Gateway, lookup: SecretLookup) -> None:
+    def __init__(
+        self, *, gateway: Gateway, lookup: SecretLookup, limiter: FailedAuthLimiter | None = None
+    ) -> None:
         self.gateway = gateway
         self._lookup = lookup
+        self._limiter = limiter or FailedAuthLimiter()
         self._in_flight = 0
         self._draining = False
         self._idle = asyncio.Event()
@@ -139,7 +149,19 @@ class S3App:
         if endpoint.operation == "PostObject" and "authorization" not in request.headers:
             request["ls.preflight"] = (endpoint, None)
             return endpoint, None
-        auth = await authenticate(_signed_request(request), self._lookup)
+        source = request.remote or "-"
+        self._limiter.check(source)
+        try:
+            auth = await authenticate(_signed_request(request), self._lookup)
+        except AuthError as error:
+            count = self._limiter.failed(source)
+            log.warning(
+                "authentication failed: peer=%s code=%s recent_failures=%d",
+                source,
+                error.code,
+                count,
+            )
+            raise
         if endpoint.bucket:
             credential = auth.credential
             authorize(
@@ -294,6 +316,7 @@ def make_gateway(
     lookup: SecretLookup,
     min_part_bytes: int = MIN_PART_BYTES,
     virtual_host_domains: tuple[str, ...] = (),
+    limiter: FailedAuthLimiter | None = None,
 ) -> S3App:
     gateway = Gateway(
         store=store,
@@ -301,4 +324,4 @@ def make_gateway(
         multipart=MultipartUploads(store, min_part_bytes=min_part_bytes),
         virtual_host_domains=virtual_host_domains,
     )
-    return S3App(gateway=gateway, lookup=lookup)
+    return S3App(gateway=gateway, lookup=lookup, limiter=limiter)

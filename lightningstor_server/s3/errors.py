@@ -49,6 +49,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "InsufficientStorage": 507,
     "InternalError": 500,
     "ServiceUnavailable": 503,
+    "SlowDown": 503,
 }
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from lightningstor_server.cli import main
 from lightningstor_server.config import ConfigError, load_config
+from lightningstor_server.daemon import master_key_location
 
 
 def test_defaults() -> None:
@@ -76,3 +77,14 @@ def test_list_settings_from_environment_and_file(tmp_path: Path) -> None:
 def test_tls_files_go_together() -> None:
     with pytest.raises(ConfigError, match="tls"):
         load_config(environ={"LIGHTNINGSTOR_TLS_CERT_FILE": "/etc/cert.pem"})
+
+
+def test_master_key_location(tmp_path: Path) -> None:
+    config = load_config(environ={}, overrides={"data_dir": tmp_path / "d"})
+    assert master_key_location(config, {}) == tmp_path / "d" / "master.key"
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "master.key").write_bytes(b"k" * 32)
+    systemd = {"CREDENTIALS_DIRECTORY": str(tmp_path / "creds")}
+    assert master_key_location(config, systemd) == tmp_path / "creds" / "master.key"
+    explicit = load_config(environ={"LIGHTNINGSTOR_MASTER_KEY_FILE": "/etc/k"})
+    assert master_key_location(explicit, systemd) == Path("/etc/k")
