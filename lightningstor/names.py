@@ -52,6 +52,9 @@ def validate_key(key: str) -> None:
     """Keys are opaque UTF-8 of 1..1024 bytes; nothing in them is normalized."""
     if not key:
         raise InvalidArgument("Object key must not be empty.")
+    if "\x00" in key:
+        # No S3 XML reply can carry it, and it ends a key in the upload keyspace.
+        raise InvalidArgument("Object key must not contain NUL.", resource=key[:64])
     try:
         encoded = key.encode("utf-8")
     except UnicodeEncodeError as exc:

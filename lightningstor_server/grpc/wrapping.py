@@ -5,6 +5,10 @@ token with an awaited lookup, turn exceptions into statuses) an interceptor retu
 handler whose behaviour runs the original inside its own ``async with`` block. Doing the work
 inside the behaviour, rather than in ``intercept_service``, keeps it in the call's own task, so a
 context variable set there is seen by the servicer and by nothing else.
+
+Requests are deserialized inside that block too. grpc.aio would otherwise parse them before any
+behaviour runs, and answer bytes that are not the method's message with UNKNOWN and its own
+exception text; parsed here, they are an InvalidArgument like any other bad input.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
+
+from lightningstor.errors import InvalidArgument
 
 if TYPE_CHECKING:  # generic only in the stubs; subscripting them at run time fails
     Context = grpc.aio.ServicerContext[Any, Any]
@@ -31,6 +38,7 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 Around = Callable[[Context], AbstractAsyncContextManager[None]]
 # The stubs describe sync behaviours; grpc.aio ones return coroutines or async generators.
 _Behaviour = Callable[..., Any]
+_Deserializer = Callable[[bytes], Any] | None
 
 
 def wrap_handler(handler: Handler, around: Around) -> Handler:
@@ -42,7 +50,7 @@ def wrap_handler(handler: Handler, around: Around) -> Handler:
             else grpc.unary_stream_rpc_method_handler
         )
         original = handler.stream_stream if handler.request_streaming else handler.unary_stream
-        behaviour = _streaming(original, around)
+        behaviour = _streaming(original, around, _parser(handler))
     else:
         make = (
             grpc.stream_unary_rpc_method_handler
@@ -50,36 +58,63 @@ def wrap_handler(handler: Handler, around: Around) -> Handler:
             else grpc.unary_unary_rpc_method_handler
         )
         original = handler.stream_unary if handler.request_streaming else handler.unary_unary
-        behaviour = _single(original, around)
+        behaviour = _single(original, around, _parser(handler))
     return make(
         behaviour,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=None,  # grpc.aio hands over the raw bytes: see _parser
         response_serializer=handler.response_serializer,
     )
 
 
-def _single(original: _Behaviour | None, around: Around) -> _Behaviour:
+def _parser(handler: Handler) -> Callable[[Any], Any]:
+    """What turns the request (or, when streaming, the request iterator) grpc.aio hands a
+    behaviour into the one the original expects, raising InvalidArgument for bytes that are not
+    a message of the method's type. A handler wrapped before passes raw bytes on unchanged."""
+    deserialize: _Deserializer = handler.request_deserializer
+    if deserialize is None:
+        return lambda request: request
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except DecodeError:
+            raise InvalidArgument("The request is not a valid message for this method.") from None
+
+    if not handler.request_streaming:
+        return parse
+
+    async def parse_each(raw_messages: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        async for raw in raw_messages:
+            yield parse(raw)
+
+    return parse_each
+
+
+def _single(original: _Behaviour | None, around: Around, parse: Callable[[Any], Any]) -> _Behaviour:
     assert original is not None  # grpc fills exactly the slot its streaming flags name
 
     async def behaviour(request: Any, context: Context) -> Any:
         async with around(context):
-            return await original(request, context)
+            return await original(parse(request), context)
 
     return behaviour
 
 
-def _streaming(original: _Behaviour | None, around: Around) -> _Behaviour:
+def _streaming(
+    original: _Behaviour | None, around: Around, parse: Callable[[Any], Any]
+) -> _Behaviour:
     assert original is not None
 
     # grpc.aio tells the two kinds of streaming behaviour apart with isasyncgenfunction, so the
     # wrapper must itself be an async generator, whichever kind the original is.
     async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
         async with around(context):
+            parsed = parse(request)
             if inspect.isasyncgenfunction(original):
-                async for response in original(request, context):
+                async for response in original(parsed, context):
                     yield response
             else:  # a reader/writer-style method that writes through the context itself
-                await original(request, context)
+                await original(parsed, context)
 
     return behaviour
 

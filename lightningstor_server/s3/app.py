@@ -194,7 +194,16 @@ class S3App:
             return None
         try:
             await self._preflight(request)
-        except StorageError as error:
+        except Exception as exc:
+            # As in _handle: an exception that is not ours is a bug, answered as InternalError
+            # with the request id it was logged under, never by aiohttp's bare 500.
+            if isinstance(exc, StorageError):
+                error: StorageError = exc
+            else:
+                log.exception(
+                    "request=%s %s %s failed unexpectedly", request_id, request.method, request.path
+                )
+                error = InternalError()
             response = self._fail(request, error, request_id, time.monotonic())
             response.force_close()  # the body was never invited, so it cannot be read
             return response

@@ -11,7 +11,7 @@ from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidArgument, Malfo
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.headers import iso_date
+from lightningstor_server.s3.headers import iso_date, plain_number
 from lightningstor_server.s3.xml import document, element, group
 
 MAX_CREATE_BODY_BYTES = 64 * 1024
@@ -93,9 +93,10 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
 def _max_buckets(value: str | None) -> int:
     if value is None:
         return MAX_BUCKETS_PER_PAGE
-    if not value.isdigit() or not 1 <= int(value) <= MAX_BUCKETS_PER_PAGE:
+    number = plain_number(value)
+    if number is None or not 1 <= number <= MAX_BUCKETS_PER_PAGE:
         raise InvalidArgument(
             f"max-buckets must be an integer between 1 and {MAX_BUCKETS_PER_PAGE}",
             resource="max-buckets",
         )
-    return int(value)
+    return number

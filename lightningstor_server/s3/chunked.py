@@ -173,10 +173,12 @@ def _decoded_length(value: str | None) -> int:
         raise MissingContentLength(
             "You must provide x-amz-decoded-content-length with an aws-chunked body."
         )
-    if not value.isascii() or not value.isdigit():
+    # Bounded before int(): Python refuses to convert more than 4300 digits, and no object is
+    # 2**63 bytes long anyway.
+    if not value.isascii() or not value.isdigit() or len(value.lstrip("0")) > 18:
         raise InvalidArgument(
-            "x-amz-decoded-content-length must be a non-negative integer.",
-            extra={"ArgumentName": "x-amz-decoded-content-length", "ArgumentValue": value},
+            "x-amz-decoded-content-length must be a non-negative integer below 10**18.",
+            extra={"ArgumentName": "x-amz-decoded-content-length", "ArgumentValue": value[:64]},
         )
     return int(value)
 

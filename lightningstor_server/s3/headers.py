@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -25,7 +24,12 @@ from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
 
 META_PREFIX = "x-amz-meta-"
 CHECKSUM_PREFIX = "x-amz-checksum-"
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only (RFC 9110's DIGIT): \d would also admit other scripts' digits.
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# Range positions are clamped here: no object comes near it, and Python refuses to convert a
+# string of more than 4300 digits, which fits in one header line.
+MAX_RANGE_POSITION = 2**63 - 1
+_MAX_RANGE_DIGITS = len(str(MAX_RANGE_POSITION))
 # Header name <-> ContentHeaders field, in the order S3 returns them.
 CONTENT_HEADERS = (
     ("Content-Type", "content_type"),
@@ -89,7 +93,7 @@ def _content_md5(value: str | None) -> str | None:
         return None
     try:
         raw = base64.b64decode(value, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a non-ASCII value, which b64decode refuses
         raise InvalidDigest(resource="Content-MD5") from None
     if len(raw) != 16:
         raise InvalidDigest(resource="Content-MD5")
@@ -100,17 +104,30 @@ def byte_range(value: str | None) -> RangeRequest | None:
     """A single ``bytes=`` range; anything S3 ignores (bad syntax, several ranges) is None."""
     if value is None:
         return None
-    match = _RANGE_RE.match(value.strip())
+    match = _RANGE_RE.fullmatch(value.strip())
     if match is None:
         return None
-    first, last = match.groups()
+    first, last = _significant(match[1]), _significant(match[2])
     if not first and not last:
         return None
     if not first:
-        return RangeRequest(suffix=int(last))
-    if last and int(last) < int(first):
+        return RangeRequest(suffix=_range_position(last))
+    # Compared as digit strings (length, then digits): exact whatever their size.
+    if last and (len(last), last) < (len(first), first):
         return None  # S3 ignores an inverted range and serves the whole object
-    return RangeRequest(first=int(first), last=int(last) if last else None)
+    return RangeRequest(first=_range_position(first), last=_range_position(last) if last else None)
+
+
+def _significant(digits: str) -> str:
+    """``digits`` without leading zeros ("" stays "": the position was left out)."""
+    return digits.lstrip("0") or digits[:1]
+
+
+def _range_position(digits: str) -> int:
+    """The value of ``digits`` (no leading zeros), clamped to MAX_RANGE_POSITION."""
+    if len(digits) > _MAX_RANGE_DIGITS:
+        return MAX_RANGE_POSITION
+    return min(int(digits), MAX_RANGE_POSITION)
 
 
 def preconditions(headers: Mapping[str, str], prefix: str = "") -> Preconditions:
@@ -174,3 +191,14 @@ def max_keys(value: str | None) -> int:
             "Argument maxKeys must be an integer between 0 and 2147483647", resource="max-keys"
         )
     return min(number, 1000)
+
+
+def plain_number(value: str | None, *, max_digits: int = 18) -> int | None:
+    """``value`` as a non-negative integer when it is plain ASCII digits of reasonable length,
+    else None. ``str.isdigit`` admits digits such as "²" that ``int`` refuses, and ``int``
+    refuses more than 4300 digits: either would otherwise surface as an internal error."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    if len(value.lstrip("0")) > max_digits:
+        return None
+    return int(value)

@@ -29,13 +29,13 @@ _CHECKSUM_ELEMENTS = {
 
 
 def _part_number(call: S3Call) -> int:
-    value = call.request.query.get("partNumber", "")
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+    number = h.plain_number(call.request.query.get("partNumber"))
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise InvalidArgument(
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
             resource="partNumber",
         )
-    return int(value)
+    return number
 
 
 def _upload_id(call: S3Call) -> str:
@@ -137,11 +137,11 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
         if node.tag.rpartition("}")[2] != "Part":
             raise MalformedXML()
         fields = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in node}
-        number, etag = fields.get("PartNumber", ""), fields.get("ETag")
-        if not number.isdigit() or etag is None:
+        number, etag = h.plain_number(fields.get("PartNumber"), max_digits=5), fields.get("ETag")
+        if number is None or etag is None:
             raise MalformedXML()
         checksums = {a: fields[n] for n, a in _CHECKSUM_ELEMENTS.items() if n in fields}
-        parts.append(CompletedPart(number=int(number), etag=etag, checksums=checksums))
+        parts.append(CompletedPart(number=number, etag=etag, checksums=checksums))
     return parts
 
 
@@ -176,11 +176,12 @@ async def handle_abort_multipart_upload(call: S3Call) -> web.StreamResponse:
 def _bounded(value: str | None, name: str, default: int = 1000) -> int:
     if value is None:
         return default
-    if not value.isdigit():
+    number = h.plain_number(value)
+    if number is None:
         raise InvalidArgument(
             f"Provided {name} not an integer or within integer range", resource=name
         )
-    return min(int(value), 1000)
+    return min(number, 1000)
 
 
 async def handle_list_parts(call: S3Call) -> web.StreamResponse:

@@ -55,7 +55,8 @@ def _part_number(call: S3Call) -> int | None:
     value = call.request.query.get("partNumber")
     if value is None:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+    number = h.plain_number(value)
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise InvalidArgument(
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
             resource="partNumber",

@@ -32,6 +32,7 @@ from lightningstor.errors import (
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
+from lightningstor_server.s3.headers import plain_number
 from lightningstor_server.s3.sigv4 import (
     ALGORITHM,
     MAX_SKEW_SECONDS,
@@ -88,7 +89,7 @@ async def verify_presigned_v4(
     expires = params.get("X-Amz-Expires", "")
     if len(parts) != 5 or parts[3] != "s3" or parts[4] != "aws4_request":
         raise AuthorizationQueryParametersError("Error parsing the X-Amz-Credential parameter.")
-    if not expires.isdigit():
+    if plain_number(expires) is None:
         raise AuthorizationQueryParametersError("X-Amz-Expires should be a number")
     if int(expires) > MAX_PRESIGN_SECONDS:
         raise AuthorizationQueryParametersError(
@@ -191,7 +192,7 @@ async def verify_v2(
     now = time.time() if now is None else now
     params = dict(_query_pairs(req.raw_query))
     if "Signature" in params:
-        if any(p not in params for p in V2_QUERY) or not params["Expires"].isdigit():
+        if any(p not in params for p in V2_QUERY) or plain_number(params["Expires"]) is None:
             raise AuthorizationQueryParametersError(
                 "Query-string authentication requires the Signature, Expires and AWSAccessKeyId "
                 "parameters"

@@ -159,8 +159,23 @@ def uri_encode(text: str, *, keep_slash: bool) -> str:
     return quote(text, safe=_UNRESERVED + ("/" if keep_slash else ""))
 
 
+def percent_decode(text: str) -> str:
+    """``text`` with its %XX escapes decoded as UTF-8, which they must be.
+
+    Decoding with replacement would give every invalid escape (``%FF``, ``%C3``, ``%ED%A0%80``)
+    the canonical form of U+FFFD, so one signature would cover several different request
+    targets; aiohttp, meanwhile, keeps such escapes literally in the key it routes by.
+    """
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidRequest(
+            "Couldn't parse the specified URI: a percent-encoded sequence in it is not UTF-8."
+        ) from None
+
+
 def canonical_uri(raw_path: str) -> str:
-    return uri_encode(unquote(raw_path), keep_slash=True) or "/"
+    return uri_encode(percent_decode(raw_path), keep_slash=True) or "/"
 
 
 def canonical_query(raw_query: str) -> str:
@@ -171,8 +186,8 @@ def canonical_query(raw_query: str) -> str:
         name, _, value = item.partition("=")
         pairs.append(
             (
-                uri_encode(unquote(name), keep_slash=False),
-                uri_encode(unquote(value), keep_slash=False),
+                uri_encode(percent_decode(name), keep_slash=False),
+                uri_encode(percent_decode(value), keep_slash=False),
             )
         )
     pairs.sort()

@@ -16,7 +16,8 @@ def element(name: str, value: str | int | bool | None) -> str:
         return ""
     if isinstance(value, bool):
         return f"<{name}>{'true' if value else 'false'}</{name}>"
-    text = escape(str(value))
+    # \r would come back as \n after any XML parser's line-end normalization.
+    text = escape(str(value), {"\r": "&#13;"})
     return f"<{name}>{text}</{name}>"
 
 
