@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from tests.daemon import Daemon, boto3_client
+from tests.daemon import SECRET_KEY, Daemon, boto3_client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_daemon_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole run: no daemon log written by any test holds the test secret."""
+    yield
+    root = tmp_path_factory.getbasetemp()
+    for log in root.rglob("*-daemon.log"):
+        assert SECRET_KEY not in log.read_text(errors="replace"), f"secret leaked into {log}"
 
 
 @pytest.fixture(scope="module")
