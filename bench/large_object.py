@@ -1,7 +1,9 @@
 """Stream one large object up and down through S3 and watch the daemon's memory.
 
-Prints throughput and the daemon's resident-memory growth over idle, measured in the same run.
-``python -m bench.large_object [--mib N]`` (default 1024).
+Prints throughput and the daemon's resident-memory growth over idle, measured in the same run,
+then what verifying every block's CRC32C on read costs: the same S3 GET from two daemons with
+identical settings but ``verify_reads`` on and off, alternated, best of ``--rounds``.
+``python -m bench.large_object [--mib N] [--rounds R] [--verify-only]`` (default 1024, 3).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import hashlib
 import http.client
 import json
+import statistics
 import tempfile
 import threading
 import time
@@ -152,21 +155,84 @@ async def _grpc_round_trip(daemon: Daemon, bucket: str, mib: int) -> tuple[str, 
     return md5.hexdigest(), up, received.hexdigest(), down
 
 
+@dataclass
+class VerifyCost:
+    mib: int
+    on_mib_s: list[float]
+    off_mib_s: list[float]
+
+    @property
+    def ratio(self) -> float:
+        """Best verified GET throughput over best unverified (1.0: verification is free)."""
+        return max(self.on_mib_s) / max(self.off_mib_s)
+
+
+def measure_verify_cost(mib: int, rounds: int) -> VerifyCost:
+    """The same GET from a verifying and a non-verifying daemon, alternated ``rounds`` times
+    so both see the same machine state (page cache warm for both: the object is read from
+    memory, which is where a CRC's cost shows most)."""
+    on_speeds: list[float] = []
+    off_speeds: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        daemons = {
+            verify: Daemon(
+                Path(tmp) / f"verify-{verify}",
+                extra_env={"LIGHTNINGSTOR_VERIFY_READS": "true" if verify else "false"},
+            ).start()
+            for verify in (True, False)
+        }
+        try:
+            sent: dict[bool, str] = {}
+            for verify, daemon in daemons.items():
+                boto3_client(daemon).create_bucket(Bucket="bench-verify")
+                sent[verify] = upload(daemon, "bench-verify", "object", mib)
+            for _ in range(rounds):
+                for verify, daemon in daemons.items():
+                    started = time.monotonic()
+                    received = download(daemon, "bench-verify", "object")
+                    speed = mib / (time.monotonic() - started)
+                    if received != sent[verify]:
+                        raise RuntimeError("downloaded bytes differ from uploaded bytes")
+                    (on_speeds if verify else off_speeds).append(speed)
+        finally:
+            for daemon in daemons.values():
+                daemon.stop()
+    return VerifyCost(mib=mib, on_mib_s=on_speeds, off_mib_s=off_speeds)
+
+
+def report_verify_cost(cost: VerifyCost) -> None:
+    for name, speeds in (("on", cost.on_mib_s), ("off", cost.off_mib_s)):
+        print(
+            f"verify_reads {name:3s}: S3 GET best {max(speeds):7.1f} MiB/s, "
+            f"median {statistics.median(speeds):7.1f} MiB/s over {len(speeds)} rounds"
+        )
+    print(f"verify on / off: {cost.ratio:.3f}x (best of each)")
+    print(json.dumps({"verify_cost": {**asdict(cost), "ratio": cost.ratio}}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3, help="GETs per verify_reads setting")
+    parser.add_argument("--verify-only", action="store_true", help="only the verify cost run")
     args = parser.parse_args()
+    if not args.verify_only:
+        compare_doors(args.mib)
+    report_verify_cost(measure_verify_cost(args.mib, args.rounds))
+
+
+def compare_doors(mib: int) -> None:
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory() as tmp:
         # Alternate the doors on one daemon so both see the same machine state.
         daemon = Daemon(Path(tmp) / "data").start()
         try:
             for door in ("s3", "grpc"):
-                results[door] = measure(daemon, args.mib, door)
+                results[door] = measure(daemon, mib, door)
         finally:
             daemon.stop()
     s3, grpc_ = results["s3"], results["grpc"]
-    print(f"object: {args.mib} MiB, single stream, plain HTTP / insecure gRPC, payload unsigned")
+    print(f"object: {mib} MiB, single stream, plain HTTP / insecure gRPC, payload unsigned")
     for door, r in results.items():
         print(
             f"{door:5s} upload {r.upload_mib_s:7.1f} MiB/s  "

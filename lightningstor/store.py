@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from lightningstor import keyspace as ks
-from lightningstor.blobs import BlobStore, BlobWriter, StagedBlob
+from lightningstor.blobs import BLOCK_BYTES, BlobStore, BlobWriter, BlockMismatch, StagedBlob
 from lightningstor.conditions import check_read, check_write, part_range, resolve_range
 from lightningstor.errors import (
     BadDigest,
@@ -74,8 +74,10 @@ from lightningstor.references import GC_DELAY_SECONDS, BlobReferences, storage_e
 P = ParamSpec("P")
 T = TypeVar("T")
 
+log = logging.getLogger("lightningstor.store")
+
 MAX_OBJECT_BYTES = 5 * 1024**4  # S3's 5 TiB object limit
-READ_CHUNK_BYTES = 1024 * 1024
+READ_CHUNK_BYTES = BLOCK_BYTES  # one checksummed block per pool job: pread + CRC32C together
 _COMMIT_ATTEMPTS = 64
 _RETRY_SLEEP_SECONDS = 0.005
 
@@ -113,6 +115,9 @@ class ObjectStore:
         self.refs = BlobReferences(
             kv=kv, blobs=blobs, offloader=offloader, gc_delay_seconds=gc_delay_seconds
         )
+        self.verify_reads = True  # check blocks against their CRC32C before serving them
+        # For metrics: reads refused for damaged bytes; blobs read without block checksums.
+        self.corrupt_reads = self.unverified_reads = 0
 
     # --- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -470,25 +475,38 @@ class ObjectStore:
         return ObjectReader(head=head, range=selected, chunks=self.stream(head, start, end))
 
     async def stream(self, head: ObjectHead, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes ``[start, end)`` of the object, one bounded chunk at a time."""
+        """Bytes ``[start, end)`` of the object, one bounded chunk at a time.
+
+        With ``verify_reads`` every block is read whole and checked against its CRC32C (one
+        pool job) before any of it is yielded; bytes that fail raise InternalError, logged at
+        ERROR and counted in ``corrupt_reads``: bit rot is never served.
+        """
         seg_start = 0
-        for seg in head.segments:
-            seg_end = seg_start + seg.size
-            if seg_end > start and seg_start < end:
-                offset = max(start, seg_start) - seg_start
-                stop = min(end, seg_end) - seg_start
-                fd = await self.io.run(self.blobs.open_fd, seg.sha256_hex)
-                try:
-                    while offset < stop:
-                        want = min(READ_CHUNK_BYTES, stop - offset)
-                        chunk = await self.io.run(os.pread, fd, want, offset)
-                        if not chunk:
-                            raise InternalError(f"blob {seg.sha256_hex} is shorter than recorded")
-                        offset += len(chunk)
-                        yield chunk
-                finally:
-                    await self.io.run(os.close, fd)
-            seg_start = seg_end
+        try:
+            for seg in head.segments:
+                seg_end = seg_start + seg.size
+                if seg_end > start and seg_start < end:
+                    offset = max(start, seg_start) - seg_start
+                    stop = min(end, seg_end) - seg_start
+                    reader = await self._disk(
+                        self.blobs.open_reader, seg.sha256_hex, seg.size, verify=self.verify_reads
+                    )
+                    try:
+                        self.unverified_reads += self.verify_reads and not reader.verified
+                        while offset < stop:
+                            chunk = await self._disk(reader.read_chunk, offset, stop)
+                            offset += len(chunk)
+                            yield chunk
+                    finally:
+                        await self.io.run(reader.close)
+                seg_start = seg_end
+        except BlockMismatch as exc:
+            self.corrupt_reads += 1
+            log.error("corrupt %s; object %s/%s: read refused", exc, head.bucket, head.key)
+            raise InternalError(
+                "The stored bytes failed their integrity check; they are not served.",
+                resource=head.key,
+            ) from exc
 
     async def list_objects(
         self,

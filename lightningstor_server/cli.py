@@ -44,12 +44,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
     fsck = sub.add_parser(
         "fsck",
-        help="check a stopped store's references, blobs and leftovers",
-        description="Check a store no daemon has open. Exit status 1 when anything is wrong.",
+        help="check (and repair) a stopped store's references, blobs and leftovers",
+        description=(
+            "Check a store no daemon has open. Exit status 0 when healthy, 1 when anything "
+            "was wrong (also when --repair fixed all of it: run fsck again to confirm), "
+            "2 when the store cannot be opened."
+        ),
     )
     fsck.add_argument("--data-dir", type=Path, default=Path("./var/lightningstor"))
     fsck.add_argument(
-        "--verify-content", action="store_true", help="also re-hash every blob (reads it all)"
+        "--verify-content",
+        action="store_true",
+        help="also read every blob: SHA-256 against its name, each block against its CRC32C",
+    )
+    fsck.add_argument(
+        "--repair",
+        action="store_true",
+        help=(
+            "fix what can be fixed: reference counts, orphaned blobs, leftovers, missing or "
+            "damaged block checksums of intact blobs (damaged bytes cannot be repaired)"
+        ),
     )
     add_admin_parser(sub)
     sub.add_parser("version", help="print the version")
@@ -64,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "admin":
         return run_admin(args)
     if args.command == "fsck":
-        return _fsck(args.data_dir, verify_content=args.verify_content)
+        return _fsck(args.data_dir, verify_content=args.verify_content, repair=args.repair)
     return _serve(args)
 
 
@@ -100,19 +114,40 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fsck(data_dir: Path, *, verify_content: bool) -> int:
+def _fsck(data_dir: Path, *, verify_content: bool, repair: bool) -> int:
     if not (data_dir / "meta").is_dir():
         print(f"lightningstor fsck: no store in {data_dir}", file=sys.stderr)
         return 2
-    kv = LevelDBKV(data_dir / "meta")
     try:
-        report = check_store(kv, BlobStore(data_dir), verify_content=verify_content)
+        kv = LevelDBKV(data_dir / "meta")
+    except OSError as exc:  # LevelDB's lock: one process at a time
+        print(
+            f"lightningstor fsck: cannot open {data_dir} (is a daemon running?): {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = check_store(
+            kv,
+            BlobStore(data_dir),
+            verify_content=verify_content,
+            repair=repair,
+            # Progress on stderr, so stdout stays the list of problems and the summary.
+            progress=lambda note: print(f"fsck: {note}", file=sys.stderr, flush=True),
+        )
     finally:
         kv.close()
     for problem in report.problems:
         print(problem)
+    for repaired in report.repaired:
+        print(f"repaired: {repaired}")
     verdict = "healthy" if report.healthy else f"{len(report.problems)} problems"
-    print(f"{report.objects} objects, {report.parts} parts, {report.blobs} blobs: {verdict}")
+    if report.repaired:
+        verdict += f", {len(report.repaired)} repairs made (run fsck again to confirm)"
+    checked = f", {report.bytes_checked / 2**20:.1f} MiB verified" if verify_content else ""
+    print(
+        f"{report.objects} objects, {report.parts} parts, {report.blobs} blobs{checked}: {verdict}"
+    )
     return 0 if report.healthy else 1
 
 

@@ -24,6 +24,7 @@ from lightningstor.credentials import (
 from lightningstor.keyspace import CREDENTIAL_PREFIX, prefix_end
 from lightningstor.multipart import MultipartUploads
 from lightningstor.offload import Offloader
+from lightningstor.scrub import SCRUB_STATE_FILE, Scrubber
 from lightningstor.store import ObjectStore
 from lightningstor_server.config import Config, parse_listen
 from lightningstor_server.grpc.server import GrpcDoor, start_grpc_door
@@ -47,12 +48,16 @@ class Running:
     s3_port: int
     gc_task: asyncio.Task[None]
     grace_seconds: float
+    scrubber: Scrubber | None = None  # its results are what metrics export
+    scrub_task: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
         log.info("shutting down: refusing new requests, finishing in-flight ones")
-        self.gc_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.gc_task
+        for task in (self.gc_task, self.scrub_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task  # a scrub saves its place first
         await self.grpc_door.not_serving()
         await asyncio.gather(self.grpc_door.server.stop(self.grace_seconds), self._stop_s3())
         # Requests cut off after the grace period may still have work on the pool; LevelDB
@@ -182,6 +187,7 @@ async def start(config: Config) -> Running:
         offloader=offloader,
         gc_delay_seconds=config.gc_delay_seconds,
     )
+    store.verify_reads = config.verify_reads  # before either door serves a read
     master_key_path = master_key_location(config, os.environ)
     master_key = await offloader.run(load_or_create_master_key, master_key_path)
     credentials = CredentialStore(kv=store.kv, offloader=offloader, master_key=master_key)
@@ -218,6 +224,15 @@ async def start(config: Config) -> Running:
         limiter=limiter,
     )
     gc_task = asyncio.create_task(_maintain_forever(store, gateway.gateway.multipart, config))
+    scrubber = Scrubber(
+        blobs=store.blobs,
+        offloader=offloader,
+        bytes_per_second=config.scrub_bytes_per_second,
+        interval_seconds=config.scrub_interval_seconds,
+        state_path=config.data_dir / SCRUB_STATE_FILE,
+    )
+    # Low priority by its rate alone: one block at a time through the same pool as requests.
+    scrub_task = asyncio.create_task(scrubber.run_forever()) if scrubber.enabled else None
     log.info(
         "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d, data in %s",
         scheme,
@@ -246,6 +261,8 @@ async def start(config: Config) -> Running:
         s3_port=s3_port,
         gc_task=gc_task,
         grace_seconds=config.shutdown_grace_seconds,
+        scrubber=scrubber,
+        scrub_task=scrub_task,
     )
 
 

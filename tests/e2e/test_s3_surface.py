@@ -458,7 +458,7 @@ def test_damaged_blob_cuts_the_connection_instead_of_sending_an_error_inside_the
     with pytest.raises(http.client.IncompleteRead) as short:
         response.read()
     conn.close()
-    assert short.value.partial == body[:100]
+    assert short.value.partial == b""  # the damaged block is never sent, not even in part
     blob.write_bytes(body)  # repaired, for the store check of later tests
 
 
