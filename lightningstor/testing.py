@@ -114,6 +114,7 @@ class Daemon:
     secret_key: str = field(default=SECRET_KEY, repr=False)
     s3_port: int = 0
     grpc_port: int = 0
+    metrics_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -135,6 +136,7 @@ class Daemon:
             LIGHTNINGSTOR_SHUTDOWN_GRACE_SECONDS="5",
             # Every test shares 127.0.0.1 and many fail on purpose; test_ratelimit sets its own.
             LIGHTNINGSTOR_AUTH_FAILURES_PER_MINUTE="0",
+            LIGHTNINGSTOR_METRICS_LISTEN=f"127.0.0.1:{self.metrics_port}",
         )
         if self.tls is not None:
             env.update(
@@ -145,7 +147,7 @@ class Daemon:
         return env
 
     def start(self) -> Daemon:
-        self.s3_port, self.grpc_port = free_port(), free_port()
+        self.s3_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-daemon.log"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module

@@ -46,6 +46,14 @@ class Config:
     # Failed authentications a source address may make per minute (both doors) before its
     # requests get SlowDown for the rest of the minute; 0 turns the limit off.
     auth_failures_per_minute: int = 20
+    # Prometheus /metrics and the /health and /ready probes; empty turns the listener off.
+    metrics_listen: str = "127.0.0.1:9101"
+    # HTTP connections idle this long between requests are closed.
+    http_keepalive_seconds: float = 75.0
+    # Longest request line or header line accepted (aiohttp's own default; S3 allows 8 KiB).
+    http_max_header_bytes: int = 8190
+    # Concurrent gRPC calls served; more wait in line. 0: no limit.
+    grpc_max_concurrent_calls: int = 1000
     # PEM certificate (chain) and private key: both set, and both listeners speak TLS. Over
     # HTTPS the AWS SDKs send aws-chunked bodies with trailing checksums, which is why the
     # e2e tests run the daemon this way too.
@@ -145,6 +153,8 @@ def load_config(
 def _validate(config: Config) -> None:
     for name in ("s3_listen", "grpc_listen"):
         parse_listen(getattr(config, name), name)
+    if config.metrics_listen:
+        parse_listen(config.metrics_listen, "metrics_listen")
     if config.min_part_bytes < 1:
         raise ConfigError("setting 'min_part_bytes' must be at least 1")
     for name in ("scrub_bytes_per_second", "scrub_interval_seconds"):

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,20 @@ from lightningstor.keyspace import CREDENTIAL_PREFIX, prefix_end
 from lightningstor.multipart import MultipartUploads
 from lightningstor.offload import Offloader
 from lightningstor.scrub import SCRUB_STATE_FILE, Scrubber
+from lightningstor.stats import gather as gather_stats
 from lightningstor.store import ObjectStore
 from lightningstor_server.config import Config, parse_listen
 from lightningstor_server.grpc.server import GrpcDoor, start_grpc_door
+from lightningstor_server.metrics import METRICS, StoreFigures, metrics_app
+from lightningstor_server.notify import Notifier
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3.app import S3App, make_gateway
 
 log = logging.getLogger("lightningstor.daemon")
+
+FIGURES_TTL_SECONDS = 60.0
+# Set once both doors serve and the store is open; cleared as shutdown begins (/ready).
+READY = asyncio.Event()
 
 ROOT_CREDENTIALS_FILE = "root-credentials.env"
 
@@ -50,6 +58,8 @@ class Running:
     grace_seconds: float
     scrubber: Scrubber | None = None  # its results are what metrics export
     scrub_task: asyncio.Task[None] | None = None
+    metrics_runner: web.AppRunner | None = None
+    ready: bool = True
 
     async def stop(self) -> None:
         log.info("shutting down: refusing new requests, finishing in-flight ones")
@@ -59,10 +69,13 @@ class Running:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task  # a scrub saves its place first
         await self.grpc_door.not_serving()
+        self.ready = False
         await asyncio.gather(self.grpc_door.server.stop(self.grace_seconds), self._stop_s3())
         # Requests cut off after the grace period may still have work on the pool; LevelDB
         # must outlive all of it, so the pool drains first and the store closes after.
         await asyncio.get_running_loop().run_in_executor(None, self.offloader.shutdown)
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
         self.store.close()
         log.info("store closed cleanly")
 
@@ -203,7 +216,14 @@ async def start(config: Config) -> Running:
         virtual_host_domains=config.virtual_host_domains,
         limiter=limiter,
     )
-    runner = web.AppRunner(gateway.build(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        gateway.build(),
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=config.http_keepalive_seconds,
+        max_line_size=config.http_max_header_bytes,
+        max_field_size=config.http_max_header_bytes,
+    )
     await runner.setup()
     host, port = parse_listen(config.s3_listen, "s3_listen")
     site = web.TCPSite(
@@ -222,6 +242,7 @@ async def start(config: Config) -> Running:
         server_credentials=tls.grpc if tls is not None else None,
         multipart=gateway.gateway.multipart,
         limiter=limiter,
+        max_concurrent_calls=config.grpc_max_concurrent_calls,
     )
     gc_task = asyncio.create_task(_maintain_forever(store, gateway.gateway.multipart, config))
     scrubber = Scrubber(
@@ -252,6 +273,7 @@ async def start(config: Config) -> Running:
             host,
             s3_port,
         )
+    metrics_runner = await _start_metrics(config, store, offloader)
     return Running(
         store=store,
         offloader=offloader,
@@ -263,7 +285,49 @@ async def start(config: Config) -> Running:
         grace_seconds=config.shutdown_grace_seconds,
         scrubber=scrubber,
         scrub_task=scrub_task,
+        metrics_runner=metrics_runner,
     )
+
+
+async def _start_metrics(
+    config: Config, store: ObjectStore, offloader: Offloader
+) -> web.AppRunner | None:
+    """The Prometheus and probe listener, apart from the S3 door so it can stay private."""
+    if not config.metrics_listen:
+        return None
+    cache: dict[str, tuple[float, StoreFigures]] = {}
+
+    async def figures() -> StoreFigures:
+        # A full keyspace pass: at most once a minute, on the pool.
+        cached = cache.get("figures")
+        if cached is None or time.monotonic() - cached[0] > FIGURES_TTL_SECONDS:
+            stats = await offloader.run(gather_stats, store.kv, config.data_dir)
+            cached = (
+                time.monotonic(),
+                StoreFigures(
+                    objects=stats.objects,
+                    buckets=stats.buckets,
+                    blobs=stats.blobs,
+                    logical_bytes=stats.logical_bytes,
+                    stored_bytes=stats.stored_bytes,
+                    disk_free_bytes=stats.disk_free_bytes,
+                ),
+            )
+            cache["figures"] = cached
+        return cached[1]
+
+    app = metrics_app(
+        METRICS,
+        figures=figures,
+        ready=READY.is_set,
+        corrupt_reads=lambda: store.corrupt_reads,
+    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = parse_listen(config.metrics_listen, "metrics_listen")
+    await web.TCPSite(runner, host, port).start()
+    log.info("metrics and probes on http://%s:%d/metrics (/health, /ready)", host, port)
+    return runner
 
 
 async def serve(config: Config) -> None:
@@ -272,6 +336,13 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    notifier = Notifier()
     running = await start(config)
+    READY.set()
+    notifier.ready(f"serving S3 on {config.s3_listen}, gRPC on {config.grpc_listen}")
+    watchdog = asyncio.create_task(notifier.watchdog())
     await stop.wait()
+    READY.clear()
+    notifier.stopping()
     await running.stop()
+    watchdog.cancel()

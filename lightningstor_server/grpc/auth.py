@@ -38,6 +38,7 @@ from lightningstor.tokens import (
     verify_call,
 )
 from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
+from lightningstor_server.metrics import METRICS
 from lightningstor_server.ratelimit import FailedAuthLimiter
 
 log = logging.getLogger("lightningstor.grpc.auth")
@@ -204,6 +205,7 @@ class AuthInterceptor(AroundInterceptor):
         except Exception as error:
             # The key id is public; the signature and secret never reach a log.
             count = self._limiter.failed(source)
+            METRICS.auth_failures.labels("grpc").inc()
             log.warning(
                 "authentication failed: peer=%s method=%s error=%r recent_failures=%d",
                 source,

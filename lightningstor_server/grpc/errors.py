@@ -23,6 +23,7 @@ from lightningstor.client import ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
 from lightningstor.errors import InternalError, InvalidRange, StorageError
 from lightningstor_server.grpc.auth import OPEN_METHOD_PREFIXES, caller_key_id
 from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
+from lightningstor_server.metrics import observe_request
 
 log = logging.getLogger("lightningstor.grpc")
 
@@ -126,13 +127,15 @@ async def translating_errors(context: Context, *, method: str = "-") -> AsyncIte
             request_id=request_id,
         )
     finally:
+        elapsed = time.monotonic() - started
+        observe_request("grpc", method.rpartition("/")[2], outcome, elapsed)
         log.info(
             "request=%s method=%s outcome=%s key_id=%s ms=%.1f peer=%s",
             request_id,
             method,
             outcome,
             caller_key_id(),
-            (time.monotonic() - started) * 1000,
+            elapsed * 1000,
             peer,
         )
 

@@ -50,6 +50,7 @@ async def start_grpc_server(
     server_credentials: grpc.ServerCredentials | None = None,
     multipart: MultipartUploads | None = None,
     limiter: FailedAuthLimiter | None = None,
+    max_concurrent_calls: int = 0,
 ) -> tuple[grpc.aio.Server, int]:
     """:func:`start_grpc_door`, for callers that need only the server and its port."""
     door = await start_grpc_door(
@@ -59,6 +60,7 @@ async def start_grpc_server(
         server_credentials=server_credentials,
         multipart=multipart,
         limiter=limiter,
+        max_concurrent_calls=max_concurrent_calls,
     )
     return door.server, door.port
 
@@ -71,6 +73,7 @@ async def start_grpc_door(
     server_credentials: grpc.ServerCredentials | None = None,
     multipart: MultipartUploads | None = None,
     limiter: FailedAuthLimiter | None = None,
+    max_concurrent_calls: int = 0,
 ) -> GrpcDoor:
     """Serve BucketService, ObjectService, MultipartService and health on ``listen``
     ("host:port", port 0 picks a free one), over TLS when ``server_credentials`` are given;
@@ -80,6 +83,7 @@ async def start_grpc_door(
     MAX_CHUNK_BYTES), leaving room for the spec or metadata travelling beside them.
     """
     server = grpc.aio.server(
+        maximum_concurrent_rpcs=max_concurrent_calls or None,
         # The error interceptor comes first so it is outermost and also maps auth failures.
         interceptors=[
             ErrorInterceptor(),

@@ -26,6 +26,7 @@ from lightningstor.errors import (
 )
 from lightningstor.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.store import ObjectStore
+from lightningstor_server.metrics import METRICS, observe_request
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3 import (
     bucket,
@@ -155,6 +156,7 @@ class S3App:
             auth = await authenticate(_signed_request(request), self._lookup)
         except AuthError as error:
             count = self._limiter.failed(source)
+            METRICS.auth_failures.labels("s3").inc()
             log.warning(
                 "authentication failed: peer=%s code=%s recent_failures=%d",
                 source,
@@ -305,6 +307,8 @@ def _log_request(
     preflight = request.get("ls.preflight")
     auth = preflight[1] if preflight else None  # None also for a POST form (signed inside)
     access_key = auth.credential.access_key_id if auth is not None else "-"
+    elapsed = time.monotonic() - started
+    observe_request("s3", what, str(status), elapsed)
     log.info(
         "request=%s method=%s path=%s op=%s status=%d key_id=%s ms=%.1f peer=%s",
         request_id,
@@ -313,7 +317,7 @@ def _log_request(
         what,
         status,
         access_key,
-        (time.monotonic() - started) * 1000,
+        elapsed * 1000,
         request.remote,
     )
 

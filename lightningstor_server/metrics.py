@@ -1,0 +1,132 @@
+"""Prometheus metrics, and the /health and /ready probes, on their own listener.
+
+Request metrics are labelled by protocol, operation and outcome. Store figures (objects,
+buckets, blobs, stored bytes, dedup savings, disk free) come from a scan of the keyspace on the
+thread pool, cached for a minute so frequent scrapes of a large store stay cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "lightningstor_requests_total",
+            "Requests by protocol, operation and status.",
+            ("protocol", "operation", "status"),
+            registry=r,
+        )
+        self.latency = Histogram(
+            "lightningstor_request_seconds",
+            "Request duration by protocol and operation.",
+            ("protocol", "operation"),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.bytes_in = Counter(
+            "lightningstor_bytes_received_total",
+            "Object bytes received.",
+            ("protocol",),
+            registry=r,
+        )
+        self.bytes_out = Counter(
+            "lightningstor_bytes_sent_total", "Object bytes sent.", ("protocol",), registry=r
+        )
+        self.auth_failures = Counter(
+            "lightningstor_auth_failures_total",
+            "Failed authentications by protocol.",
+            ("protocol",),
+            registry=r,
+        )
+        self.objects = Gauge("lightningstor_objects", "Objects stored.", registry=r)
+        self.buckets = Gauge("lightningstor_buckets", "Buckets.", registry=r)
+        self.blobs = Gauge("lightningstor_blobs", "Distinct content blobs stored.", registry=r)
+        self.logical_bytes = Gauge(
+            "lightningstor_logical_bytes", "Sum of object sizes.", registry=r
+        )
+        self.stored_bytes = Gauge(
+            "lightningstor_stored_bytes", "Bytes of distinct blobs.", registry=r
+        )
+        self.dedup_saved_bytes = Gauge(
+            "lightningstor_dedup_saved_bytes",
+            "Logical bytes not stored thanks to dedup.",
+            registry=r,
+        )
+        self.disk_free_bytes = Gauge(
+            "lightningstor_disk_free_bytes", "Free bytes on the data disk.", registry=r
+        )
+        self.corrupt_reads = Gauge(
+            "lightningstor_corrupt_reads",
+            "Reads refused because a block failed its checksum.",
+            registry=r,
+        )
+
+    def observe(self, protocol: str, operation: str, status: str, seconds: float) -> None:
+        self.requests.labels(protocol, operation, status).inc()
+        self.latency.labels(protocol, operation).observe(seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreFigures:
+    objects: int
+    buckets: int
+    blobs: int
+    logical_bytes: int
+    stored_bytes: int
+    disk_free_bytes: int
+
+
+def metrics_app(
+    metrics: Metrics,
+    *,
+    figures: Callable[[], Awaitable[StoreFigures]],
+    ready: Callable[[], bool],
+    corrupt_reads: Callable[[], int],
+) -> web.Application:
+    async def scrape(request: web.Request) -> web.Response:
+        current = await figures()
+        metrics.objects.set(current.objects)
+        metrics.buckets.set(current.buckets)
+        metrics.blobs.set(current.blobs)
+        metrics.logical_bytes.set(current.logical_bytes)
+        metrics.stored_bytes.set(current.stored_bytes)
+        metrics.dedup_saved_bytes.set(max(0, current.logical_bytes - current.stored_bytes))
+        metrics.disk_free_bytes.set(current.disk_free_bytes)
+        metrics.corrupt_reads.set(corrupt_reads())
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")  # the process answers: alive
+
+    async def readiness(request: web.Request) -> web.Response:
+        if ready():
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", readiness)
+    return app
+
+
+# The process-wide metrics both doors report to (one daemon per process).
+METRICS = Metrics()
+
+
+def observe_request(protocol: str, operation: str, status: str, seconds: float) -> None:
+    METRICS.observe(protocol, operation, status, seconds)

@@ -1,0 +1,86 @@
+"""The daemon as systemd and Prometheus see it: notify protocol, watchdog, metrics, probes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import urllib.request
+from pathlib import Path
+
+from lightningstor.client import Client
+from lightningstor_server.notify import Notifier
+from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, boto3_client
+
+
+def _listen(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(30)
+    return sock
+
+
+def _messages(sock: socket.socket, until: str) -> list[str]:
+    seen: list[str] = []
+    while not any(until in m for m in seen):
+        seen.append(sock.recv(4096).decode())
+    return seen
+
+
+def test_notify_ready_watchdog_and_stopping(tmp_path: Path) -> None:
+    sock = _listen(tmp_path / "notify.sock")
+    daemon = Daemon(
+        tmp_path / "data",
+        extra_env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"},
+    )
+    daemon.start()
+    ready = _messages(sock, "READY=1")
+    # READY=1 comes only once both doors serve: both answer right now.
+    for port in (daemon.s3_port, daemon.grpc_port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    assert any("STATUS=serving" in m for m in ready)
+    assert any("WATCHDOG=1" in m for m in _messages(sock, "WATCHDOG=1"))
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert any("STOPPING=1" in m for m in _messages(sock, "STOPPING=1"))
+    assert daemon.proc.wait(timeout=30) == 0
+    daemon.proc = None
+    sock.close()
+
+
+def test_notifier_without_systemd_does_nothing() -> None:
+    notifier = Notifier({})
+    assert not notifier.enabled
+    notifier.ready("x")  # no socket: no error
+    assert notifier.watchdog_seconds is None
+
+
+def _get(daemon: Daemon, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}{path}", timeout=10) as r:
+        return r.status, r.read().decode()
+
+
+def test_metrics_and_probes(daemon: Daemon) -> None:
+    s3 = boto3_client(daemon)
+    s3.create_bucket(Bucket="metered")
+    s3.put_object(Bucket="metered", Key="k", Body=b"x" * 1000)
+
+    async def grpc_calls() -> None:
+        async with Client(
+            daemon.grpc_target, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
+        ) as ls:
+            await ls.head_object("metered", "k")
+
+    asyncio.run(grpc_calls())
+    s3.close()
+    assert _get(daemon, "/health") == (200, "ok\n")
+    assert _get(daemon, "/ready") == (200, "ready\n")
+    status, text = _get(daemon, "/metrics")
+    assert status == 200
+    assert 'lightningstor_requests_total{operation="PutObject",protocol="s3",status="200"}' in text
+    assert (
+        'lightningstor_requests_total{operation="HeadObject",protocol="grpc",status="OK"}' in text
+    )
+    assert "lightningstor_request_seconds_bucket" in text
+    assert "lightningstor_objects " in text and "lightningstor_disk_free_bytes " in text
