@@ -25,8 +25,17 @@ the generated stubs, never the server.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -510,3 +519,53 @@ async def _chunks(data: bytes | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     async for piece in data:
         for start in range(0, len(piece), MAX_CHUNK_BYTES):
             yield piece[start : start + MAX_CHUNK_BYTES]
+
+
+class SyncClient:
+    """The same client for code without an event loop: it runs one of its own in a thread.
+
+    ``SyncClient(target, access_key_id=..., secret_access_key=...)`` offers every method of
+    :class:`Client`; streaming ones return lists (``list_objects``) or bytes (``get_object``).
+    """
+
+    def __init__(self, target: str, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="lightningstor-client", daemon=True
+        )
+        self._thread.start()
+        self._client: Client = self._call(self._make(target, options))
+
+    @staticmethod
+    async def _make(target: str, options: dict[str, Any]) -> Client:
+        return Client(target, **options)  # the channel belongs to the loop it is made in
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            if inspect.isasyncgen(result):
+                return self._call(_collect(result))
+            return self._call(result)
+
+        return call
+
+    def close(self) -> None:
+        self._call(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _collect(items: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in items]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,9 +14,9 @@ import pytest
 
 import lightningstor.client
 from lightningstor import errors
-from lightningstor.client import Client
+from lightningstor.client import Client, SyncClient
 from lightningstor.v1 import storage_pb2 as pb
-from tests.grpc.harness import KEY_ID, GrpcEnv, MiB, grpc_test
+from tests.grpc.harness import KEY_ID, SECRET, GrpcEnv, MiB, _serve, grpc_test
 
 BUCKET = "bkt"
 
@@ -180,3 +181,32 @@ def test_client_imports_no_server_or_http_code() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
     assert not {m for m in imported if m.split(".")[0] in ("aiohttp", "lightningstor_server")}
+
+
+def test_sync_client_without_an_event_loop(tmp_path: Path) -> None:
+    """The sync wrapper against a live server whose loop runs in another thread."""
+    started = threading.Event()
+    stop = threading.Event()
+    target: list[str] = []
+
+    async def serve() -> None:
+        async def scenario(env: GrpcEnv) -> None:
+            target.append(env.target)
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+
+        await _serve(tmp_path, scenario, {})
+
+    server = threading.Thread(target=lambda: asyncio.run(serve()))
+    server.start()
+    assert started.wait(30)
+    try:
+        with SyncClient(target[0], access_key_id=KEY_ID, secret_access_key=SECRET) as ls:
+            ls.create_bucket("sync")
+            ls.put_object("sync", "a/b", b"synchronous")
+            assert ls.get_object("sync", "a/b") == b"synchronous"
+            assert [o.key for o in ls.list_objects("sync")] == ["a/b"]
+    finally:
+        stop.set()
+        server.join(30)
