@@ -15,8 +15,9 @@ from lightningstor.errors import StorageError
 from lightningstor.fsck import check_store
 from lightningstor.kv_leveldb import LevelDBKV
 from lightningstor_server.admin_cli import add_admin_parser, run_admin
-from lightningstor_server.config import ConfigError, load_config
+from lightningstor_server.config import ConfigError, load_config, render_toml
 from lightningstor_server.daemon import serve
+from lightningstor_server.logs import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--region", help="region reported to S3 clients (default us-east-1)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
+    serve.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective settings (secrets hidden) as TOML and exit",
+    )
     fsck = sub.add_parser(
         "fsck",
         help="check (and repair) a stopped store's references, blobs and leftovers",
@@ -98,11 +104,10 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"lightningstor: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    if args.print_config:
+        print(render_toml(config))
+        return 0
+    configure_logging(config.log_level, config.log_format)
     try:
         asyncio.run(serve(config))
     except StorageError as exc:

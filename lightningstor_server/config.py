@@ -7,6 +7,7 @@ field, or a value of the wrong type, stops start-up with a message naming it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ class Config:
     # is bound into the signature), which spares users of a self-hosted store a guessing game.
     region: str = "us-east-1"
     log_level: str = "info"
+    # "text" (readable) or "json" (one object per line, for log shippers).
+    log_format: str = "text"
     io_workers: int = 16
     gc_delay_seconds: float = 60.0
     gc_interval_seconds: float = 30.0
@@ -162,6 +165,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"setting '{name}' must be 0 (off) or more")
     if config.io_workers < 1:
         raise ConfigError("setting 'io_workers' must be at least 1")
+    if config.log_format not in ("text", "json"):
+        raise ConfigError(f"setting 'log_format': expected text or json, got {config.log_format!r}")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"setting 'log_level': unknown level {config.log_level!r}")
     if (config.root_access_key is None) != (config.root_secret_key is None):
@@ -179,3 +184,26 @@ def parse_listen(value: str, name: str = "listen") -> tuple[str, int]:
 
 def replace(config: Config, **changes: Any) -> Config:
     return dataclasses.replace(config, **changes)
+
+
+_SECRET_SETTINGS = frozenset({"root_secret_key"})
+
+
+def render_toml(config: Config) -> str:
+    """The effective settings as TOML a --config file accepts (secrets shown as hidden)."""
+    lines = ["# Effective LightningSTOR settings (defaults < file < environment < flags)"]
+    for item in fields(Config):
+        value = getattr(config, item.name)
+        if value is None:
+            lines.append(f"# {item.name} = (unset)")
+        elif item.name in _SECRET_SETTINGS:
+            lines.append(f"# {item.name} = (set, hidden)")
+        elif isinstance(value, bool):
+            lines.append(f"{item.name} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{item.name} = {value}")
+        elif isinstance(value, tuple):
+            lines.append(f"{item.name} = {json.dumps([str(v) for v in value])}")
+        else:  # a JSON string is a valid TOML basic string
+            lines.append(f"{item.name} = {json.dumps(str(value))}")
+    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import urllib.request
@@ -84,3 +85,11 @@ def test_metrics_and_probes(daemon: Daemon) -> None:
     )
     assert "lightningstor_request_seconds_bucket" in text
     assert "lightningstor_objects " in text and "lightningstor_disk_free_bytes " in text
+
+
+def test_json_logs(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path / "data", extra_env={"LIGHTNINGSTOR_LOG_FORMAT": "json"}).start()
+    boto3_client(daemon).list_buckets()
+    daemon.stop()
+    entries = [json.loads(line) for line in daemon.log_text().splitlines() if line.strip()]
+    assert any("op=ListBuckets" in e["message"] and e["level"] == "info" for e in entries)

@@ -88,3 +88,13 @@ def test_master_key_location(tmp_path: Path) -> None:
     assert master_key_location(config, systemd) == tmp_path / "creds" / "master.key"
     explicit = load_config(environ={"LIGHTNINGSTOR_MASTER_KEY_FILE": "/etc/k"})
     assert master_key_location(explicit, systemd) == Path("/etc/k")
+
+
+def test_print_config_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env_args = ["serve", "--data-dir", str(tmp_path / 'a "quoted" dir'), "--print-config"]
+    assert main(env_args) == 0
+    printed = capsys.readouterr().out
+    file = tmp_path / "printed.toml"
+    file.write_text(printed)
+    again = load_config(file=file, environ={})
+    assert again == load_config(environ={}, overrides={"data_dir": tmp_path / 'a "quoted" dir'})
