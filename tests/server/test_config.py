@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
+import lightningstor_server
 from lightningstor_server.cli import main
-from lightningstor_server.config import ConfigError, load_config
+from lightningstor_server.config import Config, ConfigError, load_config
 from lightningstor_server.daemon import master_key_location
 
 
@@ -98,3 +100,12 @@ def test_print_config_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[
     file.write_text(printed)
     again = load_config(file=file, environ={})
     assert again == load_config(environ={}, overrides={"data_dir": tmp_path / 'a "quoted" dir'})
+
+
+def test_shipped_example_names_every_setting_with_its_default() -> None:
+    example = Path(lightningstor_server.__file__).parent / "lightningstor.example.toml"
+    loaded = load_config(file=example, environ={})
+    assert loaded == load_config(environ={})
+    text = example.read_text()
+    for item in fields(Config):
+        assert item.name in text, f"{item.name} is missing from the example configuration"
