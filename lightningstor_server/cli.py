@@ -18,6 +18,9 @@ from lightningstor_server.admin_cli import add_admin_parser, run_admin
 from lightningstor_server.config import ConfigError, load_config, render_toml
 from lightningstor_server.daemon import serve
 from lightningstor_server.logs import configure_logging
+from lightningstor_server.offline_cli import add_offline_parsers, run_gc, run_stats
+
+OFFLINE_COMMANDS = {"stats": run_stats, "gc": run_gc}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     add_admin_parser(sub)
+    add_offline_parsers(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "admin":
         return run_admin(args)
+    if args.command in OFFLINE_COMMANDS:
+        return OFFLINE_COMMANDS[args.command](args)
     if args.command == "fsck":
         return _fsck(args.data_dir, verify_content=args.verify_content, repair=args.repair)
     return _serve(args)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+
+import pytest
 
 from lightningstor import keyspace as ks
 from lightningstor.blobs import BlobStore
@@ -67,3 +70,17 @@ def test_each_kind_of_damage_is_reported(tmp_path: Path) -> None:
     assert f"blob {gamma}: content does not hash to its name" in joined
     assert f"blob {orphan}: content does not hash" in joined  # the orphan is garbage too
     assert len(report.problems) == 5
+
+
+def test_stats_and_gc_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _store_with_objects(tmp_path / "d")
+    assert main(["stats", "--data-dir", str(tmp_path / "d"), "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert (figures["buckets"], figures["objects"], figures["blobs"]) == (1, 3, 2)
+    assert figures["logical_bytes"] == 15 and figures["stored_bytes"] == 10  # "alpha" twice
+    assert figures["per_bucket"]["fsck"] == {"objects": 3, "bytes": 15}
+    assert main(["stats", "--data-dir", str(tmp_path / "d")]) == 0
+    assert "dedup saves 5" in capsys.readouterr().out
+    assert main(["gc", "--data-dir", str(tmp_path / "d")]) == 0
+    assert "collected 0 unreferenced blobs" in capsys.readouterr().out
+    assert main(["stats", "--data-dir", str(tmp_path / "nowhere")]) == 2

@@ -3,11 +3,16 @@ a working ``lightningstor`` command."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
 import zipfile
 from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_testing_plugin import USER_TESTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +39,14 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
         assert required in names, f"{required} is not in the wheel"
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", wheel)
+    # pytest and boto3 as a user's project would have them, to use the plugin from the wheel.
+    run(python, "-m", "pip", "install", "-q", wheel, "pytest", "boto3")
     assert run(tmp_path / "venv" / "bin" / "lightningstor", "version").strip()
+    project = tmp_path / "user-project"
+    project.mkdir()
+    (project / "test_user.py").write_text(USER_TESTS)
+    out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", project, cwd=project)
+    assert "2 passed" in out
     run(
         python,
         "-c",
@@ -43,3 +54,27 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
         "lightningstor_server.daemon",
         cwd=tmp_path,
     )
+
+
+def test_unit_file_passes_systemd_analyze(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed on this machine")
+    unit = (ROOT / "systemd" / "lightningstor.service").read_text()
+    # Verify the unit as written, with its ExecStart pointed at a binary that exists here.
+    unit = unit.replace(
+        "/opt/lightningstor/.venv/bin/lightningstor",
+        str(Path(sys.executable).with_name("lightningstor")),
+    )
+    (tmp_path / "lightningstor.service").write_text(unit)
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / "lightningstor.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    problems = [
+        line for line in (done.stdout + done.stderr).splitlines() if "lightningstor.service" in line
+    ]
+    assert done.returncode == 0 and not problems, done.stdout + done.stderr
