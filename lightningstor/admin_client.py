@@ -4,19 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import grpc
 
-from lightningstor.client import call_metadata, translate_error
+from lightningstor.client import ChannelOwner, call_metadata, translate_error
 from lightningstor.v1 import admin_pb2 as pb
 from lightningstor.v1 import admin_pb2_grpc as pb_grpc
 
 ADMIN_SERVICE = f"/{pb.DESCRIPTOR.package}.AdminService/"
 
 
-class AdminClient:
+class AdminClient(ChannelOwner):
     def __init__(
         self,
         target: str,
@@ -27,23 +26,8 @@ class AdminClient:
     ) -> None:
         self._key_id = access_key_id
         self._secret = secret_access_key
-        self._channel = (
-            grpc.aio.insecure_channel(target)
-            if channel_credentials is None
-            else grpc.aio.secure_channel(target, channel_credentials)
-        )
+        super().__init__(target, channel_credentials)
         self._stub: Any = pb_grpc.AdminServiceStub(self._channel)  # type: ignore[no-untyped-call]
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._channel.close(None)
 
     async def _call(self, method: str, request: Any) -> Any:
         try:

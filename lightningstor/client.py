@@ -138,7 +138,32 @@ def translate_error(error: grpc.aio.AioRpcError) -> Exception:
     return cls(message)
 
 
-class Client:
+class ChannelOwner:
+    """Owns one grpc.aio channel to a daemon (TLS when credentials are given) and closes it
+    as an async context manager. Create it inside a running loop."""
+
+    def __init__(self, target: str, channel_credentials: grpc.ChannelCredentials | None) -> None:
+        if channel_credentials is None:
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            self._channel = grpc.aio.secure_channel(target, channel_credentials)
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class Client(ChannelOwner):
     """An authenticated channel to one LightningSTOR daemon. Create it inside a running loop."""
 
     def __init__(
@@ -154,10 +179,7 @@ class Client:
         self._secret = secret_access_key
         # Deadline of unary calls; streams run as long as their bytes keep flowing.
         self._timeout = timeout_seconds
-        if channel_credentials is None:
-            self._channel = grpc.aio.insecure_channel(target)
-        else:
-            self._channel = grpc.aio.secure_channel(target, channel_credentials)
+        super().__init__(target, channel_credentials)
         # The generated stubs are untyped; these annotations are their types.
         buckets: Any = pb_grpc.BucketServiceStub(self._channel)  # type: ignore[no-untyped-call]
         objects: Any = pb_grpc.ObjectServiceStub(self._channel)  # type: ignore[no-untyped-call]
@@ -184,21 +206,6 @@ class Client:
         )
         self._copy_object: _Unary[pb.CopyObjectRequest, pb.Object] = objects.CopyObject
         self._multipart: Any = pb_grpc.MultipartServiceStub(self._channel)  # type: ignore[no-untyped-call]
-
-    # --- lifecycle ------------------------------------------------------------------------
-    async def close(self) -> None:
-        await self._channel.close(None)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _signed(self, method: str) -> list[tuple[str, str]]:
         return call_metadata(self._key_id, self._secret, method)

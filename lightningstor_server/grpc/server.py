@@ -42,29 +42,6 @@ class GrpcDoor:
         await self.health.enter_graceful_shutdown()
 
 
-async def start_grpc_server(
-    *,
-    store: ObjectStore,
-    credentials: CredentialStore,
-    listen: str,
-    server_credentials: grpc.ServerCredentials | None = None,
-    multipart: MultipartUploads | None = None,
-    limiter: FailedAuthLimiter | None = None,
-    max_concurrent_calls: int = 0,
-) -> tuple[grpc.aio.Server, int]:
-    """:func:`start_grpc_door`, for callers that need only the server and its port."""
-    door = await start_grpc_door(
-        store=store,
-        credentials=credentials,
-        listen=listen,
-        server_credentials=server_credentials,
-        multipart=multipart,
-        limiter=limiter,
-        max_concurrent_calls=max_concurrent_calls,
-    )
-    return door.server, door.port
-
-
 async def start_grpc_door(
     *,
     store: ObjectStore,

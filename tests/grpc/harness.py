@@ -22,7 +22,7 @@ from lightningstor.credentials import CredentialStore
 from lightningstor.offload import Offloader
 from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
-from lightningstor_server.grpc.server import start_grpc_server
+from lightningstor_server.grpc.server import start_grpc_door
 
 KEY_ID = "LSGRPCTESTKEY00000001"
 SECRET = "grpc-test-secret-0123456789"
@@ -85,9 +85,8 @@ async def _serve(tmp_path: Path, scenario: Scenario, kwargs: dict[str, Any]) -> 
         await credentials.create(
             access_key_id=KEY_ID, secret_access_key=SECRET, name="grpc-tests", admin=True
         )
-        server, port = await start_grpc_server(
-            store=store, credentials=credentials, listen="127.0.0.1:0"
-        )
+        door = await start_grpc_door(store=store, credentials=credentials, listen="127.0.0.1:0")
+        server, port = door.server, door.port
         try:
             target = f"127.0.0.1:{port}"
             async with grpc.aio.insecure_channel(target) as channel:
