@@ -27,6 +27,7 @@ from lightningstor_server.grpc.messages import (
     render_range,
 )
 from lightningstor_server.grpc.wrapping import Context
+from lightningstor_server.metrics import METRICS
 
 _ACCEPTED = ((WRITE_ACCEPTED_KEY, "1"),)
 
@@ -75,6 +76,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                 metadata=render_object(reader.head), content_range=render_range(reader)
             )
             async for chunk in chunks:
+                METRICS.bytes_out.labels("grpc").inc(len(chunk))
                 for start in range(0, len(chunk), MAX_CHUNK_BYTES):
                     yield render_chunk(chunk[start : start + MAX_CHUNK_BYTES])
 
@@ -212,6 +214,7 @@ class _WriteBody:
                 _verify_chunk(message)
             if message.data:
                 received += len(message.data)
+                METRICS.bytes_in.labels("grpc").inc(len(message.data))
                 yield message.data
             if message.finish_write:
                 return

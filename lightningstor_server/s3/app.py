@@ -265,6 +265,9 @@ class S3App:
                 "request=%s %s %s failed unexpectedly", request_id, request.method, request.path
             )
             return self._fail(request, InternalError(), request_id, started)
+        # Bytes of bodies that were accepted and of responses that were sent whole.
+        METRICS.bytes_in.labels("s3").inc(request.content_length or 0)
+        METRICS.bytes_out.labels("s3").inc(response.content_length or 0)
         _log_request(request, request_id, response.status, started, endpoint.operation)
         return response
 

@@ -85,6 +85,10 @@ def test_metrics_and_probes(daemon: Daemon) -> None:
     )
     assert "lightningstor_request_seconds_bucket" in text
     assert "lightningstor_objects " in text and "lightningstor_disk_free_bytes " in text
+    received = [
+        line for line in text.splitlines() if line.startswith("lightningstor_bytes_received_total{")
+    ]
+    assert any('protocol="s3"' in line and float(line.split()[-1]) >= 1000 for line in received)
 
 
 def test_json_logs(tmp_path: Path) -> None:
