@@ -148,6 +148,10 @@ def test_disabled_key_is_refused_at_once_and_admin_needs_admin(daemon: Daemon, s
     listed = admin_cli(daemon, "list")
     assert made["access_key_id"] in [k["access_key_id"] for k in listed]
     assert all("secret_access_key" not in k for k in listed)
+    shown = admin_cli(daemon, "show", made["access_key_id"])
+    assert (shown[0]["name"], shown[0]["grants"]) == ("short-lived", {"team-a": "read"})
+    revealed = admin_cli(daemon, "secret", made["access_key_id"])
+    assert revealed["secret_access_key"] == made["secret_access_key"]
     admin_cli(daemon, "grant", made["access_key_id"], "team-b=read")
     assert [o["Key"] for o in limited.list_objects_v2(Bucket="team-b")["Contents"]] == ["private"]
     admin_cli(daemon, "delete", made["access_key_id"])
