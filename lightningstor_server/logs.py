@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -22,8 +24,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class ProtocolNoise(logging.Filter):
+    """aiohttp logs every malformed request it refuses at ERROR with a traceback: any client
+    could flood the log that way. Such a refusal is the client's mistake, already answered with
+    a 400; it becomes one WARNING line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "aiohttp.server" and record.exc_info:
+            error = record.exc_info[1]
+            if isinstance(error, HttpProcessingError):
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                record.msg = f"refused a malformed request: {error!r}"
+                record.args = None
+                record.exc_info = record.exc_text = None
+        return True
+
+
 def configure_logging(level: str, log_format: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ProtocolNoise())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -97,3 +97,14 @@ def test_json_logs(tmp_path: Path) -> None:
     daemon.stop()
     entries = [json.loads(line) for line in daemon.log_text().splitlines() if line.strip()]
     assert any("op=ListBuckets" in e["message"] and e["level"] == "info" for e in entries)
+
+
+def test_malformed_requests_do_not_flood_the_log_with_tracebacks(daemon: Daemon) -> None:
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", daemon.s3_port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n")
+            assert b" 400 Bad Request" in sock.recv(100)
+    boto3_client(daemon).list_buckets()  # still serving
+    log = daemon.log_text()
+    assert "refused a malformed request" in log
+    assert "Traceback" not in log
