@@ -26,11 +26,12 @@ from lightningstor.keyspace import CREDENTIAL_PREFIX, prefix_end
 from lightningstor.multipart import MultipartUploads
 from lightningstor.offload import Offloader
 from lightningstor.scrub import SCRUB_STATE_FILE, Scrubber
+from lightningstor.stats import StoreStats
 from lightningstor.stats import gather as gather_stats
 from lightningstor.store import ObjectStore
 from lightningstor_server.config import Config, parse_listen
 from lightningstor_server.grpc.server import GrpcDoor, start_grpc_door
-from lightningstor_server.metrics import METRICS, StoreFigures, metrics_app
+from lightningstor_server.metrics import METRICS, metrics_app
 from lightningstor_server.notify import Notifier
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3.app import S3App, make_gateway
@@ -59,7 +60,6 @@ class Running:
     scrubber: Scrubber | None = None  # its results are what metrics export
     scrub_task: asyncio.Task[None] | None = None
     metrics_runner: web.AppRunner | None = None
-    ready: bool = True
 
     async def stop(self) -> None:
         log.info("shutting down: refusing new requests, finishing in-flight ones")
@@ -69,7 +69,6 @@ class Running:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task  # a scrub saves its place first
         await self.grpc_door.not_serving()
-        self.ready = False
         await asyncio.gather(self.grpc_door.server.stop(self.grace_seconds), self._stop_s3())
         # Requests cut off after the grace period may still have work on the pool; LevelDB
         # must outlive all of it, so the pool drains first and the store closes after.
@@ -295,23 +294,15 @@ async def _start_metrics(
     """The Prometheus and probe listener, apart from the S3 door so it can stay private."""
     if not config.metrics_listen:
         return None
-    cache: dict[str, tuple[float, StoreFigures]] = {}
+    cache: dict[str, tuple[float, StoreStats]] = {}
 
-    async def figures() -> StoreFigures:
+    async def figures() -> StoreStats:
         # A full keyspace pass: at most once a minute, on the pool.
         cached = cache.get("figures")
         if cached is None or time.monotonic() - cached[0] > FIGURES_TTL_SECONDS:
-            stats = await offloader.run(gather_stats, store.kv, config.data_dir)
             cached = (
                 time.monotonic(),
-                StoreFigures(
-                    objects=stats.objects,
-                    buckets=stats.buckets,
-                    blobs=stats.blobs,
-                    logical_bytes=stats.logical_bytes,
-                    stored_bytes=stats.stored_bytes,
-                    disk_free_bytes=stats.disk_free_bytes,
-                ),
+                await offloader.run(gather_stats, store.kv, config.data_dir),
             )
             cache["figures"] = cached
         return cached[1]

@@ -14,6 +14,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from lightningstor.stats import StoreStats
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -79,20 +81,10 @@ class Metrics:
         self.latency.labels(protocol, operation).observe(seconds)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoreFigures:
-    objects: int
-    buckets: int
-    blobs: int
-    logical_bytes: int
-    stored_bytes: int
-    disk_free_bytes: int
-
-
 def metrics_app(
     metrics: Metrics,
     *,
-    figures: Callable[[], Awaitable[StoreFigures]],
+    figures: Callable[[], Awaitable[StoreStats]],
     ready: Callable[[], bool],
     corrupt_reads: Callable[[], int],
 ) -> web.Application:
