@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,48 @@ def test_compare_and_swap_and_absence(kv: OrderedKV) -> None:
     kv.commit(remove)
     assert kv.get(b"k") is None
     assert kv.scan(b"", b"\xff", limit=10) == []
+
+
+def test_concurrent_compare_and_swap_loses_no_update(kv: OrderedKV) -> None:
+    """Many threads increment one counter by compare-and-swap, retrying on conflict: commits
+    that are grouped into one write must still see each other's effects (no lost update)."""
+    _put(kv, n=b"0")
+    threads, increments = 8, 50
+
+    def bump() -> None:
+        for _ in range(increments):
+            while True:
+                raw = kv.get(b"n")
+                assert raw is not None
+                swap = Batch()
+                swap.expect_value(b"n", raw)
+                swap.put(b"n", str(int(raw) + 1).encode())
+                try:
+                    kv.commit(swap)
+                    break
+                except KVConflict:
+                    continue
+
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(bump) for _ in range(threads)]:
+            future.result()
+    assert kv.get(b"n") == str(threads * increments).encode()
+
+
+def test_concurrent_creates_of_one_key_have_one_winner(kv: OrderedKV) -> None:
+    def create(i: int) -> bool:
+        batch = Batch()
+        batch.expect_value(b"k", None)
+        batch.put(b"k", str(i).encode())
+        batch.put(f"side-{i}".encode(), b"x")  # a loser's other writes must vanish too
+        try:
+            kv.commit(batch)
+        except KVConflict:
+            return False
+        return True
+
+    with ThreadPoolExecutor(16) as pool:
+        won = [i for i, ok in enumerate(pool.map(create, range(64))) if ok]
+    assert len(won) == 1
+    assert kv.get(b"k") == str(won[0]).encode()
+    assert [k for k, _ in kv.scan(b"side-", b"side.", limit=100)] == [f"side-{won[0]}".encode()]
