@@ -57,6 +57,8 @@ SIDECAR_HEADER_BYTES = _HEADER.size
 _ENTRY_BYTES = 4
 _ENTRY_WINDOW = 256  # CRCs a reader fetches at a time: one small pread per 256 MiB
 _FLUSH_ENTRY_BYTES = 4096  # a writer appends its CRCs every GiB, so memory stays O(1)
+# A blob being written is flushed to disk every this many bytes (see BlobWriter.write).
+_SYNC_EVERY_BYTES = 32 * 1024 * 1024
 _SHARDS = 256 * 256  # <aa>/<bb> directories per tree
 
 
@@ -155,6 +157,7 @@ class BlobWriter:
         self._digests = BodyDigests(algorithms)  # may refuse an algorithm: before the open
         self._blocks = BlockCrcs()
         self._fd = self._crc_fd = -1
+        self._unsynced = 0
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             self._crc_fd = os.open(crc_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -168,13 +171,25 @@ class BlobWriter:
     def size(self) -> int:
         return self._digests.size
 
-    def write(self, data: bytes) -> None:
-        self._digests.update(data)
+    def write(self, data: bytes, *, digest: bool = True) -> None:
+        """Digest and write ``data``; with ``digest=False`` the caller feeds :meth:`digest`
+        the same chunks itself (in the same order), on another thread, at the same time."""
+        if digest:
+            self._digests.update(data)
         self._blocks.update(data)
+        self._unsynced += len(data)
+        if self._unsynced >= _SYNC_EVERY_BYTES:
+            # Flushed as it arrives, while the next chunk is received: the fsync that must
+            # come before the commit then finds little left to write.
+            os.fdatasync(self._fd)
+            self._unsynced = 0
         if len(self._blocks.entries) >= _FLUSH_ENTRY_BYTES:
             _write_all(self._crc_fd, self._blocks.entries)
             self._blocks.entries.clear()
         _write_all(self._fd, data)
+
+    def digest(self, data: bytes) -> None:
+        self._digests.update(data)
 
     def finish(self) -> StagedBlob:
         d = self._digests
@@ -251,26 +266,35 @@ class BlobReader:
     def verified(self) -> bool:
         return self._entries is not None
 
-    def read_chunk(self, offset: int, stop: int) -> bytes:
-        """Bytes from ``offset`` up to ``stop`` or the end of the block holding ``offset``.
+    def read_chunk(self, offset: int, stop: int, *, blocks: int = 1) -> bytes:
+        """Bytes from ``offset`` up to ``stop`` or the end of the ``blocks``-th block from the
+        one holding ``offset`` (one read: fewer trips through the pool for a large GET).
 
-        Raises :class:`BlockMismatch` when the block is short or fails its CRC32C.
+        Raises :class:`BlockMismatch` when a block is short or fails its CRC32C.
         """
         block, within = divmod(offset, BLOCK_BYTES)
+        start = offset - within
+        limit = min(start + blocks * BLOCK_BYTES, stop)
         if self._entries is None:
-            data = os.pread(self._fd, min(BLOCK_BYTES - within, stop - offset), offset)
+            data = os.pread(self._fd, limit - offset, offset)
             if not data:
                 raise BlockMismatch(self.sha256_hex, offset, "blob is shorter than recorded")
             return data
-        start = offset - within
-        length = min(BLOCK_BYTES, self.size - start)
+        # Whole blocks only: each is checked before any byte of it is returned.
+        length = min(block_count(limit - start) * BLOCK_BYTES, self.size - start)
         data = os.pread(self._fd, length, start)
         if len(data) != length:
             raise BlockMismatch(self.sha256_hex, start + len(data), "blob is shorter than recorded")
-        if crc32c(data) != self._entries.expected(block):
-            raise BlockMismatch(self.sha256_hex, start, f"block {block} fails its CRC32C")
+        view = memoryview(data)
+        for at in range(0, length, BLOCK_BYTES):
+            index = block + at // BLOCK_BYTES
+            if crc32c(view[at : at + BLOCK_BYTES]) != self._entries.expected(index):
+                if at == 0:
+                    raise BlockMismatch(self.sha256_hex, start, f"block {index} fails its CRC32C")
+                length = at  # serve the sound blocks before it; the next read refuses it
+                break
         end = min(stop - start, length)
-        return data if within == 0 and end == length else data[within:end]
+        return data if within == 0 and end == len(data) else data[within:end]
 
     def close(self) -> None:
         os.close(self._fd)

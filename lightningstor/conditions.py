@@ -81,5 +81,7 @@ def part_range(head: ObjectHead, part_number: int) -> ByteRange | None:
         raise InvalidPartNumber(resource=head.key)
     if head.size == 0:
         return None
+    if not head.segments:  # kept inline: one part, the whole object
+        return ByteRange(start=0, end=head.size - 1)
     start = sum(s.size for s in head.segments[: part_number - 1])
     return ByteRange(start=start, end=start + head.segments[part_number - 1].size - 1)

@@ -28,6 +28,8 @@ from lightningstor.records import CredentialRecord, decode_credential, encode_cr
 
 MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12
+# More opened credentials than this are never kept (the cache starts over).
+_CACHED_CREDENTIALS = 4096
 _KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -81,6 +83,13 @@ class CredentialStore:
         self._kv = kv
         self._io = offloader
         self._aead = AESGCM(master_key)
+        # Opened credentials by key id: every signed request looks one up, and a pool hop plus
+        # an AES-GCM open per request is most of what a small GET costs. This store is the only
+        # writer of credential records while the daemon runs (LevelDB admits one process), so
+        # each change drops the entry and bumps ``_changes``; a lookup that raced a change
+        # does not cache what it read.
+        self._cache: dict[str, Credential] = {}
+        self._changes = 0
 
     def _seal(self, access_key_id: str, secret: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -128,12 +137,26 @@ class CredentialStore:
     async def lookup(self, access_key_id: str) -> Credential | None:
         """The credential with its secret opened, or ``None`` if the key id is unknown.
 
-        Read on every request, so disabling a key or changing its grants takes effect at once.
+        Disabling a key or changing its grants takes effect at once: changes go through this
+        store, which forgets what it cached.
         """
+        cached = self._cache.get(access_key_id)
+        if cached is not None:
+            return cached
+        changes = self._changes
         raw = await self._io.run(self._kv.get, credential_key(access_key_id))
         if raw is None:
             return None
-        return self._credential(decode_credential(access_key_id, raw))
+        credential = self._credential(decode_credential(access_key_id, raw))
+        if changes == self._changes:
+            if len(self._cache) >= _CACHED_CREDENTIALS:
+                self._cache.clear()
+            self._cache[access_key_id] = credential
+        return credential
+
+    def _changed(self, access_key_id: str) -> None:
+        self._changes += 1
+        self._cache.pop(access_key_id, None)
 
     def _credential(self, record: CredentialRecord) -> Credential:
         return Credential(
@@ -183,6 +206,8 @@ class CredentialStore:
                 await self._io.run(self._kv.commit, batch)
             except KVConflict:
                 continue
+            finally:
+                self._changed(access_key_id)
             return self._credential(updated)
         raise InternalError("The key changed too often meanwhile; try again.")
 
@@ -195,4 +220,7 @@ class CredentialStore:
         batch = Batch()
         batch.expect_value(key, raw)
         batch.delete(key)
-        await self._io.run(self._kv.commit, batch)
+        try:
+            await self._io.run(self._kv.commit, batch)
+        finally:
+            self._changed(access_key_id)

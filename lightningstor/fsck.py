@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from lightningstor import keyspace as ks
 from lightningstor.blobs import CRC_SUFFIX, BlobStore, SidecarError
+from lightningstor.inline import intact
 from lightningstor.kv import Batch, OrderedKV, scan_all
 from lightningstor.records import RefRecord, decode_object, decode_part, decode_ref, encode_ref
 from lightningstor.scrub import BlobCheck, BlobVerdict, Checksums
@@ -51,19 +52,23 @@ class Report:
         return not self.problems
 
 
-def expected_references(kv: OrderedKV) -> tuple[Counter[str], int, int]:
-    """How many objects and parts reference each blob, and how many of each there are."""
+def expected_references(kv: OrderedKV) -> tuple[Counter[str], int, int, list[str]]:
+    """How many objects and parts reference each blob, how many of each there are, and the
+    objects kept inline whose bytes no longer match their MD5."""
     counts: Counter[str] = Counter()
     objects = parts = 0
+    damaged: list[str] = []
     for raw_key, raw in scan_all(kv, ks.OBJECT_PREFIX, ks.prefix_end(ks.OBJECT_PREFIX)):
         bucket, _, key = raw_key[len(ks.OBJECT_PREFIX) :].partition(b"\x00")
         head = decode_object(bucket.decode(), key.decode(), raw)
         counts.update(s.sha256_hex for s in head.segments)
         objects += 1
+        if head.inline is not None and not intact(head.inline, head.md5_hex):
+            damaged.append(f"object {head.bucket}/{head.key}: inline bytes do not match its MD5")
     for _raw_key, raw in scan_all(kv, ks.PART_PREFIX, ks.prefix_end(ks.PART_PREFIX)):
         counts[decode_part(raw).sha256_hex] += 1
         parts += 1
-    return counts, objects, parts
+    return counts, objects, parts, damaged
 
 
 def check_store(
@@ -79,8 +84,9 @@ def check_store(
     ``problems`` lists everything found, repaired or not; ``repaired`` what was fixed.
     ``progress`` is told how far the blob pass got every :data:`PROGRESS_EVERY_BLOBS` blobs.
     """
-    expected, objects, parts = expected_references(kv)
+    expected, objects, parts, damaged_inline = expected_references(kv)
     report = Report(objects=objects, parts=parts)
+    report.problems.extend(damaged_inline)  # nothing to repair from: reported only
     fix = _Fixer(kv, blobs, report, enabled=repair)
     files = set(blobs.iter_shas())
     report.blobs = len(files)

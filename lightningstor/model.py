@@ -49,6 +49,8 @@ class ObjectHead:
     user_metadata: Mapping[str, str]
     checksums: Mapping[str, str]  # algorithm name (e.g. "crc32") -> base64 value
     segments: tuple[Segment, ...]
+    # A small object's bytes, kept in its record (then ``segments`` is empty); see inline.py.
+    inline: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -58,7 +58,6 @@ MAX_PART_NUMBER = 10_000
 MAX_PART_BYTES = 5 * 1024**3
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600
 _ATTEMPTS = 64
-_RETRY_SLEEP_SECONDS = 0.005
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,14 +212,15 @@ class MultipartUploads:
                 _record, upload_raw = await self._upload(bucket, key, upload_id)
                 old_raw = await self._store.io.run(self._store.kv.get, part_key)
                 old = (_segment(decode_part(old_raw)),) if old_raw else ()
-                plan = await self._store.refs.plan((segment,), old)
-                if plan is None:  # a collection of this blob is under way: let it finish
-                    await asyncio.sleep(_RETRY_SLEEP_SECONDS)
-                    continue
-                plan.batch.expect_value(ks.upload_key(bucket, key, upload_id), upload_raw)
-                plan.batch.expect_value(part_key, old_raw)
-                plan.batch.put(part_key, encode_part(part))
-                if await self._store.refs.commit(plan, staged):
+
+                def fill(
+                    batch: Batch, upload_raw: bytes = upload_raw, old_raw: bytes | None = old_raw
+                ) -> None:
+                    batch.expect_value(ks.upload_key(bucket, key, upload_id), upload_raw)
+                    batch.expect_value(part_key, old_raw)
+                    batch.put(part_key, encode_part(part))
+
+                if await self._store.refs.update((segment,), old, staged, fill):
                     return _part_info(part)
             raise ConditionalRequestConflict(resource=key)
         finally:
@@ -376,17 +376,16 @@ class MultipartUploads:
     async def _discard(self, upload_key: bytes, closing: bytes, upload_id: str) -> None:
         rows = await self._parts(upload_id)
         removed = [_segment(decode_part(raw)) for _k, raw in rows]
-        for _ in range(_ATTEMPTS):
-            plan = await self._store.refs.plan((), removed)
-            if plan is None:
-                await asyncio.sleep(_RETRY_SLEEP_SECONDS)
-                continue
-            plan.batch.expect_value(upload_key, closing)
-            plan.batch.delete(upload_key)
+
+        def fill(batch: Batch) -> None:
+            batch.expect_value(upload_key, closing)
+            batch.delete(upload_key)
             for part_key, raw in rows:
-                plan.batch.expect_value(part_key, raw)
-                plan.batch.delete(part_key)
-            if await self._store.refs.commit(plan, None):
+                batch.expect_value(part_key, raw)
+                batch.delete(part_key)
+
+        for _ in range(_ATTEMPTS):
+            if await self._store.refs.update((), removed, None, fill):
                 return
         raise ConditionalRequestConflict()
 

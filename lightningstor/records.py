@@ -6,6 +6,7 @@ gains an explicit migration from the older version rather than guessing.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,7 @@ _HEADER_FIELDS = (
 
 def encode_object(head: ObjectHead) -> bytes:
     headers = {name: getattr(head.headers, name) for name in _HEADER_FIELDS}
+    inline = {} if head.inline is None else {"data": base64.b64encode(head.inline).decode()}
     return _dump(
         {
             "v": RECORD_VERSION,
@@ -91,6 +93,7 @@ def encode_object(head: ObjectHead) -> bytes:
             "meta": dict(head.user_metadata),
             "sums": dict(head.checksums),
             "segs": [[s.sha256_hex, s.size] for s in head.segments],
+            **inline,
         }
     )
 
@@ -109,6 +112,7 @@ def decode_object(bucket: str, key: str, raw: bytes) -> ObjectHead:
         user_metadata=data["meta"],
         checksums=data["sums"],
         segments=tuple(Segment(sha256_hex=s, size=n) for s, n in data["segs"]),
+        inline=base64.b64decode(data["data"]) if "data" in data else None,
     )
 
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 from lightningstor import keyspace as ks
@@ -34,6 +34,8 @@ from lightningstor.records import (
 # A blob whose last reference went away waits this long before collection, so readers that
 # looked up an object just before it was replaced can still open its bytes.
 GC_DELAY_SECONDS = 60.0
+# Pause before planning again after a lost race or while a collection finishes.
+RETRY_SLEEP_SECONDS = 0.005
 
 
 @dataclass(slots=True)
@@ -42,6 +44,14 @@ class Plan:
 
     batch: Batch = field(default_factory=Batch)
     publish: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class _Turn:
+    """Writers of one blob's reference record, queued in this process."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0  # holder included: the entry goes when nobody holds or waits
 
 
 class BlobReferences:
@@ -60,12 +70,61 @@ class BlobReferences:
         # Collection runs in one place at a time; the batches' expectations guard against
         # writers, this lock only keeps two collectors from tripping over each other.
         self._collecting = asyncio.Lock()
+        self._turns: dict[str, _Turn] = {}
 
-    async def plan(self, added: Iterable[Segment], removed: Iterable[Segment]) -> Plan | None:
-        """Reference-count changes as a guarded batch; None when the state read is already
-        stale or a collection is under way (the caller waits a moment and plans again)."""
+    async def update(
+        self,
+        added: Iterable[Segment],
+        removed: Iterable[Segment],
+        staged: StagedBlob | None,
+        fill: Callable[[Batch], None],
+    ) -> bool:
+        """One attempt at a commit that adds and removes these references: ``fill`` adds the
+        caller's own records and expectations to the guarded batch. False when the state read
+        went stale or a collection is under way (after a short pause: the caller re-reads its
+        records and tries again).
+
+        Writers of the same blob take turns here: each changes the blob's one reference record,
+        so racing them would let one commit per round succeed and the rest retry (64 writers
+        of identical bytes at once ran out of attempts). The batch's expectations still guard
+        the commit; the turn only keeps the writers of this process from colliding.
+        """
         delta: Counter[str] = Counter(s.sha256_hex for s in added)
         delta.subtract(s.sha256_hex for s in removed)
+        async with self._turn(sorted(sha for sha, change in delta.items() if change)):
+            plan = await self._plan(delta)
+            if plan is not None:
+                fill(plan.batch)
+                return await self.commit(plan, staged)
+        await asyncio.sleep(RETRY_SLEEP_SECONDS)
+        return False
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, shas: list[str]) -> AsyncIterator[None]:
+        # Taken in sorted order, so two writers never wait for each other in a cycle.
+        held: list[tuple[str, _Turn]] = []
+        try:
+            for sha in shas:
+                turn = self._turns.setdefault(sha, _Turn())
+                turn.waiting += 1
+                try:
+                    await turn.lock.acquire()
+                except BaseException:  # cancelled while waiting: the lock is not held
+                    self._leave(sha, turn)
+                    raise
+                held.append((sha, turn))
+            yield
+        finally:
+            for sha, turn in reversed(held):
+                turn.lock.release()
+                self._leave(sha, turn)
+
+    def _leave(self, sha: str, turn: _Turn) -> None:
+        turn.waiting -= 1
+        if turn.waiting == 0:
+            del self._turns[sha]
+
+    async def _plan(self, delta: Counter[str]) -> Plan | None:
         plan = Plan()
         now = time.time_ns()
         for sha, change in delta.items():

@@ -29,6 +29,7 @@ def gather(kv: OrderedKV, data_dir: Path) -> StoreStats:
         for k, _ in scan_all(kv, ks.BUCKET_PREFIX, ks.prefix_end(ks.BUCKET_PREFIX))
     }
     blob_sizes: dict[str, int] = {}
+    inline_bytes = 0
     for raw_key, raw in scan_all(kv, ks.OBJECT_PREFIX, ks.prefix_end(ks.OBJECT_PREFIX)):
         bucket, _, key = raw_key[len(ks.OBJECT_PREFIX) :].partition(b"\x00")
         head = decode_object(bucket.decode(), key.decode(), raw)
@@ -36,6 +37,7 @@ def gather(kv: OrderedKV, data_dir: Path) -> StoreStats:
         per_bucket[head.bucket] = (count + 1, size + head.size)
         for segment in head.segments:
             blob_sizes[segment.sha256_hex] = segment.size
+        inline_bytes += len(head.inline or b"")
     live = {
         k[len(ks.REF_PREFIX) :].decode()
         for k, v in scan_all(kv, ks.REF_PREFIX, ks.prefix_end(ks.REF_PREFIX))
@@ -46,7 +48,7 @@ def gather(kv: OrderedKV, data_dir: Path) -> StoreStats:
         objects=sum(c for c, _ in per_bucket.values()),
         logical_bytes=sum(s for _, s in per_bucket.values()),
         blobs=len(live),
-        stored_bytes=sum(size for sha, size in blob_sizes.items() if sha in live),
+        stored_bytes=inline_bytes + sum(size for sha, size in blob_sizes.items() if sha in live),
         disk_free_bytes=shutil.disk_usage(data_dir).free,
         per_bucket=per_bucket,
     )

@@ -49,7 +49,7 @@ def free_port() -> int:
         return port
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -168,8 +168,8 @@ class Daemon:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        _wait_for_port(self.s3_port, self.proc, self.log_path)
-        _wait_for_port(self.grpc_port, self.proc, self.log_path)
+        wait_for_port(self.s3_port, self.proc, self.log_path)
+        wait_for_port(self.grpc_port, self.proc, self.log_path)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

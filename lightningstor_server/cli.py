@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from lightningstor import __version__
@@ -80,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop the config names (None: asyncio's default)."""
+    if name == "uvloop":
+        import uvloop  # noqa: PLC0415 - loaded only when chosen
+
+        return uvloop.new_event_loop
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "version":
@@ -115,7 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     configure_logging(config.log_level, config.log_format)
     try:
-        asyncio.run(serve(config))
+        with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
+            runner.run(serve(config))
     except StorageError as exc:
         logging.getLogger("lightningstor").error("cannot start: %s", exc.message)
         return 1

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "LIGHTNINGSTOR_"
+# Inline bodies share LevelDB with all metadata; beyond this they would bloat its compactions.
+MAX_INLINE_BYTES = 64 * 1024
 
 
 class ConfigError(Exception):
@@ -34,6 +36,9 @@ class Config:
     # "text" (readable) or "json" (one object per line, for log shippers).
     log_format: str = "text"
     io_workers: int = 16
+    # "asyncio" (the standard loop) or "uvloop" (libuv: cheaper per request and per received
+    # chunk, but no sendfile). Chosen by measurement: see the README's Performance section.
+    event_loop: str = "asyncio"
     gc_delay_seconds: float = 60.0
     gc_interval_seconds: float = 30.0
     shutdown_grace_seconds: float = 10.0
@@ -65,6 +70,10 @@ class Config:
     # Check every block read against its CRC32C before serving it (refuse bit rot). Off only
     # to measure what it costs, or for a store whose disks verify reads themselves.
     verify_reads: bool = True
+    # Objects up to this size are kept inside their metadata record (one synced metadata write
+    # per PUT, shared by concurrent writers) instead of a blob file; 0 stores every body as a
+    # blob. Measured in bench/smallops.py; see the README's Performance section.
+    inline_max_bytes: int = 4096
     # The background scrub re-reads every blob (SHA-256 and block CRCs) at this rate, a pass
     # every scrub_interval_seconds (counted from the end of the last); 0 in either disables it.
     scrub_bytes_per_second: int = 50 * 1024 * 1024
@@ -158,6 +167,8 @@ def _validate(config: Config) -> None:
         parse_listen(getattr(config, name), name)
     if config.metrics_listen:
         parse_listen(config.metrics_listen, "metrics_listen")
+    if not 0 <= config.inline_max_bytes <= MAX_INLINE_BYTES:
+        raise ConfigError(f"setting 'inline_max_bytes' must be 0 to {MAX_INLINE_BYTES}")
     if config.min_part_bytes < 1:
         raise ConfigError("setting 'min_part_bytes' must be at least 1")
     for name in ("scrub_bytes_per_second", "scrub_interval_seconds"):
@@ -165,6 +176,10 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"setting '{name}' must be 0 (off) or more")
     if config.io_workers < 1:
         raise ConfigError("setting 'io_workers' must be at least 1")
+    if config.event_loop not in ("asyncio", "uvloop"):
+        raise ConfigError(
+            f"setting 'event_loop': expected asyncio or uvloop, got {config.event_loop!r}"
+        )
     if config.log_format not in ("text", "json"):
         raise ConfigError(f"setting 'log_format': expected text or json, got {config.log_format!r}")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -198,6 +198,7 @@ async def start(config: Config) -> Running:
         config.data_dir,
         offloader=offloader,
         gc_delay_seconds=config.gc_delay_seconds,
+        inline_max_bytes=config.inline_max_bytes,
     )
     store.verify_reads = config.verify_reads  # before either door serves a read
     master_key_path = master_key_location(config, os.environ)

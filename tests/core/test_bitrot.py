@@ -52,7 +52,7 @@ def flip(path: Path, offset: int) -> None:
 def open_store(data_dir: Path) -> Iterator[ObjectStore]:
     """A store of the test's own: these tests damage it, which the shared fixture forbids."""
     offloader = Offloader(workers=2)
-    store = ObjectStore.open(data_dir, offloader=offloader, gc_delay_seconds=0)
+    store = ObjectStore.open(data_dir, offloader=offloader, gc_delay_seconds=0, inline_max_bytes=0)
     try:
         yield store
     finally:

@@ -22,7 +22,7 @@ from tests.core.test_store import chunks, run
 
 def _store_with_objects(data_dir: Path) -> None:
     offloader = Offloader(workers=2)
-    store = ObjectStore.open(data_dir, offloader=offloader)
+    store = ObjectStore.open(data_dir, offloader=offloader, inline_max_bytes=0)
 
     async def fill() -> None:
         await store.create_bucket("fsck", owner="o")

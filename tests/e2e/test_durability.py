@@ -60,11 +60,15 @@ def _wait_for_staged_file(daemon: Daemon, min_bytes: int) -> None:
     raise AssertionError("the upload never reached the staging area")
 
 
+# Larger than inline_max_bytes, so it is a blob file like the cut-off bodies would have been.
+ACKED = b"acknowledged before the crash " * 200
+
+
 def test_sigkill_mid_upload_leaves_no_trace(fresh_daemon: Daemon) -> None:
     fresh_daemon.start()
     s3 = boto3_client(fresh_daemon)
     s3.create_bucket(Bucket="crash")
-    s3.put_object(Bucket="crash", Key="victim", Body=b"acknowledged before the crash")
+    s3.put_object(Bucket="crash", Key="victim", Body=ACKED)
 
     # Overwrite "victim" and upload "newcomer": both are cut off mid-body by SIGKILL.
     conns = [
@@ -78,16 +82,13 @@ def test_sigkill_mid_upload_leaves_no_trace(fresh_daemon: Daemon) -> None:
 
     fresh_daemon.start()
     s3 = boto3_client(fresh_daemon)
-    assert (
-        s3.get_object(Bucket="crash", Key="victim")["Body"].read()
-        == b"acknowledged before the crash"
-    )
+    assert s3.get_object(Bucket="crash", Key="victim")["Body"].read() == ACKED
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="crash").get("Contents", [])]
     assert keys == ["victim"]
     assert list((fresh_daemon.data_dir / "tmp").iterdir()) == []
     # Only the acknowledged blob exists under the blob tree.
     blobs = [p for p in (fresh_daemon.data_dir / "blobs").rglob("*") if p.is_file()]
-    assert [p.name for p in blobs] == [hashlib.sha256(b"acknowledged before the crash").hexdigest()]
+    assert [p.name for p in blobs] == [hashlib.sha256(ACKED).hexdigest()]
 
 
 def test_client_disconnect_mid_upload_stores_nothing(fresh_daemon: Daemon) -> None:
