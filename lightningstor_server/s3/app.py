@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import time
@@ -61,6 +62,10 @@ READ_OPERATIONS = frozenset(
 # A single PUT (object or part) carries at most 5 GiB; larger objects go multipart.
 MAX_PUT_BYTES = 5 * 1024**3
 _UPLOADS = frozenset({"PutObject", "UploadPart"})
+# Request ids: 16 hex digits, a random per-process half and a counter (an os.urandom call per
+# request showed up in profiles; ids need to be unique, not secret).
+_REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
+_request_numbers = itertools.count()
 
 HANDLERS: dict[str, Handler] = {
     "ListBuckets": bucket.handle_list_buckets,
@@ -298,7 +303,7 @@ def _request_id(request: web.Request) -> str:
     existing = request.get("ls.request_id")
     if isinstance(existing, str):
         return existing
-    request_id = secrets.token_hex(8).upper()
+    request_id = f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFF:08X}"
     request["ls.request_id"] = request_id
     return request_id
 

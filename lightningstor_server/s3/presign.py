@@ -42,6 +42,7 @@ from lightningstor_server.s3.sigv4 import (
     SignedRequest,
     canonical_request,
     check_all_signed,
+    parse_amz_date,
     signatures_match,
     signing_key,
     string_to_sign,
@@ -96,12 +97,9 @@ async def verify_presigned_v4(
             "X-Amz-Expires must be less than a week (in seconds) that is; 604800"
         )
     amz_date = params["X-Amz-Date"]
-    try:
-        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise AuthorizationQueryParametersError(
-            "X-Amz-Date must be in the ISO8601 Long Format"
-        ) from None
+    signed_at = parse_amz_date(amz_date)
+    if signed_at is None:
+        raise AuthorizationQueryParametersError("X-Amz-Date must be in the ISO8601 Long Format")
     now = now or datetime.now(UTC)
     age = (now - signed_at).total_seconds()
     if age > int(expires):

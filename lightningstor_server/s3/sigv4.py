@@ -14,6 +14,7 @@ signed it or raises an :mod:`lightningstor.errors` AuthError.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -54,6 +55,10 @@ _AUTH_RE = re.compile(
 _SPACES = re.compile(r"\s+")
 # Characters AWS leaves unencoded (RFC 3986 unreserved).
 _UNRESERVED = "-_.~"
+# Text made only of these needs no encoding: the common case, checked before quote() runs.
+_PLAIN = re.compile(r"[A-Za-z0-9\-_.~]*")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-_.~/]*")
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 SecretLookup = Callable[[str], Awaitable[Credential | None]]
 
@@ -156,6 +161,8 @@ def _parse_authorization(value: str) -> _AuthHeader:
 
 
 def uri_encode(text: str, *, keep_slash: bool) -> str:
+    if (_PLAIN_PATH if keep_slash else _PLAIN).fullmatch(text):
+        return text
     return quote(text, safe=_UNRESERVED + ("/" if keep_slash else ""))
 
 
@@ -166,6 +173,8 @@ def percent_decode(text: str) -> str:
     the canonical form of U+FFFD, so one signature would cover several different request
     targets; aiohttp, meanwhile, keeps such escapes literally in the key it routes by.
     """
+    if "%" not in text:
+        return text
     try:
         return unquote(text, errors="strict")
     except UnicodeDecodeError:
@@ -205,6 +214,7 @@ def canonical_request(req: SignedRequest, signed_headers: Sequence[str], payload
     return "\n".join([*lines, "", ";".join(signed_headers), payload_hash])
 
 
+@functools.lru_cache(maxsize=256)  # one per key and day: four HMACs saved on every request
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
     for part in (region, service, "aws4_request"):
@@ -228,13 +238,24 @@ def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
-def _parse_amz_date(value: str) -> datetime:
+def parse_amz_date(value: str) -> datetime | None:
+    """An ISO 8601 basic-format UTC time (``20261124T013000Z``), or None if it is not one.
+    (strptime does the same at ten times the cost, on every signed request.)"""
+    match = _AMZ_DATE.fullmatch(value)
+    if match is None:
+        return None
     try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        year, month, day, hour, minute, second = map(int, match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
-        raise AccessDenied(
-            "AWS authentication requires a valid Date or x-amz-date header"
-        ) from None
+        return None
+
+
+def _parse_amz_date(value: str) -> datetime:
+    parsed = parse_amz_date(value)
+    if parsed is None:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    return parsed
 
 
 def _check_payload_hash(value: str | None) -> str:
