@@ -7,6 +7,7 @@ field, or a value of the wrong type, stops start-up with a message naming it.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import tomllib
@@ -162,11 +163,32 @@ def load_config(
     return config
 
 
+_CHOICES = {"event_loop": ("asyncio", "uvloop"), "log_format": ("text", "json")}
+
+
 def _validate(config: Config) -> None:
     for name in ("s3_listen", "grpc_listen"):
         parse_listen(getattr(config, name), name)
     if config.metrics_listen:
         parse_listen(config.metrics_listen, "metrics_listen")
+    _check_numbers(config)
+    for name, choices in _CHOICES.items():
+        if getattr(config, name) not in choices:
+            expected = " or ".join(choices)
+            raise ConfigError(
+                f"setting '{name}': expected {expected}, got {getattr(config, name)!r}"
+            )
+    if config.event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError("setting 'event_loop' = uvloop needs the uvloop package installed")
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"setting 'log_level': unknown level {config.log_level!r}")
+    if (config.root_access_key is None) != (config.root_secret_key is None):
+        raise ConfigError("settings 'root_access_key' and 'root_secret_key' go together")
+    if (config.tls_cert_file is None) != (config.tls_key_file is None):
+        raise ConfigError("settings 'tls_cert_file' and 'tls_key_file' go together")
+
+
+def _check_numbers(config: Config) -> None:
     if not 0 <= config.inline_max_bytes <= MAX_INLINE_BYTES:
         raise ConfigError(f"setting 'inline_max_bytes' must be 0 to {MAX_INLINE_BYTES}")
     if config.min_part_bytes < 1:
@@ -176,18 +198,6 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"setting '{name}' must be 0 (off) or more")
     if config.io_workers < 1:
         raise ConfigError("setting 'io_workers' must be at least 1")
-    if config.event_loop not in ("asyncio", "uvloop"):
-        raise ConfigError(
-            f"setting 'event_loop': expected asyncio or uvloop, got {config.event_loop!r}"
-        )
-    if config.log_format not in ("text", "json"):
-        raise ConfigError(f"setting 'log_format': expected text or json, got {config.log_format!r}")
-    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"setting 'log_level': unknown level {config.log_level!r}")
-    if (config.root_access_key is None) != (config.root_secret_key is None):
-        raise ConfigError("settings 'root_access_key' and 'root_secret_key' go together")
-    if (config.tls_cert_file is None) != (config.tls_key_file is None):
-        raise ConfigError("settings 'tls_cert_file' and 'tls_key_file' go together")
 
 
 def parse_listen(value: str, name: str = "listen") -> tuple[str, int]:

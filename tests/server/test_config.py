@@ -42,6 +42,10 @@ def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
         ("", {"LIGHTNINGSTOR_BOGUS": "1"}, "unknown setting 'bogus'"),
         ("", {"LIGHTNINGSTOR_ROOT_ACCESS_KEY": "AKIAONLYHALF0000"}, "go together"),
         ("not toml = = 1", {}, "ls.toml"),
+        ("inline_max_bytes = 65537\n", {}, "setting 'inline_max_bytes' must be 0 to 65536"),
+        ("inline_max_bytes = -1\n", {}, "setting 'inline_max_bytes' must be 0 to 65536"),
+        ("", {"LIGHTNINGSTOR_EVENT_LOOP": "trio"}, "expected asyncio or uvloop, got 'trio'"),
+        ("log_format = 'xml'\n", {}, "expected text or json, got 'xml'"),
     ],
 )
 def test_bad_settings_name_the_setting(
