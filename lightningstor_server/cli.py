@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import os
+import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -81,6 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def limit_malloc_arenas() -> None:
+    """Two glibc malloc arenas instead of one per pool thread (up to 8 per core): each thread's
+    arena kept the 1 MiB chunk buffers it freed, and 8 parallel part uploads grew the daemon
+    by 93 MiB. With two: 62 MiB, and no slower (bench/multipart.py). A no-op off glibc."""
+    if platform.libc_ver()[0] != "glibc":
+        return
+    m_arena_max = -8  # from glibc's malloc.h
+    ctypes.CDLL(None).mallopt(m_arena_max, 2)
+
+
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop the config names (None: asyncio's default)."""
     if name == "uvloop":
@@ -124,6 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(render_toml(config))
         return 0
     configure_logging(config.log_level, config.log_format)
+    limit_malloc_arenas()  # before the thread pool starts any thread
     try:
         with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
             runner.run(serve(config))

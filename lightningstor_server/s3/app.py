@@ -192,6 +192,11 @@ class S3App:
             raise EntityTooLarge(
                 extra={"ProposedSize": declared, "MaxSizeAllowed": str(MAX_PUT_BYTES)}
             )
+        small = declared is not None and not _digits_over(
+            declared, self.gateway.store.inline_max_bytes
+        )
+        if small and endpoint.operation == "PutObject" and "Expect" not in request.headers:
+            return  # nothing to spare: the commit checks the bucket, one pool trip fewer
         await self.gateway.store.head_bucket(endpoint.bucket)
 
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
