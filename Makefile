@@ -8,6 +8,7 @@ PROTOS := $(wildcard proto/lightningstor/v1/*.proto)
 STUBS  := lightningstor/v1/.generated
 DATA   ?= ./var/lightningstor
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install run test lint proto bench soak clean
 
@@ -40,10 +41,15 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
-	$(BIN)/python -m bench.large_object
-	$(BIN)/python -m bench.listing
-	$(BIN)/python -m bench.multipart
+# Every workload of the performance issue, one table, JSON in bench/results/latest.json.
+# Needs wrk (Debian: apt-get install wrk); the bench extra brings moto and py-spy.
+bench: install $(VENV)/.bench
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+$(VENV)/.bench: pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
+	touch $@
 
 # The long crash-torture mode: 500 SIGKILL rounds (make test runs 20).
 soak: install

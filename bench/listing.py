@@ -1,8 +1,10 @@
-"""ListObjectsV2 over 100,000 keys: flat, and in 1,000 "folders" with delimiter "/".
+"""ListObjectsV2's first page over 100,000 keys (1,000 "folders" of 100): flat, and with
+delimiter "/" (the page is then the 1,000 CommonPrefixes). Our daemon and moto, alternated.
 
-The keys are filled straight into the keyspace of a stopped store (one shared blob, with its
-reference count set to match, so the store stays consistent), then a real daemon answers the
-listings over signed HTTP. ``python -m bench.listing [--folders N --per-folder M]``.
+Our keys are filled straight into the keyspace of a stopped store (one shared blob, with its
+reference count set to match, so the store stays consistent); moto's through its S3 API, empty
+PUTs from several threads on kept-alive connections. Then both answer the same signed listings.
+``python -m bench.listing [--quick]`` (quick: 100 folders, 10,000 keys).
 """
 
 from __future__ import annotations
@@ -10,23 +12,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import http.client
-import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
+from bench.common import (
+    MOTO,
+    OURS,
+    Peer,
+    call,
+    connect,
+    create_bucket,
+    daemon,
+    figure,
+    measured,
+    moto,
+    rounds,
+)
+from bench.report import Report
 from lightningstor import keyspace as ks
 from lightningstor.kv import Batch
 from lightningstor.model import ObjectHead
 from lightningstor.offload import Offloader
 from lightningstor.records import RefRecord, encode_object, encode_ref
 from lightningstor.store import ObjectStore
-from tests.daemon import Daemon
-from tests.signing import sign
 
 BUCKET = "bench-list"
+PER_FOLDER = 100
+PAGE = 1000  # ListObjectsV2's default max-keys
+FILL_THREADS = 8
+
+
+def keys(folders: int) -> list[str]:
+    return [f"folder-{f:04d}/object-{i:05d}" for f in range(folders) for i in range(PER_FOLDER)]
 
 
 async def _seed(store: ObjectStore) -> ObjectHead:
@@ -37,69 +59,88 @@ async def _seed(store: ObjectStore) -> ObjectHead:
     return await store.put_object(BUCKET, "seed", one())
 
 
-def fill(data_dir: Path, folders: int, per_folder: int) -> int:
+def fill_keyspace(data_dir: Path, folders: int) -> int:
+    """Our ``folders`` x 100 keys, written into a stopped store's keyspace in one batch each."""
     offloader = Offloader(workers=2)
     store = ObjectStore.open(data_dir, offloader=offloader)
     seed = asyncio.run(_seed(store))
-    total = 0
-    for folder in range(folders):
+    names = keys(folders)
+    for start in range(0, len(names), PER_FOLDER):
         batch = Batch()
-        for i in range(per_folder):
-            key = f"folder-{folder:04d}/object-{i:05d}"
+        for key in names[start : start + PER_FOLDER]:
             batch.put(ks.object_key(BUCKET, key), encode_object(dataclasses.replace(seed, key=key)))
-            total += 1
         store.kv.commit(batch)
-    # Every key shares the seed's blob: its reference count says so.
+    # Every key shares the seed's blob, if it has one (a small body may live in the record
+    # itself): its reference count says so.
     refs = Batch()
-    refs.put(ks.ref_key(seed.segments[0].sha256_hex), encode_ref(RefRecord(refs=total + 1)))
+    for segment in seed.segments:
+        refs.put(ks.ref_key(segment.sha256_hex), encode_ref(RefRecord(refs=len(names) + 1)))
     store.kv.commit(refs)
     store.close()
     offloader.shutdown()
-    return total
+    return len(names)
 
 
-def timed_list(daemon: Daemon, query: str, rounds: int) -> tuple[float, float, float, bytes]:
-    path = f"/{BUCKET}?{query}"
-    times = []
-    body = b""
-    conn = http.client.HTTPConnection("127.0.0.1", daemon.s3_port, timeout=60)
-    for _ in range(rounds):
-        started = time.perf_counter()
-        conn.request("GET", path, headers=sign("GET", f"{daemon.endpoint}{path}"))
-        response = conn.getresponse()
-        body = response.read()
-        times.append(time.perf_counter() - started)
-        assert response.status == 200, body[:300]
+def fill_over_s3(peer: Peer, folders: int) -> int:
+    """moto's keys, as empty signed PUTs from several threads, each on one kept-alive connection."""
+    create_bucket(peer, BUCKET)
+    names = keys(folders)
+
+    def put_all(share: list[str]) -> None:
+        conn = connect(peer)
+        for key in share:
+            call(conn, peer, "PUT", f"/{BUCKET}/{key}")
+        conn.close()
+
+    with ThreadPoolExecutor(FILL_THREADS) as pool:
+        list(pool.map(put_all, [names[i::FILL_THREADS] for i in range(FILL_THREADS)]))
+    return len(names)
+
+
+def first_page(peer: Peer, query: str) -> bytes:
+    conn = connect(peer)
+    body = call(conn, peer, "GET", f"/{BUCKET}?{query}")
     conn.close()
-    return statistics.median(times), min(times), max(times), body
+    return body
+
+
+def run(report: Report, *, quick: bool) -> None:
+    folders = 100 if quick else 1000
+    label = f"{folders * PER_FOLDER // 1000}k"
+    listings = {
+        # workload: (query, what the page must hold)
+        f"list {label} flat page": ("list-type=2", (b"<Contents>", PAGE)),
+        f"list {label} delimiter page": (
+            "list-type=2&delimiter=%2F",
+            (b"<CommonPrefixes>", min(folders, PAGE)),
+        ),
+    }
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        begin = time.perf_counter()
+        count = fill_keyspace(work / "data", folders)
+        print(f"{OURS}: filled {count:,} keys in {time.perf_counter() - begin:.1f} s (keyspace)")
+        peers: dict[str, Peer] = {OURS: daemon(stack, work), MOTO: moto(stack, work)}
+        begin = time.perf_counter()
+        count = fill_over_s3(peers[MOTO], folders)
+        seconds = time.perf_counter() - begin
+        print(f"{MOTO}: filled {count:,} keys in {seconds:.1f} s ({count / seconds:,.0f} PUT/s)")
+        for _ in range(rounds(quick)):
+            for workload, (query, (element, expected)) in listings.items():
+                for system, peer in peers.items():
+                    fig = figure(report, workload, system, "ms")
+                    seconds, body = measured(fig, peer, partial(first_page, peer, query))
+                    if body.count(element) != expected:
+                        raise RuntimeError(f"{system} {workload}: not {expected} {element!r}")
+                    fig.samples.append(seconds * 1000)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--folders", type=int, default=1000)
-    parser.add_argument("--per-folder", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        started = time.perf_counter()
-        total = fill(data, args.folders, args.per_folder)
-        print(f"filled {total} keys in {time.perf_counter() - started:.1f} s")
-        daemon = Daemon(data).start()
-        try:
-            for name, query in (
-                ("delimiter '/' (1000 CommonPrefixes)", "list-type=2&delimiter=%2F"),
-                ("flat first page (1000 keys)", "list-type=2"),
-            ):
-                median, low, high, body = timed_list(daemon, query, args.rounds)
-                prefixes = body.count(b"<CommonPrefixes>")
-                keys = body.count(b"<Contents>")
-                print(
-                    f"{name:40s} median {median * 1000:7.1f} ms (min {low * 1000:.1f}, "
-                    f"max {high * 1000:.1f}); {prefixes} prefixes, {keys} keys"
-                )
-        finally:
-            daemon.stop()
+    parser.add_argument("--quick", action="store_true")
+    report = Report()
+    run(report, quick=parser.parse_args().quick)
+    print(report.table())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""``make bench``: every workload of the performance issue in one run, one table, one JSON file.
+
+``python -m bench [--quick] [--only NAME ...] [--json PATH]``; ``--quick`` shrinks sizes and
+durations to check the harness itself, its figures are not the ones to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench import large_object, limits, listing, multipart, smallops
+from bench.common import UVLOOP
+from bench.report import Report
+
+SUITES = {
+    "limits": limits.run,
+    "smallops": smallops.run,
+    "large": large_object.run,
+    "multipart": multipart.run,
+    "listing": listing.run,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=sorted(SUITES), default=None)
+    parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
+    args = parser.parse_args()
+    report = Report()
+    for name, run in SUITES.items():
+        if args.only is None or name in args.only:
+            print(f"== {name}", flush=True)
+            run(report, quick=args.quick)
+    add_goal_ratios(report)
+    print(report.table())
+    report.write_json(args.json)
+    print(f"JSON: {args.json}")
+
+
+def add_goal_ratios(report: Report) -> None:
+    """The issue's goals, each a ratio of two medians from this run."""
+    ours, grpc_, moto, limit = "lightningstor-s3", "lightningstor-grpc", "moto", "limit"
+    for c in (1, 16, 64):
+        for op in ("PUT", "GET", "HEAD", "DELETE"):
+            goal = {("PUT", 16): 5.0, ("GET", 16): 10.0}.get((op, c))
+            work = f"1 KiB {op} c{c}"
+            report.ratio(f"{work}: S3 / moto", (work, ours), (work, moto), goal)
+            report.ratio(f"{work}: gRPC / S3", (work, grpc_), (work, ours))
+            report.ratio(f"{work}: uvloop / asyncio", (work, UVLOOP), (work, ours))
+    for size in ("256 MiB", "1 GiB"):
+        report.ratio(
+            f"{size} PUT: S3 / single-core MD5+SHA-256",
+            (f"{size} PUT", ours),
+            ("MD5+SHA-256 one core", limit),
+            0.7 if size == "256 MiB" else None,
+        )
+        report.ratio(
+            f"{size} GET (verified): S3 / loopback TCP",
+            (f"{size} GET", ours),
+            ("loopback TCP", limit),
+            0.5 if size == "256 MiB" else None,
+        )
+        for op in ("PUT", "GET"):
+            work = f"{size} {op}"
+            report.ratio(f"{work}: gRPC / S3", (work, grpc_), (work, ours), 1 / 1.5)
+            report.ratio(f"{work}: S3 / moto", (work, ours), (work, moto))
+            report.ratio(f"{work}: uvloop / asyncio", (work, UVLOOP), (work, ours))
+    multipart = "multipart 8x parallel"
+    report.ratio(f"{multipart}: S3 / moto", (multipart, ours), (multipart, moto))
+    for work in ("list 100k flat page", "list 100k delimiter page"):
+        report.ratio(f"{work}: moto time / ours", (work, ours), (work, moto), lower_is_better=True)
+
+
+if __name__ == "__main__":
+    main()
