@@ -98,7 +98,8 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if name == "uvloop":
         import uvloop  # noqa: PLC0415 - loaded only when chosen
 
-        return uvloop.new_event_loop
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
     return None
 
 

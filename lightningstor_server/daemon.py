@@ -255,7 +255,7 @@ async def start(config: Config) -> Running:
     # Low priority by its rate alone: one block at a time through the same pool as requests.
     scrub_task = asyncio.create_task(scrubber.run_forever()) if scrubber.enabled else None
     log.info(
-        "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d, data in %s",
+        "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d, data in %s, %s loop",
         scheme,
         host,
         s3_port,
@@ -263,6 +263,7 @@ async def start(config: Config) -> Running:
         parse_listen(config.grpc_listen)[0],
         grpc_door.port,
         config.data_dir,
+        type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
     if cred_file is not None:
         log.info(
