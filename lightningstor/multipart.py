@@ -51,7 +51,8 @@ from lightningstor.records import (
     encode_part,
     encode_upload,
 )
-from lightningstor.store import ObjectStore, verify_body
+from lightningstor.store import ObjectStore
+from lightningstor.transfer import verify_body
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3: every part but the last
 MAX_PART_NUMBER = 10_000

@@ -18,27 +18,20 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from lightningstor import keyspace as ks
 from lightningstor.blobs import (
-    BLOCK_BYTES,
-    BlobReader,
     BlobStore,
-    BlobWriter,
     BlockMismatch,
     StagedBlob,
 )
 from lightningstor.conditions import check_read, check_write, part_range, resolve_range
 from lightningstor.errors import (
-    BadDigest,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     ConditionalRequestConflict,
-    ContentSHA256Mismatch,
-    EntityTooLarge,
-    IncompleteBody,
     InternalError,
     InvalidRequest,
     NoSuchBucket,
@@ -77,20 +70,15 @@ from lightningstor.records import (
     encode_schema,
     encode_upload,
 )
-from lightningstor.references import GC_DELAY_SECONDS, BlobReferences, storage_error
+from lightningstor.references import GC_DELAY_SECONDS, BlobReferences
+from lightningstor.transfer import Transfers, verify_body
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 log = logging.getLogger("lightningstor.store")
 
-MAX_OBJECT_BYTES = 5 * 1024**4  # S3's 5 TiB object limit
-READ_CHUNK_BYTES = BLOCK_BYTES  # one checksummed block per pool job: pread + CRC32C together
 _COMMIT_ATTEMPTS = 64
-# Chunks at least this large are hashed on two pool threads at once (MD5 apart).
-_SPLIT_HASHING_BYTES = 256 * 1024
-# A large GET reads this many blocks (MiB) per trip through the pool.
-_READ_BLOCKS = 4
 
 
 class StoreVersionError(InternalError):
@@ -123,6 +111,7 @@ class ObjectStore:
         self.kv = kv
         self.blobs = blobs
         self.io = offloader
+        self.transfers = Transfers(blobs=blobs, offloader=offloader)
         self.tokens = PageTokens(_token_key(kv))
         self.refs = BlobReferences(
             kv=kv, blobs=blobs, offloader=offloader, gc_delay_seconds=gc_delay_seconds
@@ -319,50 +308,10 @@ class ObjectStore:
             await asyncio.shield(self.io.run(self.blobs.discard, staged))
 
     async def stage_body(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
-        algorithms = tuple(sorted(expect.checksums))
-        writer = await self._disk(self.blobs.stage, algorithms)
-        pending: asyncio.Future[Any] | None = None
-        try:
-            # One chunk is written on the pool while the next is read from the socket.
-            async for chunk in body:
-                if pending is not None:
-                    await pending
-                if writer.size + len(chunk) > MAX_OBJECT_BYTES:
-                    raise EntityTooLarge()
-                pending = self._write_chunk(writer, chunk)
-            if pending is not None:
-                await pending
-            return await self._disk(writer.finish)
-        except BaseException:
-            # Whatever ended the body (client gone, bad digest, disk full): no trace is left,
-            # even when the request's task is being cancelled while this runs.
-            await asyncio.shield(self._abort_stage(pending, writer))
-            raise
-
-    def _write_chunk(self, writer: BlobWriter, chunk: bytes) -> asyncio.Future[Any]:
-        if len(chunk) < _SPLIT_HASHING_BYTES:
-            return asyncio.ensure_future(self._disk(writer.write, chunk))
-        # The digests on one pool thread, the block CRCs and the write on another (hashlib and
-        # os.write release the GIL): on two cores a large upload runs at the slower of the two
-        # (measured: 1.8 ms/MiB for MD5+SHA-256, 2.4 ms/MiB writing new pages on the test VM)
-        # rather than at their sum.
-        return asyncio.gather(
-            self._disk(writer.digest, chunk), self._disk(writer.write, chunk, digest=False)
-        )
-
-    async def _abort_stage(self, pending: asyncio.Future[Any] | None, writer: BlobWriter) -> None:
-        if pending is not None:
-            # Let an in-flight chunk write finish before its file is removed (errors are moot).
-            await asyncio.wait([pending])
-        await self.io.run(writer.abort)
+        return await self.transfers.stage(body, expect)
 
     async def _disk(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Blocking disk work on the pool, with OS errors turned into storage errors (the
-        body's own errors, such as a client disconnect, stay what they are)."""
-        try:
-            return await self.io.run(fn, *args, **kwargs)
-        except OSError as exc:
-            raise storage_error(exc) from exc
+        return await self.transfers.disk(fn, *args, **kwargs)
 
     async def _commit_object(
         self, head: ObjectHead, pre: Preconditions, staged: StagedBlob | None
@@ -530,8 +479,11 @@ class ObjectStore:
                     )
                     try:
                         self.unverified_reads += self.verify_reads and not reader.verified
-                        async for chunk in self._read_ahead(reader, offset, stop):
-                            yield chunk
+                        # Closed here, not when collected: its read must end before the close.
+                        ahead = self.transfers.read_ahead(reader, offset, stop)
+                        async with contextlib.aclosing(ahead) as chunks:
+                            async for chunk in chunks:
+                                yield chunk
                     finally:
                         await self.io.run(reader.close)
                 seg_start = seg_end
@@ -542,31 +494,6 @@ class ObjectStore:
                 "The stored bytes failed their integrity check; they are not served.",
                 resource=head.key,
             ) from exc
-
-    async def _read_ahead(self, reader: BlobReader, offset: int, stop: int) -> AsyncIterator[bytes]:
-        """``[offset, stop)`` of one blob in chunks of READ_BLOCKS blocks, the next chunk read
-        on the pool while the caller sends the current one (two chunks in memory at most)."""
-
-        def read(at: int) -> asyncio.Future[bytes]:
-            return asyncio.ensure_future(
-                self._disk(reader.read_chunk, at, stop, blocks=_READ_BLOCKS)
-            )
-
-        pending = read(offset)
-        try:
-            while True:
-                chunk = await pending
-                offset += len(chunk)
-                if offset < stop:
-                    pending = read(offset)
-                yield chunk
-                if offset >= stop:
-                    return
-        finally:
-            if not pending.done():  # the caller stopped early: let the read end before close
-                await asyncio.wait([pending])
-            elif not pending.cancelled():
-                pending.exception()  # retrieved: an error after the caller left is moot
 
     def _checked_inline(self, head: ObjectHead) -> bytes:
         assert head.inline is not None
@@ -676,26 +603,3 @@ def _new_head(
         segments=segments,
         inline=inline,
     )
-
-
-def verify_body(staged: StagedBlob | InlineBody, expect: BodyExpectations, key: str) -> None:
-    """Every digest the client declared must match before anything becomes visible."""
-    if expect.size is not None and staged.size != expect.size:
-        raise IncompleteBody(resource=key)
-    if expect.sha256_hex is not None and expect.sha256_hex != staged.sha256_hex:
-        raise ContentSHA256Mismatch(
-            resource=key,
-            extra={
-                "ClientComputedContentSHA256": expect.sha256_hex,
-                "S3ComputedContentSHA256": staged.sha256_hex,
-            },
-        )
-    if expect.md5_b64 is not None and expect.md5_b64 != staged.md5_b64:
-        raise BadDigest(resource=key)
-    late = expect.late_checksums() if expect.late_checksums is not None else {}
-    for algorithm, value in [*expect.checksums.items(), *late.items()]:
-        if value is not None and staged.checksums.get(algorithm) != value:
-            raise BadDigest(
-                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
-                resource=key,
-            )

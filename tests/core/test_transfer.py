@@ -1,0 +1,97 @@
+"""Bytes between streams and blob files: no pool thread ever works on a closed descriptor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from lightningstor.blobs import BLOCK_BYTES, BlobReader, BlobWriter
+from lightningstor.store import ObjectStore
+from tests.core.test_store import chunks, run
+
+
+class InFlight:
+    """Counts pool calls running and notes any close or abort that overlaps one."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.ended = False
+        self.violations: list[str] = []
+
+    def slow(self, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if self.ended:
+                self.violations.append("a pool call after the close or abort")
+            self.running += 1
+            try:
+                time.sleep(0.05)
+                return fn(*args, **kwargs)
+            finally:
+                self.running -= 1
+
+        return wrapper
+
+    def guarded(self, fn: Any, what: str) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if self.running:
+                self.violations.append(f"{what} while a pool call was running")
+            self.ended = True
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def test_a_download_stopped_early_closes_the_blob_after_its_read_ahead(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = bytes(range(256)) * (12 * BLOCK_BYTES // 256)
+    flight = InFlight()
+    monkeypatch.setattr(BlobReader, "read_chunk", flight.slow(BlobReader.read_chunk))
+    monkeypatch.setattr(BlobReader, "close", flight.guarded(BlobReader.close, "close"))
+
+    async def scenario() -> bytes:
+        await store.create_bucket("ahead", owner="o")
+        await store.put_object("ahead", "k", chunks(data, BLOCK_BYTES))
+        reader = await store.open_object("ahead", "k")
+        stream = reader.chunks
+        assert isinstance(stream, AsyncIterator)
+        first = await anext(stream)  # the next read is now in flight
+        await stream.aclose()  # type: ignore[attr-defined]
+        return first
+
+    assert run(scenario) == data[: 4 * BLOCK_BYTES]
+    time.sleep(0.2)  # a read left running would have ended by now
+    assert flight.violations == []
+
+
+def test_a_cancelled_upload_aborts_after_the_chunk_in_flight_is_written(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that goes away cancels its request's task; the staged file is removed only
+    once the pool threads digesting and writing its last chunk are done with it."""
+    flight = InFlight()
+    monkeypatch.setattr(BlobWriter, "write", flight.slow(BlobWriter.write))
+    monkeypatch.setattr(BlobWriter, "digest", flight.slow(BlobWriter.digest))
+    monkeypatch.setattr(BlobWriter, "abort", flight.guarded(BlobWriter.abort, "abort"))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a" * BLOCK_BYTES
+        yield b"b" * BLOCK_BYTES  # waits for the first chunk's write, which is slow
+        await asyncio.sleep(60)
+
+    async def scenario() -> None:
+        await store.create_bucket("cut", owner="o")
+        upload = asyncio.create_task(store.put_object("cut", "k", body()))
+        await asyncio.sleep(0.02)  # the first chunk is in the pool now
+        upload.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await upload
+        await asyncio.sleep(0.2)  # the shielded abort finishes
+
+    run(scenario)
+    assert flight.violations == []
+    assert list(store.blobs.tmp_root.iterdir()) == []
