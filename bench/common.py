@@ -24,8 +24,8 @@ from bench.report import Figure, Report
 from tests.daemon import Daemon
 
 # tests/signing.py's sign() has our daemon's access key built in; its signer class takes any
-# credentials, which moto needs, and is reused rather than written twice.
-from tests.signing import _FixedPayloadSigner
+# credentials, which moto needs.
+from tests.signing import FixedPayloadSigner
 
 MIB = 2**20
 BLOCK = MIB
@@ -96,7 +96,7 @@ def sign_for(
     from botocore.awsrequest import AWSRequest  # noqa: PLC0415 - botocore is slow to import
 
     request = AWSRequest(method=method, url=peer.endpoint + path, headers=dict(headers or {}))
-    signer = _FixedPayloadSigner(Credentials(peer.access_key, peer.secret_key), "UNSIGNED-PAYLOAD")
+    signer = FixedPayloadSigner(Credentials(peer.access_key, peer.secret_key), "UNSIGNED-PAYLOAD")
     signer.add_auth(request)
     return dict(request.headers.items())
 

@@ -4,12 +4,11 @@ Each round every system PUTs a fresh object (no block shared with any other uplo
 deduplicates) and GETs it back while the page cache still holds it; the GET's CRC32C must match
 what was sent. The largest size is also read from a second daemon with ``verify_reads`` off, in
 the same rotation, which prices the per-block CRC check on reads.
-``python -m bench.large_object [--quick]`` (quick: 256 MiB only, 2 rounds).
+``python -m bench --only large [--quick]`` (quick: 256 MiB only, 2 rounds).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import tempfile
@@ -187,15 +186,3 @@ def measure(daemon: Daemon, mib: int, door: str = "s3") -> Result:
         raise RuntimeError("downloaded bytes differ from uploaded bytes")
     assert memory.idle_rss_mib is not None and memory.peak_rss_mib is not None
     return Result(mib, memory.idle_rss_mib, memory.peak_rss_mib, mib / up, mib / down)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    report = Report()
-    run(report, quick=parser.parse_args().quick)
-    print(report.table())
-
-
-if __name__ == "__main__":
-    main()

@@ -5,12 +5,11 @@
 - loopback TCP: one sender, one receiver that only copies bytes into a buffer;
 - fsync of a new 4 KiB file: the durability cost of one small PUT.
 
-``python -m bench.limits [--quick]``
+``python -m bench --only limits [--quick]``
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import socket
@@ -108,15 +107,3 @@ def run(report: Report, *, quick: bool) -> None:
     for _ in range(rounds(quick)):
         for workload, unit, measure in workloads:
             figure(report, workload, LIMIT, unit).samples.append(measure())
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    report = Report()
-    run(report, quick=parser.parse_args().quick)
-    print(report.table())
-
-
-if __name__ == "__main__":
-    main()

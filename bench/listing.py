@@ -4,12 +4,11 @@ delimiter "/" (the page is then the 1,000 CommonPrefixes). Our daemon and moto, 
 Our keys are filled straight into the keyspace of a stopped store (one shared blob, with its
 reference count set to match, so the store stays consistent); moto's through its S3 API, empty
 PUTs from several threads on kept-alive connections. Then both answer the same signed listings.
-``python -m bench.listing [--quick]`` (quick: 100 folders, 10,000 keys).
+``python -m bench --only listing [--quick]`` (quick: 100 folders, 10,000 keys).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import tempfile
@@ -133,15 +132,3 @@ def run(report: Report, *, quick: bool) -> None:
                     if body.count(element) != expected:
                         raise RuntimeError(f"{system} {workload}: not {expected} {element!r}")
                     fig.samples.append(seconds * 1000)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    report = Report()
-    run(report, quick=parser.parse_args().quick)
-    print(report.table())
-
-
-if __name__ == "__main__":
-    main()

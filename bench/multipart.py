@@ -8,12 +8,11 @@
 3. ``aws s3 cp 1 GiB`` (not with --quick): aws-cli's own multipart upload (default concurrency)
    to our daemon.
 
-``python -m bench.multipart [--quick]`` (quick: 256 MiB, 1,000 parts, no aws-cli).
+``python -m bench --only multipart [--quick]`` (quick: 256 MiB, 1,000 parts, no aws-cli).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 import subprocess
@@ -180,15 +179,3 @@ def run(report: Report, *, quick: bool) -> None:
             if not quick:
                 # A fresh salt each round: the store must not find last round's blocks.
                 aws_round(report, ours, work, Payload(size, salt=100 + round_number))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    report = Report()
-    run(report, quick=parser.parse_args().quick)
-    print(report.table())
-
-
-if __name__ == "__main__":
-    main()

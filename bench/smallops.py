@@ -5,12 +5,11 @@ request, against our daemon and moto's server mode alternately, so the client is
 measured. wrk cannot do HEAD (it waits for a body that never comes), so HEAD goes through
 ``bench/loadgen.py``, a raw-protocol Python client. gRPC: the shipped async ``Client``, ``c``
 calls in flight on one channel; a Python client, so that figure is bounded by the client as
-much as by the daemon. ``python -m bench.smallops [--quick]``.
+much as by the daemon. ``python -m bench --only smallops [--quick]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import shutil
@@ -190,16 +189,3 @@ def run(report: Report, *, quick: bool) -> None:
             create_bucket(peer, BUCKET)
         measure_s3(report, peers, plan, work)
         measure_grpc(report, ours, plan)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    report = Report()
-    run(report, quick=args.quick)
-    print(report.table())
-
-
-if __name__ == "__main__":
-    main()

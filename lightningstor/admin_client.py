@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from lightningstor.client import ChannelOwner, call_metadata, translate_error
+from lightningstor.client import ChannelOwner, translate_error
 from lightningstor.v1 import admin_pb2 as pb
 from lightningstor.v1 import admin_pb2_grpc as pb_grpc
 
@@ -24,15 +24,18 @@ class AdminClient(ChannelOwner):
         secret_access_key: str,
         channel_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        self._key_id = access_key_id
-        self._secret = secret_access_key
-        super().__init__(target, channel_credentials)
+        super().__init__(
+            target,
+            channel_credentials,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+        )
         self._stub: Any = pb_grpc.AdminServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def _call(self, method: str, request: Any) -> Any:
         try:
             return await getattr(self._stub, method)(
-                request, metadata=call_metadata(self._key_id, self._secret, ADMIN_SERVICE + method)
+                request, metadata=self._signed(ADMIN_SERVICE + method)
             )
         except grpc.aio.AioRpcError as error:
             raise translate_error(error) from error

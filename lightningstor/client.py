@@ -139,14 +139,27 @@ def translate_error(error: grpc.aio.AioRpcError) -> Exception:
 
 
 class ChannelOwner:
-    """Owns one grpc.aio channel to a daemon (TLS when credentials are given) and closes it
-    as an async context manager. Create it inside a running loop."""
+    """Owns one grpc.aio channel to a daemon (TLS when credentials are given) and the access
+    key that signs its calls, and closes it as an async context manager. Create it inside a
+    running loop."""
 
-    def __init__(self, target: str, channel_credentials: grpc.ChannelCredentials | None) -> None:
+    def __init__(
+        self,
+        target: str,
+        channel_credentials: grpc.ChannelCredentials | None,
+        *,
+        access_key_id: str,
+        secret_access_key: str,
+    ) -> None:
+        self._key_id = access_key_id
+        self._secret = secret_access_key
         if channel_credentials is None:
             self._channel = grpc.aio.insecure_channel(target)
         else:
             self._channel = grpc.aio.secure_channel(target, channel_credentials)
+
+    def _signed(self, method: str) -> list[tuple[str, str]]:
+        return call_metadata(self._key_id, self._secret, method)
 
     async def close(self) -> None:
         await self._channel.close(None)
@@ -175,11 +188,14 @@ class Client(ChannelOwner):
         channel_credentials: grpc.ChannelCredentials | None = None,
         timeout_seconds: float | None = None,
     ) -> None:
-        self._key_id = access_key_id
-        self._secret = secret_access_key
         # Deadline of unary calls; streams run as long as their bytes keep flowing.
         self._timeout = timeout_seconds
-        super().__init__(target, channel_credentials)
+        super().__init__(
+            target,
+            channel_credentials,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+        )
         # The generated stubs are untyped; these annotations are their types.
         buckets: Any = pb_grpc.BucketServiceStub(self._channel)  # type: ignore[no-untyped-call]
         objects: Any = pb_grpc.ObjectServiceStub(self._channel)  # type: ignore[no-untyped-call]
@@ -206,9 +222,6 @@ class Client(ChannelOwner):
         )
         self._copy_object: _Unary[pb.CopyObjectRequest, pb.Object] = objects.CopyObject
         self._multipart: Any = pb_grpc.MultipartServiceStub(self._channel)  # type: ignore[no-untyped-call]
-
-    def _signed(self, method: str) -> list[tuple[str, str]]:
-        return call_metadata(self._key_id, self._secret, method)
 
     async def _unary(
         self, rpc: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], method: str, request: Req

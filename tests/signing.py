@@ -12,7 +12,7 @@ from botocore.credentials import Credentials
 from tests.daemon import ACCESS_KEY, REGION, SECRET_KEY
 
 
-class _FixedPayloadSigner(S3SigV4Auth):  # type: ignore[misc]
+class FixedPayloadSigner(S3SigV4Auth):  # type: ignore[misc]
     """botocore hashes the request's body itself; ours is sent separately, so we say its hash."""
 
     def __init__(self, credentials: Credentials, payload_hash: str) -> None:
@@ -33,7 +33,7 @@ def sign(
 ) -> dict[str, str]:
     """Headers (incl. Authorization) for a request whose body hash is ``payload_hash``."""
     request = AWSRequest(method=method, url=url, headers=dict(headers or {}))
-    _FixedPayloadSigner(Credentials(ACCESS_KEY, secret), payload_hash).add_auth(request)
+    FixedPayloadSigner(Credentials(ACCESS_KEY, secret), payload_hash).add_auth(request)
     signed = dict(request.headers.items())
     assert signed["X-Amz-Content-SHA256"] == payload_hash
     return signed

@@ -8,24 +8,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon
+from tests.daemon import Daemon
+from tests.e2e.test_presigned import client as presigner
 
 CURL = shutil.which("curl")
-
-
-def presigner(daemon: Daemon, region: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=daemon.endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=region,
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 def post_form(url: str, fields: dict[str, str], file: Path) -> tuple[int, str]:
