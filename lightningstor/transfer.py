@@ -1,13 +1,15 @@
 """Object bytes between a request's stream and blob files, in bounded memory.
 
-Uploads are staged chunk by chunk: each chunk is digested on one pool thread and written on
-another while the next is received. Downloads read a few checksummed blocks per pool trip, one
-read ahead of the send. Every declared digest is checked before anything commits.
+Uploads are staged chunk by chunk down two ordered lanes, digests on one pool thread and
+block CRCs plus the write on another, both free to run a few chunks behind the socket.
+Downloads read a few checksummed blocks per pool trip, one read ahead of the send. Every
+declared digest is checked before anything commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -29,6 +31,8 @@ T = TypeVar("T")
 MAX_OBJECT_BYTES = 5 * 1024**4  # S3's 5 TiB object limit
 # Chunks at least this large are digested and written on two pool threads at once.
 _SPLIT_HASHING_BYTES = 256 * 1024
+# How many chunks (BODY_CHUNK_BYTES each from S3) an upload's lanes may lag behind its socket.
+_AHEAD_CHUNKS = 3
 # A large GET reads this many blocks (MiB) per trip through the pool.
 _READ_BLOCKS = 4
 
@@ -46,47 +50,37 @@ class Transfers:
         """
         algorithms = tuple(sorted(expect.checksums))
         writer = await self.disk(self.blobs.stage, algorithms)
-        pending: asyncio.Future[Any] | None = None
+        write = _Lane(self, writer.write)  # block CRCs, then the file
+        digest = _Lane(self, writer.digest)  # MD5, SHA-256 and requested checksums
+        received = 0
         try:
-            # One chunk is written on the pool while the next is read from the socket. Shielded:
-            # a cancelled request must not leave a pool thread writing to a file descriptor
-            # that the abort below closes (and the kernel may hand to another file).
             async for chunk in body:
-                if pending is not None:
-                    await asyncio.shield(pending)
-                if writer.size + len(chunk) > MAX_OBJECT_BYTES:
+                received += len(chunk)
+                if received > MAX_OBJECT_BYTES:
                     raise EntityTooLarge()
-                pending = asyncio.ensure_future(self._put_chunk(writer, chunk))
-            if pending is not None:
-                await asyncio.shield(pending)
+                if len(chunk) < _SPLIT_HASHING_BYTES:
+                    write.push(chunk)  # one pool job does it all: a second would cost more
+                else:
+                    write.push(chunk, digest=False)
+                    digest.push(chunk)
+                # Each lane runs its chunks in order on the pool while the loop receives the
+                # next ones, at most _AHEAD_CHUNKS behind: the lanes' threads and the loop keep
+                # both cores busy, and memory stays a few chunks per request.
+                await write.within(_AHEAD_CHUNKS)
+                await digest.within(_AHEAD_CHUNKS)
+            await write.within(0)
+            await digest.within(0)
             return await self.disk(writer.finish)
         except BaseException:
             # Whatever ended the body (client gone, bad digest, disk full): no trace is left,
             # even when the request's task is being cancelled while this runs.
-            await asyncio.shield(self._abort_stage(pending, writer))
+            await asyncio.shield(self._abort_stage([write, digest], writer))
             raise
 
-    async def _put_chunk(self, writer: BlobWriter, chunk: bytes) -> None:
-        if len(chunk) < _SPLIT_HASHING_BYTES:
-            await self.disk(writer.write, chunk)
-            return
-        # The digests on one pool thread, the block CRCs and the write on another (hashlib and
-        # os.write release the GIL): on two cores a large upload runs at the slower of the two
-        # (measured: 1.8 ms/MiB for MD5+SHA-256, 2.4 ms/MiB writing new pages on the test VM)
-        # rather than at their sum. Both always finish before this returns, failed or not.
-        results = await asyncio.gather(
-            self.disk(writer.digest, chunk),
-            self.disk(writer.write, chunk, digest=False),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-    async def _abort_stage(self, pending: asyncio.Future[Any] | None, writer: BlobWriter) -> None:
-        if pending is not None:
-            # Let an in-flight chunk write finish before its file is removed (errors are moot).
-            await asyncio.wait([pending])
+    async def _abort_stage(self, lanes: list[_Lane], writer: BlobWriter) -> None:
+        for lane in lanes:
+            # Let in-flight chunk jobs finish before the file is removed (errors are moot).
+            await lane.settle()
         await self.io.run(writer.abort)
 
     async def disk(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -148,3 +142,45 @@ def verify_body(staged: StagedBlob | InlineBody, expect: BodyExpectations, key: 
                 f"The {algorithm.upper()} you specified did not match the calculated checksum.",
                 resource=key,
             )
+
+
+class _Lane:
+    """One blocking function applied to an upload's chunks in order, one pool job at a time,
+    while the event loop goes on receiving. The first error ends the lane: every later job
+    re-raises it, and so does :meth:`within`.
+
+    Jobs are shielded: a cancelled request must not leave a pool thread writing to a file
+    descriptor that the abort then closes (and the kernel may hand to another file).
+    """
+
+    def __init__(self, transfers: Transfers, fn: Callable[..., None]) -> None:
+        self._transfers = transfers
+        self._fn = fn
+        self._jobs: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def push(self, chunk: bytes, **kwargs: Any) -> None:
+        after = self._jobs[-1] if self._jobs else None
+        self._jobs.append(asyncio.ensure_future(self._run(after, chunk, kwargs)))
+
+    async def _run(
+        self, after: asyncio.Future[None] | None, chunk: bytes, kwargs: dict[str, Any]
+    ) -> None:
+        if after is not None:
+            await after
+        await self._transfers.disk(self._fn, chunk, **kwargs)
+
+    async def within(self, ahead: int) -> None:
+        """Wait until at most ``ahead`` jobs are unfinished; raises the lane's error."""
+        while len(self._jobs) > ahead or (self._jobs and self._jobs[0].done()):
+            # Dropped only once done: settle() must still see a job a cancellation left running.
+            await asyncio.shield(self._jobs[0])
+            self._jobs.popleft()
+
+    async def settle(self) -> None:
+        """Wait for every job to end, ignoring errors (the caller is already failing)."""
+        if self._jobs:
+            await asyncio.wait(self._jobs)
+            for job in self._jobs:
+                if not job.cancelled():
+                    job.exception()
+            self._jobs.clear()

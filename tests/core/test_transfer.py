@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from lightningstor import errors
 from lightningstor.blobs import BLOCK_BYTES, BlobReader, BlobWriter
 from lightningstor.store import ObjectStore
-from tests.core.test_store import chunks, run
+from tests.core.test_store import chunks, read_all, run
 
 
 class InFlight:
@@ -93,5 +95,40 @@ def test_a_cancelled_upload_aborts_after_the_chunk_in_flight_is_written(
         await asyncio.sleep(0.2)  # the shielded abort finishes
 
     run(scenario)
+    assert flight.violations == []
+    assert list(store.blobs.tmp_root.iterdir()) == []
+
+
+@pytest.mark.parametrize("failing", ["write", "digest"])
+def test_a_failing_lane_ends_the_upload_with_its_error_and_leaves_nothing(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Large chunks go down two lanes (write, digest) that run ahead of each other and of the
+    socket; whichever fails first, the upload raises its error once both lanes are idle, the
+    staged file is gone and the old object is intact."""
+    flight = InFlight()
+    real = getattr(BlobWriter, failing)
+    calls = 0
+
+    def third_fails(self: BlobWriter, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(errno.ENOSPC, "injected")
+        return real(self, *args, **kwargs)
+
+    other = "digest" if failing == "write" else "write"
+    monkeypatch.setattr(BlobWriter, failing, third_fails)
+    monkeypatch.setattr(BlobWriter, other, flight.slow(getattr(BlobWriter, other)))
+    monkeypatch.setattr(BlobWriter, "abort", flight.guarded(BlobWriter.abort, "abort"))
+
+    async def scenario() -> bytes:
+        await store.create_bucket("lanes", owner="o")
+        await store.put_object("lanes", "k", chunks(b"old and intact"))
+        with pytest.raises(errors.InsufficientStorage):
+            await store.put_object("lanes", "k", chunks(b"n" * 8 * BLOCK_BYTES, BLOCK_BYTES))
+        return await read_all(store, "lanes", "k")
+
+    assert run(scenario) == b"old and intact"
     assert flight.violations == []
     assert list(store.blobs.tmp_root.iterdir()) == []
