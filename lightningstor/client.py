@@ -323,11 +323,13 @@ class Client(ChannelOwner):
             async for reply in call:
                 if reply.HasField("content_range"):
                     offset = reply.content_range.start
+                # Each read of a bytes field copies it out of the message: read it once.
+                data = reply.data
                 if reply.HasField("crc32c"):
-                    verify_chunk(reply.data, reply.crc32c, offset=offset)
-                if reply.data:
-                    offset += len(reply.data)
-                    yield reply.data
+                    verify_chunk(data, reply.crc32c, offset=offset)
+                if data:
+                    offset += len(data)
+                    yield data
         except grpc.aio.AioRpcError as error:
             raise translate_error(error) from error
         finally:

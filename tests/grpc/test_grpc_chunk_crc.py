@@ -198,9 +198,9 @@ async def test_client_sets_crc32c_on_every_data_message(
     verified: list[tuple[int, int]] = []
     original = lightningstor_server.grpc.objects._verify_chunk
 
-    def recording(message: Framed) -> None:
-        verified.append((message.write_offset, len(message.data)))
-        original(message)
+    def recording(message: Framed, data: bytes) -> None:
+        verified.append((message.write_offset, len(data)))
+        original(message, data)
 
     monkeypatch.setattr(lightningstor_server.grpc.objects, "_verify_chunk", recording)
     chunks = [(0, 2 * MiB), (2 * MiB, 2 * MiB), (4 * MiB, MiB + 4)]
