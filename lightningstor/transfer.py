@@ -53,16 +53,25 @@ class Transfers:
         write = _Lane(self, writer.write)  # block CRCs, then the file
         digest = _Lane(self, writer.digest)  # MD5, SHA-256 and requested checksums
         received = 0
+        whole = False  # whether the last chunk was digested in the write lane
         try:
             async for chunk in body:
                 received += len(chunk)
                 if received > MAX_OBJECT_BYTES:
                     raise EntityTooLarge()
+                # The digests are fed in chunk order by one thread at a time: when chunks
+                # switch between the write lane digesting them and the digest lane, the lane
+                # that did the earlier ones finishes first.
                 if len(chunk) < _SPLIT_HASHING_BYTES:
+                    await digest.within(0)
                     write.push(chunk)  # one pool job does it all: a second would cost more
+                    whole = True
                 else:
+                    if whole:
+                        await write.within(0)
                     write.push(chunk, digest=False)
                     digest.push(chunk)
+                    whole = False
                 # Each lane runs its chunks in order on the pool while the loop receives the
                 # next ones, at most _AHEAD_CHUNKS behind: the lanes' threads and the loop keep
                 # both cores busy, and memory stays a few chunks per request.
