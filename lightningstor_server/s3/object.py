@@ -18,6 +18,8 @@ log = logging.getLogger("lightningstor.s3")
 
 MAX_PART_NUMBER = 10_000
 # GET may override these response headers through signed query parameters.
+# GET bodies up to this size are read whole before the response starts (see handle_get_object).
+_WHOLE_GET_BYTES = 64 * 1024
 _RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -67,9 +69,15 @@ def _part_number(call: S3Call) -> int | None:
 
 
 def _response(
-    call: S3Call, head: ObjectHead, selected: ByteRange | None, part_number: int | None
+    call: S3Call,
+    head: ObjectHead,
+    selected: ByteRange | None,
+    part_number: int | None,
+    *,
+    body: bytes | None = None,
 ) -> web.StreamResponse:
-    """Status and headers of a GET or HEAD that returns ``selected`` (None: everything)."""
+    """Status and headers of a GET or HEAD that returns ``selected`` (None: everything), with
+    ``body`` when it is already at hand."""
     # A whole-object checksum describes the whole object only: never attach it to a 206.
     with_checksums = _wants_checksums(call) and selected is None and part_number is None
     headers = h.object_headers(head, with_checksums=with_checksums)
@@ -82,10 +90,16 @@ def _response(
     if part_number is not None and "-" in head.etag:
         headers["x-amz-mp-parts-count"] = str(len(head.segments))
     partial = selected is not None
-    response = web.StreamResponse(status=206 if partial else 200, headers=headers)
+    status = 206 if partial else 200
+    response = (
+        web.StreamResponse(status=status, headers=headers)
+        if body is None
+        else web.Response(status=status, headers=headers, body=body)
+    )
     if selected is not None:
         response.headers["Content-Range"] = f"bytes {selected.start}-{selected.end}/{head.size}"
-    response.content_length = selected.length if selected is not None else head.size
+    if body is None:  # a Response counts its body itself
+        response.content_length = selected.length if selected is not None else head.size
     return response
 
 
@@ -112,6 +126,11 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
         part_number=part_number,
         preconditions=h.preconditions(call.request.headers),
     )
+    if reader.length <= _WHOLE_GET_BYTES:
+        # A small body is read first and sent with the headers in one write: one send
+        # instead of two, and a failed read is still an ordinary error response.
+        body = b"".join([chunk async for chunk in reader.chunks])
+        return _response(call, reader.head, reader.range, part_number, body=body)
     response = _response(call, reader.head, reader.range, part_number)
     await response.prepare(call.request)
     try:
