@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from bench import large_object, limits, listing, multipart, smallops
-from bench.common import UVLOOP
+from bench.common import ASYNCIO
 from bench.report import Report
 
 SUITES = {
@@ -48,7 +48,7 @@ def add_goal_ratios(report: Report) -> None:
             work = f"1 KiB {op} c{c}"
             report.ratio(f"{work}: S3 / moto", (work, ours), (work, moto), goal)
             report.ratio(f"{work}: gRPC / S3", (work, grpc_), (work, ours))
-            report.ratio(f"{work}: uvloop / asyncio", (work, UVLOOP), (work, ours))
+            report.ratio(f"{work}: uvloop / asyncio", (work, ours), (work, ASYNCIO))
     for size in ("256 MiB", "1 GiB"):
         report.ratio(
             f"{size} PUT: S3 / single-core MD5+SHA-256",
@@ -66,7 +66,7 @@ def add_goal_ratios(report: Report) -> None:
             work = f"{size} {op}"
             report.ratio(f"{work}: gRPC / S3", (work, grpc_), (work, ours), 1 / 1.5)
             report.ratio(f"{work}: S3 / moto", (work, ours), (work, moto))
-            report.ratio(f"{work}: uvloop / asyncio", (work, UVLOOP), (work, ours))
+            report.ratio(f"{work}: uvloop / asyncio", (work, ours), (work, ASYNCIO))
     multipart = "multipart 8x parallel"
     report.ratio(f"{multipart}: S3 / moto", (multipart, ours), (multipart, moto))
     for work in ("list 100k flat page", "list 100k delimiter page"):

@@ -30,13 +30,20 @@ from tests.signing import FixedPayloadSigner
 MIB = 2**20
 BLOCK = MIB
 OURS, GRPC, MOTO, LIMIT = "lightningstor-s3", "lightningstor-grpc", "moto", "limit"
-UVLOOP = "lightningstor-s3 uvloop"  # the same daemon with event_loop = "uvloop"
+ASYNCIO = "lightningstor-s3 asyncio"  # the same daemon with event_loop = "asyncio"
 Peer = Daemon | MotoServer
 T = TypeVar("T")
 
 
 def rounds(quick: bool) -> int:
     return 2 if quick else 3
+
+
+def rotated(systems: list[T], round_: int) -> list[T]:
+    """``systems`` in a different order each round: which one runs right after another (say,
+    after moto frees gigabytes) shapes what the VM's page allocator hands out next."""
+    shift = round_ % len(systems)
+    return systems[shift:] + systems[:shift]
 
 
 def started(stack: ExitStack, peer: Peer) -> Peer:

@@ -20,11 +20,11 @@ from pathlib import Path
 from awscrt import checksums
 
 from bench.common import (
+    ASYNCIO,
     GRPC,
     MIB,
     MOTO,
     OURS,
-    UVLOOP,
     Payload,
     Peer,
     create_bucket,
@@ -35,6 +35,7 @@ from bench.common import (
     measured,
     moto,
     put_stream,
+    rotated,
     rounds,
 )
 from bench.report import Figure, Report
@@ -136,20 +137,20 @@ def run(report: Report, *, quick: bool) -> None:
         ours = daemon(stack, Path(tmp))
         unverified = daemon(stack, Path(tmp), "unverified", LIGHTNINGSTOR_VERIFY_READS="false")
         peer_moto = moto(stack, Path(tmp))
-        on_uvloop = daemon(stack, Path(tmp), "uvloop", LIGHTNINGSTOR_EVENT_LOOP="uvloop")
+        on_asyncio = daemon(stack, Path(tmp), "asyncio", LIGHTNINGSTOR_EVENT_LOOP="asyncio")
         doors = [
             s3_door(OURS, ours),
             grpc_door(runner, ours),
             s3_door(MOTO, peer_moto),
-            s3_door(UVLOOP, on_uvloop),
+            s3_door(ASYNCIO, on_asyncio),
         ]
         verify_off = s3_door(OURS, unverified, get_suffix=" verify off", reports_put=False)
         for door in [*doors, verify_off]:
             create_bucket(door.peer, BUCKET)
-        for _ in range(rounds(quick)):
+        for round_ in range(rounds(quick)):
             for label, size in sizes.items():
                 extra = [verify_off] if label == verify_label else []
-                for door in [*doors, *extra]:
+                for door in rotated([*doors, *extra], round_):
                     round_trip(report, label, door, Payload(size, next(salts)))
         for door in doors:
             door.close()

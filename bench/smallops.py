@@ -28,16 +28,17 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from bench.common import (
+    ASYNCIO,
     GRPC,
     MOTO,
     OURS,
-    UVLOOP,
     Peer,
     create_bucket,
     daemon,
     figure,
     moto,
     note_rss,
+    rotated,
     sampler,
 )
 from bench.peers import RssSampler, S3Peer
@@ -122,7 +123,7 @@ def measure_s3(report: Report, peers: dict[str, Peer], plan: Plan, work: Path) -
             keys = [f"r{round_}-c{c}/key-{i:07d}" for i in range(plan.keys)]
             written: dict[str, int] = {}
             for op in OPS:
-                for system, peer in peers.items():
+                for system, peer in rotated(list(peers.items()), round_):
                     # Reads and deletes address only keys the PUT run surely stored (wrk
                     # takes the first request from the script without sending it).
                     usable = keys if op == "PUT" else keys[1 : max(written[system] - c, 2)]
@@ -183,8 +184,8 @@ def run(report: Report, *, quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         ours = daemon(stack, work)
-        on_uvloop = daemon(stack, work, "uvloop", LIGHTNINGSTOR_EVENT_LOOP="uvloop")
-        peers: dict[str, Peer] = {OURS: ours, MOTO: moto(stack, work), UVLOOP: on_uvloop}
+        on_asyncio = daemon(stack, work, "asyncio", LIGHTNINGSTOR_EVENT_LOOP="asyncio")
+        peers: dict[str, Peer] = {OURS: ours, MOTO: moto(stack, work), ASYNCIO: on_asyncio}
         for peer in peers.values():
             create_bucket(peer, BUCKET)
         measure_s3(report, peers, plan, work)

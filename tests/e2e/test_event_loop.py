@@ -1,18 +1,23 @@
-"""The daemon on uvloop (``event_loop = "uvloop"``) serves both doors like the default loop."""
+"""Both event loops serve both doors: uvloop (the default) and asyncio's own
+(``event_loop = "asyncio"``)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 
+import pytest
+
 from lightningstor.client import Client
 from tests.daemon import Daemon, boto3_client
 
 
-def test_both_doors_on_uvloop(fresh_daemon: Daemon) -> None:
-    fresh_daemon.extra_env["LIGHTNINGSTOR_EVENT_LOOP"] = "uvloop"
+@pytest.mark.parametrize("setting", [None, "asyncio", "uvloop"])
+def test_both_doors_on_each_loop(fresh_daemon: Daemon, setting: str | None) -> None:
+    if setting is not None:
+        fresh_daemon.extra_env["LIGHTNINGSTOR_EVENT_LOOP"] = setting
     fresh_daemon.start()
-    assert "uvloop loop" in fresh_daemon.log_text()
+    assert f"{setting or 'uvloop'} loop" in fresh_daemon.log_text()
     s3 = boto3_client(fresh_daemon)
     s3.create_bucket(Bucket="loop")
     small, large = b"inline bytes", hashlib.sha256(b"seed").digest() * 100_000  # 3.2 MB
