@@ -16,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from lightningstor.stats import StoreStats
 
+PROTOCOLS = ("s3", "grpc")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -47,6 +48,9 @@ class Metrics:
         self.bytes_out = Counter(
             "lightningstor_bytes_sent_total", "Object bytes sent.", ("protocol",), registry=r
         )
+        self._bytes_in = {p: self.bytes_in.labels(p) for p in PROTOCOLS}
+        self._bytes_out = {p: self.bytes_out.labels(p) for p in PROTOCOLS}
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self.auth_failures = Counter(
             "lightningstor_auth_failures_total",
             "Failed authentications by protocol.",
@@ -77,8 +81,22 @@ class Metrics:
         )
 
     def observe(self, protocol: str, operation: str, status: str, seconds: float) -> None:
-        self.requests.labels(protocol, operation, status).inc()
-        self.latency.labels(protocol, operation).observe(seconds)
+        # Label children are looked up once per label set (a bounded set: operations, error
+        # codes and statuses are fixed lists), not on every request.
+        key = (protocol, operation, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.latency.labels(protocol, operation))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def traffic(self, protocol: str, received: int, sent: int) -> None:
+        """Body bytes received and sent by ``protocol``."""
+        if received:
+            self._bytes_in[protocol].inc(received)
+        if sent:
+            self._bytes_out[protocol].inc(sent)
 
 
 def metrics_app(

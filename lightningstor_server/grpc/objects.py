@@ -76,7 +76,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                 metadata=render_object(reader.head), content_range=render_range(reader)
             )
             async for chunk in chunks:
-                METRICS.bytes_out.labels("grpc").inc(len(chunk))
+                METRICS.traffic("grpc", 0, len(chunk))
                 for start in range(0, len(chunk), MAX_CHUNK_BYTES):
                     yield render_chunk(chunk[start : start + MAX_CHUNK_BYTES])
 
@@ -215,7 +215,7 @@ class _WriteBody:
                 _verify_chunk(message, data)
             if data:
                 received += len(data)
-                METRICS.bytes_in.labels("grpc").inc(len(data))
+                METRICS.traffic("grpc", len(data), 0)
                 yield data
             if message.finish_write:
                 return

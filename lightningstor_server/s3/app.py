@@ -276,8 +276,7 @@ class S3App:
             )
             return self._fail(request, InternalError(), request_id, started)
         # Bytes of bodies that were accepted and of responses that were sent whole.
-        METRICS.bytes_in.labels("s3").inc(request.content_length or 0)
-        METRICS.bytes_out.labels("s3").inc(response.content_length or 0)
+        METRICS.traffic("s3", request.content_length or 0, response.content_length or 0)
         _log_request(request, request_id, response.status, started, endpoint.operation)
         return response
 
