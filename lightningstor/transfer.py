@@ -48,8 +48,7 @@ class Transfers:
         Raises EntityTooLarge, InsufficientStorage, or what the body raised; nothing is left
         behind when it raises.
         """
-        algorithms = tuple(sorted(expect.checksums))
-        writer = await self.disk(self.blobs.stage, algorithms)
+        writer = await self._open_stage(tuple(sorted(expect.checksums)))
         write = _Lane(self, writer.write)  # block CRCs, then the file
         digest = _Lane(self, writer.digest)  # MD5, SHA-256 and requested checksums
         received = 0
@@ -85,6 +84,22 @@ class Transfers:
             # even when the request's task is being cancelled while this runs.
             await asyncio.shield(self._abort_stage([write, digest], writer))
             raise
+
+    async def _open_stage(self, algorithms: tuple[str, ...]) -> BlobWriter:
+        # A request cancelled while the pool creates its staging files (a client that gives up
+        # right after its first chunk) must not leave them behind, open: once the pool job
+        # ends, whatever it created is removed.
+        opening = asyncio.ensure_future(self.disk(self.blobs.stage, algorithms))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abort_opened(opening))
+            raise
+
+    async def _abort_opened(self, opening: asyncio.Future[BlobWriter]) -> None:
+        await asyncio.wait([opening])
+        if not opening.cancelled() and opening.exception() is None:
+            await self.io.run(opening.result().abort)
 
     async def _abort_stage(self, lanes: list[_Lane], writer: BlobWriter) -> None:
         for lane in lanes:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lightningstor import errors
-from lightningstor.blobs import BLOCK_BYTES, BlobReader, BlobWriter
+from lightningstor.blobs import BLOCK_BYTES, BlobReader, BlobStore, BlobWriter
 from lightningstor.store import ObjectStore
 from tests.core.test_store import chunks, read_all, run
 
@@ -156,3 +156,33 @@ def test_digests_see_chunks_in_order_when_chunk_sizes_mix(store: ObjectStore) ->
     assert etag == hashlib.md5(data).hexdigest()
     assert stored == data
     assert store.blobs.path(hashlib.sha256(data).hexdigest()).is_file()
+
+
+def test_an_upload_cancelled_while_its_staging_files_are_created_leaves_none(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that gives up right after its first chunk cancels the request while the pool
+    is still creating the staging files: they are removed once that pool job ends."""
+    real = BlobStore.stage
+
+    def slow_stage(self: BlobStore, *args: Any) -> BlobWriter:
+        time.sleep(0.1)
+        return real(self, *args)
+
+    monkeypatch.setattr(BlobStore, "stage", slow_stage)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a" * BLOCK_BYTES  # too large to be kept inline: it goes to a staging file
+        await asyncio.sleep(60)
+
+    async def scenario() -> None:
+        await store.create_bucket("early", owner="o")
+        upload = asyncio.create_task(store.put_object("early", "k", body()))
+        await asyncio.sleep(0.03)  # the staging files are being created on the pool
+        upload.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await upload
+        await asyncio.sleep(0.3)  # the pool job ends, then the shielded cleanup runs
+
+    run(scenario)
+    assert list(store.blobs.tmp_root.iterdir()) == []
