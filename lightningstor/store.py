@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import time
@@ -22,6 +23,7 @@ from typing import ParamSpec, TypeVar
 
 from lightningstor import keyspace as ks
 from lightningstor.blobs import (
+    BlobReader,
     BlobStore,
     BlockMismatch,
     StagedBlob,
@@ -474,8 +476,14 @@ class ObjectStore:
                 if seg_end > start and seg_start < end:
                     offset = max(start, seg_start) - seg_start
                     stop = min(end, seg_end) - seg_start
-                    reader = await self._disk(
-                        self.blobs.open_reader, seg.sha256_hex, seg.size, verify=self.verify_reads
+                    reader = await self.transfers.opened(
+                        functools.partial(
+                            self.blobs.open_reader,
+                            seg.sha256_hex,
+                            seg.size,
+                            verify=self.verify_reads,
+                        ),
+                        BlobReader.close,
                     )
                     try:
                         self.unverified_reads += self.verify_reads and not reader.verified

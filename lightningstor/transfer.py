@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -48,7 +49,10 @@ class Transfers:
         Raises EntityTooLarge, InsufficientStorage, or what the body raised; nothing is left
         behind when it raises.
         """
-        writer = await self._open_stage(tuple(sorted(expect.checksums)))
+        algorithms = tuple(sorted(expect.checksums))
+        writer = await self.opened(
+            functools.partial(self.blobs.stage, algorithms), BlobWriter.abort
+        )
         write = _Lane(self, writer.write)  # block CRCs, then the file
         digest = _Lane(self, writer.digest)  # MD5, SHA-256 and requested checksums
         received = 0
@@ -85,21 +89,23 @@ class Transfers:
             await asyncio.shield(self._abort_stage([write, digest], writer))
             raise
 
-    async def _open_stage(self, algorithms: tuple[str, ...]) -> BlobWriter:
-        # A request cancelled while the pool creates its staging files (a client that gives up
-        # right after its first chunk) must not leave them behind, open: once the pool job
-        # ends, whatever it created is removed.
-        opening = asyncio.ensure_future(self.disk(self.blobs.stage, algorithms))
+    async def opened(self, open_: Callable[[], T], discard: Callable[[T], object]) -> T:
+        """``open_()`` on the pool. If the caller is cancelled meanwhile (a client that gives
+        up right after its first chunk), whatever it opened is ``discard``-ed on the pool once
+        that job ends: a cancelled request leaves no descriptor open and no staging file."""
+        opening = asyncio.ensure_future(self.disk(open_))
         try:
             return await asyncio.shield(opening)
         except asyncio.CancelledError:
-            await asyncio.shield(self._abort_opened(opening))
+            await asyncio.shield(self._discard_opened(opening, discard))
             raise
 
-    async def _abort_opened(self, opening: asyncio.Future[BlobWriter]) -> None:
+    async def _discard_opened(
+        self, opening: asyncio.Future[T], discard: Callable[[T], object]
+    ) -> None:
         await asyncio.wait([opening])
         if not opening.cancelled() and opening.exception() is None:
-            await self.io.run(opening.result().abort)
+            await self.io.run(discard, opening.result())
 
     async def _abort_stage(self, lanes: list[_Lane], writer: BlobWriter) -> None:
         for lane in lanes:

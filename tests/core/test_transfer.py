@@ -186,3 +186,38 @@ def test_an_upload_cancelled_while_its_staging_files_are_created_leaves_none(
 
     run(scenario)
     assert list(store.blobs.tmp_root.iterdir()) == []
+
+
+def test_a_download_cancelled_while_its_blob_is_opened_closes_it(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open, real_close = BlobStore.open_reader, BlobReader.close
+    opened: list[BlobReader] = []
+    closed: list[BlobReader] = []
+
+    def slow_open(self: BlobStore, *args: Any, **kwargs: Any) -> BlobReader:
+        time.sleep(0.1)
+        opened.append(real_open(self, *args, **kwargs))
+        return opened[-1]
+
+    def noted_close(self: BlobReader) -> None:
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(BlobStore, "open_reader", slow_open)
+    monkeypatch.setattr(BlobReader, "close", noted_close)
+
+    async def scenario() -> None:
+        await store.create_bucket("early", owner="o")
+        await store.put_object("early", "k", chunks(b"z" * BLOCK_BYTES, BLOCK_BYTES))
+        reader = await store.open_object("early", "k")
+        first = asyncio.ensure_future(anext(reader.chunks))
+        await asyncio.sleep(0.03)  # the blob is being opened on the pool
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0.3)  # the open ends, then the shielded close runs
+
+    run(scenario)
+    assert len(opened) == 1
+    assert closed == opened
