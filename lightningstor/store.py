@@ -319,9 +319,35 @@ class ObjectStore:
         self, head: ObjectHead, pre: Preconditions, staged: StagedBlob | None
     ) -> None:
         for _ in range(_COMMIT_ATTEMPTS):
-            if await self.attempt_commit(head, pre, staged, {}):
+            inline = head.inline is not None
+            done = await self._disk(self._commit_inline, head, pre) if inline else None
+            if done is None:
+                done = await self.attempt_commit(head, pre, staged, {})
+            if done:
                 return
         raise ConditionalRequestConflict(resource=head.key)
+
+    def _commit_inline(self, head: ObjectHead, pre: Preconditions) -> bool | None:
+        """attempt_commit for an inline object whose old version holds no blob either, as one
+        pool job: no reference changes, so the reads, the checks and the commit need no trip
+        back to the event loop in between (a small PUT's cost is mostly its trips). None: the
+        old version holds blobs, for attempt_commit to release."""
+        bucket_key, obj_key = ks.bucket_key(head.bucket), ks.object_key(head.bucket, head.key)
+        bucket_raw, old_raw = self.kv.get(bucket_key), self.kv.get(obj_key)
+        _active_bucket(head.bucket, bucket_raw)
+        old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
+        if old is not None and old.segments:
+            return None
+        check_write(old, pre, head.key)
+        batch = Batch()
+        batch.expect_value(bucket_key, bucket_raw)
+        batch.expect_value(obj_key, old_raw)
+        batch.put(obj_key, encode_object(head))
+        try:
+            self.kv.commit(batch)
+        except KVConflict:
+            return False
+        return True
 
     async def attempt_commit(
         self,

@@ -143,6 +143,21 @@ def test_many_identical_small_bodies_at_once_all_succeed(inline_store: ObjectSto
     run(scenario)
 
 
+def test_small_writers_of_one_key_at_once_all_succeed(inline_store: ObjectStore) -> None:
+    """A small PUT reads, checks and commits in one pool job; writers racing on one key lose
+    the compare-and-swap, retry, and each commits in turn: none is refused."""
+
+    async def scenario() -> None:
+        heads = await asyncio.gather(
+            *(inline_store.put_object("bkt", "hot", chunks(f"v{i}".encode())) for i in range(32))
+        )
+        current = await inline_store.head_object("bkt", "hot")
+        assert len({head.etag for head in heads}) == 32
+        assert current.etag in {head.etag for head in heads}
+
+    run(scenario)
+
+
 def test_damaged_inline_bytes_are_refused_and_reported(inline_store: ObjectStore) -> None:
     store = inline_store
     run(lambda: store.put_object("bkt", "k", chunks(b"precious")))
