@@ -123,7 +123,8 @@ def measure_s3(report: Report, peers: dict[str, Peer], plan: Plan, work: Path) -
             keys = [f"r{round_}-c{c}/key-{i:07d}" for i in range(plan.keys)]
             written: dict[str, int] = {}
             for op in OPS:
-                for system, peer in rotated(list(peers.items()), round_):
+                order = rotated(list(peers.items()), round_, last=(MOTO, peers[MOTO]))
+                for system, peer in order:
                     # Reads and deletes address only keys the PUT run surely stored (wrk
                     # takes the first request from the script without sending it).
                     usable = keys if op == "PUT" else keys[1 : max(written[system] - c, 2)]
