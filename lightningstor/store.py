@@ -259,9 +259,11 @@ class ObjectStore:
     async def _bucket_and_object(self, bucket: str, key: str) -> tuple[bytes, bytes | None]:
         """The active bucket's record and the object's (None: absent), read in one pool job:
         a small request's cost is mostly its trips through the pool."""
-        bucket_raw, obj_raw = await self.io.run(
-            lambda: (self.kv.get(ks.bucket_key(bucket)), self.kv.get(ks.object_key(bucket, key)))
-        )
+        return await self.io.run(self._read_bucket_and_object, bucket, key)
+
+    def _read_bucket_and_object(self, bucket: str, key: str) -> tuple[bytes, bytes | None]:
+        bucket_raw = self.kv.get(ks.bucket_key(bucket))
+        obj_raw = self.kv.get(ks.object_key(bucket, key))
         _active_bucket(bucket, bucket_raw)
         assert bucket_raw is not None
         return bucket_raw, obj_raw
@@ -318,10 +320,11 @@ class ObjectStore:
     async def _commit_object(
         self, head: ObjectHead, pre: Preconditions, staged: StagedBlob | None
     ) -> None:
+        one_job = head.inline is not None
         for _ in range(_COMMIT_ATTEMPTS):
-            inline = head.inline is not None
-            done = await self._disk(self._commit_inline, head, pre) if inline else None
-            if done is None:
+            done = await self._disk(self._commit_inline, head, pre) if one_job else None
+            if done is None:  # the old version holds blobs: the general way from now on
+                one_job = False
                 done = await self.attempt_commit(head, pre, staged, {})
             if done:
                 return
@@ -332,17 +335,13 @@ class ObjectStore:
         pool job: no reference changes, so the reads, the checks and the commit need no trip
         back to the event loop in between (a small PUT's cost is mostly its trips). None: the
         old version holds blobs, for attempt_commit to release."""
-        bucket_key, obj_key = ks.bucket_key(head.bucket), ks.object_key(head.bucket, head.key)
-        bucket_raw, old_raw = self.kv.get(bucket_key), self.kv.get(obj_key)
-        _active_bucket(head.bucket, bucket_raw)
+        bucket_raw, old_raw = self._read_bucket_and_object(head.bucket, head.key)
         old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
         if old is not None and old.segments:
             return None
         check_write(old, pre, head.key)
         batch = Batch()
-        batch.expect_value(bucket_key, bucket_raw)
-        batch.expect_value(obj_key, old_raw)
-        batch.put(obj_key, encode_object(head))
+        _replace_object(batch, head, bucket_raw, old_raw)
         try:
             self.kv.commit(batch)
         except KVConflict:
@@ -366,18 +365,15 @@ class ObjectStore:
         ``release`` are further references dropped and ``delete`` further records removed in
         the same batch (a completed upload's parts).
         """
-        obj_key = ks.object_key(head.bucket, head.key)
         bucket_raw, old_raw = await self._bucket_and_object(head.bucket, head.key)
         old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
         check_write(old, pre, head.key)
 
         def fill(batch: Batch) -> None:
             batch.expect.update(expect)
-            batch.expect_value(ks.bucket_key(head.bucket), bucket_raw)
-            batch.expect_value(obj_key, old_raw)
             for key in delete:
                 batch.delete(key)
-            batch.put(obj_key, encode_object(head))
+            _replace_object(batch, head, bucket_raw, old_raw)
 
         removed = (*release, *(old.segments if old else ()))
         return await self.refs.update(head.segments, removed, staged, fill)
@@ -564,6 +560,17 @@ class ObjectStore:
     async def collect_garbage(self, *, now_ns: int | None = None) -> int:
         """Remove blobs unreferenced for longer than the GC delay; returns how many."""
         return await self.refs.collect_garbage(now_ns=now_ns)
+
+
+def _replace_object(
+    batch: Batch, head: ObjectHead, bucket_raw: bytes, old_raw: bytes | None
+) -> None:
+    """``head`` becomes the object's record, if the bucket and the old version (None: none)
+    are still exactly as read."""
+    obj_key = ks.object_key(head.bucket, head.key)
+    batch.expect_value(ks.bucket_key(head.bucket), bucket_raw)
+    batch.expect_value(obj_key, old_raw)
+    batch.put(obj_key, encode_object(head))
 
 
 def _active_bucket(name: str, raw: bytes | None) -> BucketRecord:
