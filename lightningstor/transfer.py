@@ -53,40 +53,20 @@ class Transfers:
         writer = await self.opened(
             functools.partial(self.blobs.stage, algorithms), BlobWriter.abort
         )
-        write = _Lane(self, writer.write)  # block CRCs, then the file
-        digest = _Lane(self, writer.digest)  # MD5, SHA-256 and requested checksums
+        lanes = _UploadLanes(self, writer)
         received = 0
-        whole = False  # whether the last chunk was digested in the write lane
         try:
             async for chunk in body:
                 received += len(chunk)
                 if received > MAX_OBJECT_BYTES:
                     raise EntityTooLarge()
-                # The digests are fed in chunk order by one thread at a time: when chunks
-                # switch between the write lane digesting them and the digest lane, the lane
-                # that did the earlier ones finishes first.
-                if len(chunk) < _SPLIT_HASHING_BYTES:
-                    await digest.within(0)
-                    write.push(chunk)  # one pool job does it all: a second would cost more
-                    whole = True
-                else:
-                    if whole:
-                        await write.within(0)
-                    write.push(chunk, digest=False)
-                    digest.push(chunk)
-                    whole = False
-                # Each lane runs its chunks in order on the pool while the loop receives the
-                # next ones, at most _AHEAD_CHUNKS behind: the lanes' threads and the loop keep
-                # both cores busy, and memory stays a few chunks per request.
-                await write.within(_AHEAD_CHUNKS)
-                await digest.within(_AHEAD_CHUNKS)
-            await write.within(0)
-            await digest.within(0)
+                await lanes.push(chunk)
+            await lanes.drain()
             return await self.disk(writer.finish)
         except BaseException:
             # Whatever ended the body (client gone, bad digest, disk full): no trace is left,
             # even when the request's task is being cancelled while this runs.
-            await asyncio.shield(self._abort_stage([write, digest], writer))
+            await asyncio.shield(self._abort_stage(lanes, writer))
             raise
 
     async def opened(self, open_: Callable[[], T], discard: Callable[[T], object]) -> T:
@@ -107,10 +87,8 @@ class Transfers:
         if not opening.cancelled() and opening.exception() is None:
             await self.io.run(discard, opening.result())
 
-    async def _abort_stage(self, lanes: list[_Lane], writer: BlobWriter) -> None:
-        for lane in lanes:
-            # Let in-flight chunk jobs finish before the file is removed (errors are moot).
-            await lane.settle()
+    async def _abort_stage(self, lanes: _UploadLanes, writer: BlobWriter) -> None:
+        await lanes.settle()  # in-flight chunk jobs end before the file is removed
         await self.io.run(writer.abort)
 
     async def disk(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -172,6 +150,44 @@ def verify_body(staged: StagedBlob | InlineBody, expect: BodyExpectations, key: 
                 f"The {algorithm.upper()} you specified did not match the calculated checksum.",
                 resource=key,
             )
+
+
+class _UploadLanes:
+    """An upload's two lanes: the block CRCs and the write in one, the digests (MD5, SHA-256,
+    requested checksums) in the other. Each runs its chunks in order on the pool while the
+    loop receives the next ones, at most _AHEAD_CHUNKS behind: the lanes' threads and the loop
+    keep both cores busy, and memory stays a few chunks per request."""
+
+    def __init__(self, transfers: Transfers, writer: BlobWriter) -> None:
+        self._write = _Lane(transfers, writer.write)
+        self._digest = _Lane(transfers, writer.digest)
+        self._whole = False  # whether the last chunk was digested in the write lane
+
+    async def push(self, chunk: bytes) -> None:
+        # The digests are fed in chunk order by one thread at a time: when chunks switch
+        # between the write lane digesting them and the digest lane, the lane that did the
+        # earlier ones finishes first.
+        if len(chunk) < _SPLIT_HASHING_BYTES:
+            await self._digest.within(0)
+            self._write.push(chunk)  # one pool job does it all: a second would cost more
+        else:
+            if self._whole:
+                await self._write.within(0)
+            self._write.push(chunk, digest=False)
+            self._digest.push(chunk)
+        self._whole = len(chunk) < _SPLIT_HASHING_BYTES
+        await self._write.within(_AHEAD_CHUNKS)
+        await self._digest.within(_AHEAD_CHUNKS)
+
+    async def drain(self) -> None:
+        """Wait for every chunk to be digested and written; raises a lane's error."""
+        await self._write.within(0)
+        await self._digest.within(0)
+
+    async def settle(self) -> None:
+        """Wait for every job to end, ignoring errors (the caller is already failing)."""
+        await self._write.settle()
+        await self._digest.settle()
 
 
 class _Lane:
