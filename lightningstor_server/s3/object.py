@@ -17,9 +17,9 @@ from lightningstor_server.s3.context import S3Call
 log = logging.getLogger("lightningstor.s3")
 
 MAX_PART_NUMBER = 10_000
-# GET may override these response headers through signed query parameters.
 # GET bodies up to this size are read whole before the response starts (see handle_get_object).
 _WHOLE_GET_BYTES = 64 * 1024
+# GET may override these response headers through signed query parameters.
 _RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -89,8 +89,7 @@ def _response(
             headers[header] = value
     if part_number is not None and "-" in head.etag:
         headers["x-amz-mp-parts-count"] = str(len(head.segments))
-    partial = selected is not None
-    status = 206 if partial else 200
+    status = 206 if selected is not None else 200
     response = (
         web.StreamResponse(status=status, headers=headers)
         if body is None
