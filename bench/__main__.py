@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from bench import large_object, limits, listing, multipart, smallops
-from bench.common import ASYNCIO
+from bench.common import ASYNCIO, GRPC, LIMIT, MOTO, OURS
 from bench.report import Report
 from lightningstor_server.cli import tune_malloc
 
@@ -47,7 +47,7 @@ def main() -> None:
 
 def add_goal_ratios(report: Report) -> None:
     """The issue's goals, each a ratio of two medians from this run."""
-    ours, grpc_, moto, limit = "lightningstor-s3", "lightningstor-grpc", "moto", "limit"
+    ours, grpc_, moto, limit = OURS, GRPC, MOTO, LIMIT  # the names the suites report under
     for c in (1, 16, 64):
         for op in ("PUT", "GET", "HEAD", "DELETE"):
             goal = {("PUT", 16): 5.0, ("GET", 16): 10.0}.get((op, c))
