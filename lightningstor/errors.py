@@ -11,8 +11,9 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
     │                          ConditionalRequestConflict, OperationAborted
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
-    │                          InvalidRequest, InvalidPartNumber, InvalidPart, InvalidPartOrder,
-    │                          EntityTooSmall, MalformedXML, EntityTooLarge,
+    │                          InvalidRequest, InvalidURI, InvalidPartNumber, InvalidPart,
+    │                          InvalidPartOrder, EntityTooSmall, MalformedXML, EntityTooLarge,
+    │                          MalformedPOSTRequest, InvalidPolicyDocument,
     │                          MetadataTooLarge, MissingContentLength, MethodNotAllowed,
     │                          NotImplemented
     ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
@@ -203,6 +204,23 @@ class EntityTooSmall(InvalidInput):
 class InvalidRequest(InvalidInput):
     code = "InvalidRequest"
     default_message = "Invalid Request"
+
+
+class InvalidURI(InvalidInput):
+    code = "InvalidURI"
+    default_message = "Couldn't parse the specified URI."
+
+
+class MalformedPOSTRequest(InvalidInput):
+    code = "MalformedPOSTRequest"
+    default_message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class InvalidPolicyDocument(InvalidInput):
+    code = "InvalidPolicyDocument"
+    default_message = (
+        "The content of the form does not meet the conditions specified in the policy document."
+    )
 
 
 class MalformedXML(InvalidInput):

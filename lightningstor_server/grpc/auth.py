@@ -9,7 +9,6 @@ orchestrators probe it without keys.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections import deque
@@ -19,10 +18,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+
 from lightningstor.access import Access, authorize
 from lightningstor.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
+    AuthError,
     AuthorizationHeaderMalformed,
     InvalidAccessKeyId,
     MissingSecurityHeader,
@@ -38,10 +40,7 @@ from lightningstor.tokens import (
     verify_call,
 )
 from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
-from lightningstor_server.metrics import METRICS
 from lightningstor_server.ratelimit import FailedAuthLimiter
-
-log = logging.getLogger("lightningstor.grpc.auth")
 
 # Health and reflection answer without credentials, as load balancers and generic tools expect;
 # reflection tells only what the public .proto files already say.
@@ -50,6 +49,8 @@ OPEN_METHOD_PREFIXES = (
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
+# How many open calls may run at once (the setting grpc_max_open_calls).
+MAX_OPEN_CALLS = 32
 _TOKEN_HEADERS = (KEY_ID_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
@@ -173,46 +174,66 @@ def _host_of(peer: str) -> str:
 
 
 class AuthInterceptor(AroundInterceptor):
+    """Verifies every guarded call's token, and bounds the open (unauthenticated) ones.
+
+    Health and reflection need no key, so anyone can hold their streams open (a health
+    ``Watch`` lasts until the client leaves). Left alone, a thousand of them would take every
+    slot of ``grpc_max_concurrent_calls`` from authenticated callers; so at most
+    ``max_open_calls`` run at once, and the next is refused with RESOURCE_EXHAUSTED at once.
+    """
+
     def __init__(
         self,
         *,
         lookup: CredentialLookup,
         clock: Callable[[], float] = time.time,
         limiter: FailedAuthLimiter | None = None,
+        max_open_calls: int = MAX_OPEN_CALLS,
     ) -> None:
-        super().__init__(open_prefixes=OPEN_METHOD_PREFIXES)
+        super().__init__(open_prefixes=())
         self._lookup = lookup
         self._clock = clock
         self._replays = ReplayGuard()
         self._limiter = limiter or FailedAuthLimiter()
+        self._max_open_calls = max_open_calls
+        self._open_calls = 0
 
     def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
+        if method.startswith(OPEN_METHOD_PREFIXES):
+            return self._open(context)
         return self._verified(method, context)
+
+    @asynccontextmanager
+    async def _open(self, context: Context) -> AsyncIterator[None]:
+        if self._max_open_calls and self._open_calls >= self._max_open_calls:
+            # Aborted here: the error interceptor leaves open calls alone (see errors.py).
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"SlowDown: {self._open_calls} unauthenticated calls (health, reflection) are "
+                "running, the most this server allows at once.",
+            )
+        self._open_calls += 1
+        try:
+            yield
+        finally:
+            self._open_calls -= 1
 
     @asynccontextmanager
     async def _verified(self, method: str, context: Context) -> AsyncIterator[None]:
         # Read before any await: grpc.aio's peer() is unsafe once the client may be gone.
         source = _host_of(context.peer() or "-")
-        self._limiter.check(source)
+        metadata = context.invocation_metadata() or ()
         try:
             caller = await authenticate(
-                method,
-                context.invocation_metadata() or (),
-                lookup=self._lookup,
-                now=self._clock(),
-                replays=self._replays,
+                method, metadata, lookup=self._lookup, now=self._clock(), replays=self._replays
             )
-        except Exception as error:
-            # The key id is public; the signature and secret never reach a log.
-            count = self._limiter.failed(source)
-            METRICS.auth_failures.labels("grpc").inc()
-            log.warning(
-                "authentication failed: peer=%s method=%s error=%r recent_failures=%d",
-                source,
-                method,
+        except AuthError as error:
+            claimed = next((v for k, v in metadata if k == KEY_ID_HEADER), "")
+            raise self._limiter.refuse(
                 error,
-                count,
-            )
-            raise
+                door="grpc",
+                source=source,
+                key_id=claimed if isinstance(claimed, str) else "",
+            ) from error
         act_as(caller)
         yield

@@ -17,7 +17,7 @@ from lightningstor.v1 import admin_pb2_grpc as admin_grpc
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor_server.grpc.admin import AdminServicer
-from lightningstor_server.grpc.auth import AuthInterceptor
+from lightningstor_server.grpc.auth import MAX_OPEN_CALLS, AuthInterceptor
 from lightningstor_server.grpc.buckets import BucketServicer
 from lightningstor_server.grpc.errors import ErrorInterceptor
 from lightningstor_server.grpc.multipart import MultipartServicer
@@ -51,6 +51,7 @@ async def start_grpc_door(
     multipart: MultipartUploads | None = None,
     limiter: FailedAuthLimiter | None = None,
     max_concurrent_calls: int = 0,
+    max_open_calls: int = MAX_OPEN_CALLS,
 ) -> GrpcDoor:
     """Serve BucketService, ObjectService, MultipartService and health on ``listen``
     ("host:port", port 0 picks a free one), over TLS when ``server_credentials`` are given;
@@ -64,7 +65,9 @@ async def start_grpc_door(
         # The error interceptor comes first so it is outermost and also maps auth failures.
         interceptors=[
             ErrorInterceptor(),
-            AuthInterceptor(lookup=credentials.lookup, limiter=limiter),
+            AuthInterceptor(
+                lookup=credentials.lookup, limiter=limiter, max_open_calls=max_open_calls
+            ),
         ],
     )
     pb_grpc.add_BucketServiceServicer_to_server(BucketServicer(store=store), server)  # type: ignore[no-untyped-call]

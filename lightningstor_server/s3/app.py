@@ -1,8 +1,10 @@
 """The S3 door: one aiohttp route that routes, authenticates once, dispatches and maps errors.
 
-Order of a request: route (method + path + query -> Endpoint), authenticate (SigV4 header),
-then the handler. With ``Expect: 100-continue`` the first two run before the client is told to
-send its body, so a bad signature or a malformed request is answered without reading it.
+Order of a request: parse the target once (``target.py``; a target that is not a valid URI is
+refused before anything else), route from that parse (method + path + query -> Endpoint),
+authenticate over the same parse (SigV4 or SigV2, header or query), then the handler. With
+``Expect: 100-continue`` all of this runs before the client is told to send its body, so a bad
+signature or a malformed request is answered without reading it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +25,8 @@ from lightningstor.errors import (
     AuthError,
     EntityTooLarge,
     InternalError,
+    InvalidArgument,
+    InvalidRequest,
     ServiceUnavailable,
     StorageError,
 )
@@ -42,8 +47,9 @@ from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
 from lightningstor_server.s3.post import handle_post_object
 from lightningstor_server.s3.presign import verify_presigned_v4, verify_v2
-from lightningstor_server.s3.router import Endpoint, route, virtual_host_path
+from lightningstor_server.s3.router import Endpoint, route
 from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
+from lightningstor_server.s3.target import RequestTarget, bucket_from_host, parse_target
 
 log = logging.getLogger("lightningstor.s3")
 
@@ -95,24 +101,36 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+_V4_QUERY_NAMES = frozenset({"X-Amz-Signature", "X-Amz-Algorithm", "X-Amz-Credential"})
+_V2_QUERY_NAMES = frozenset({"Signature", "AWSAccessKeyId"})
+_HEADER_KEY_ID = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]*)|AWS ([^:]*):")
+
+
 async def authenticate(req: SignedRequest, lookup: SecretLookup) -> AuthResult:
-    """Whichever of the four S3 authentication forms the request uses."""
-    query = req.raw_query
-    if "X-Amz-Signature=" in query or "X-Amz-Algorithm=" in query:
+    """Whichever of the four S3 authentication forms the request uses; exactly one must be."""
+    names = {name for name, _ in req.target.params}
+    in_query_v4 = not names.isdisjoint(_V4_QUERY_NAMES)
+    in_query_v2 = not names.isdisjoint(_V2_QUERY_NAMES)
+    if in_query_v4 + in_query_v2 + ("authorization" in req.headers) > 1:
+        raise InvalidArgument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+            "Signature query string parameter or the Authorization header should be specified"
+        )
+    if in_query_v4:
         return await verify_presigned_v4(req, lookup)
-    if "Signature=" in query and "AWSAccessKeyId=" in query:
-        return await verify_v2(req, lookup)
-    if req.headers.get("authorization", "").startswith("AWS "):
+    if in_query_v2 or req.headers.get("authorization", "").startswith("AWS "):
         return await verify_v2(req, lookup)
     return await verify(req, lookup)
 
 
-def _signed_request(request: web.Request) -> SignedRequest:
-    raw_path, _, raw_query = request.raw_path.partition("?")
-    headers = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
-    return SignedRequest(
-        method=request.method, raw_path=raw_path, raw_query=raw_query, headers=headers
-    )
+def claimed_key_id(req: SignedRequest) -> str:
+    """The access key id a request says it is signed by ("" if it names none)."""
+    params = dict(req.target.params)
+    claimed = params.get("AWSAccessKeyId") or params.get("X-Amz-Credential", "").split("/")[0]
+    if claimed:
+        return claimed
+    match = _HEADER_KEY_ID.match(req.headers.get("authorization", ""))
+    return (match[1] or match[2]) if match else ""
 
 
 class S3App:
@@ -144,31 +162,42 @@ class S3App:
         app.on_response_prepare.append(_stamp_request_id)
         return app
 
+    def _target(self, request: web.Request) -> RequestTarget:
+        """The one parse of the request target everything else reads; raises InvalidURI."""
+        cached = request.get("ls.target")
+        if isinstance(cached, RequestTarget):
+            return cached
+        domains = self.gateway.virtual_host_domains
+        target = parse_target(
+            request.raw_path, bucket_from_host=bucket_from_host(request.host, domains)
+        )
+        request["ls.target"] = target
+        return target
+
     async def _preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
         """Route and authenticate; a POST Object form authenticates inside its body (None)."""
         cached = request.get("ls.preflight")
         if cached is not None:
             assert isinstance(cached, tuple)
             return cached
-        path = virtual_host_path(request.host, request.path, self.gateway.virtual_host_domains)
-        endpoint = route(request.method, path, request.query, request.headers)
-        if endpoint.operation == "PostObject" and "authorization" not in request.headers:
+        target = self._target(request)
+        endpoint = route(request.method, target.routed_path, target.query, request.headers)
+        if endpoint.operation == "PostObject":
+            if "authorization" in request.headers:
+                raise InvalidRequest(
+                    "A POST to a bucket is a browser form upload, authenticated by the policy "
+                    "it carries, not by an Authorization header."
+                )
             request["ls.preflight"] = (endpoint, None)
             return endpoint, None
-        source = request.remote or "-"
-        self._limiter.check(source)
+        headers = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
+        signed = SignedRequest(method=request.method, target=target, headers=headers)
         try:
-            auth = await authenticate(_signed_request(request), self._lookup)
+            auth = await authenticate(signed, self._lookup)
         except AuthError as error:
-            count = self._limiter.failed(source)
-            METRICS.auth_failures.labels("s3").inc()
-            log.warning(
-                "authentication failed: peer=%s code=%s recent_failures=%d",
-                source,
-                error.code,
-                count,
-            )
-            raise
+            raise self._limiter.refuse(
+                error, door="s3", source=request.remote or "-", key_id=claimed_key_id(signed)
+            ) from error
         if endpoint.bucket:
             credential = auth.credential
             authorize(
@@ -213,7 +242,10 @@ class S3App:
                 error: StorageError = exc
             else:
                 log.exception(
-                    "request=%s %s %s failed unexpectedly", request_id, request.method, request.path
+                    "request=%s %s %s failed unexpectedly",
+                    request_id,
+                    request.method,
+                    _logged_path(request),
                 )
                 error = InternalError()
             response = self._fail(request, error, request_id, time.monotonic())
@@ -246,11 +278,14 @@ class S3App:
         try:
             endpoint, auth = await self._preflight(request)
             if auth is None:
-                response = await handle_post_object(request, endpoint, self.gateway, self._lookup)
+                response = await handle_post_object(
+                    request, endpoint, self.gateway, self._lookup, self._limiter
+                )
                 _log_request(request, request_id, response.status, started, endpoint.operation)
                 return response
             call = S3Call(
                 request=request,
+                target=self._target(request),
                 endpoint=endpoint,
                 auth=auth,
                 gateway=self.gateway,
@@ -272,7 +307,10 @@ class S3App:
             return gone
         except Exception:
             log.exception(
-                "request=%s %s %s failed unexpectedly", request_id, request.method, request.path
+                "request=%s %s %s failed unexpectedly",
+                request_id,
+                request.method,
+                _logged_path(request),
             )
             return self._fail(request, InternalError(), request_id, started)
         # Bytes of bodies that were accepted and of responses that were sent whole.
@@ -325,13 +363,19 @@ def _log_request(
         "request=%s method=%s path=%s op=%s status=%d key_id=%s ms=%.1f peer=%s",
         request_id,
         request.method,
-        request.path,
+        _logged_path(request),
         what,
         status,
         access_key,
         elapsed * 1000,
         request.remote,
     )
+
+
+def _logged_path(request: web.Request) -> str:
+    """The path as received, up to its query (aiohttp's own ``path`` would hide what follows
+    a '#', which is what an operator looking at a refused request needs to see)."""
+    return request.raw_path.partition("?")[0]
 
 
 def make_gateway(

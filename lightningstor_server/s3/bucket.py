@@ -60,7 +60,7 @@ async def handle_get_bucket_location(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
-    query = call.request.query
+    query = call.query
     prefix = query.get("prefix", "")
     token = query.get("continuation-token")
     after = call.store.tokens.decode(token) if token else None

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from lightningstor.access import Access, authorize
 from lightningstor.multipart import MultipartUploads
 from lightningstor.store import ObjectStore
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.sigv4 import AuthResult
+from lightningstor_server.s3.target import RequestTarget
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,10 +28,15 @@ class Gateway:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class S3Call:
     request: web.Request
+    target: RequestTarget  # the one parse of the target: read parameters here, not in request
     endpoint: Endpoint
     auth: AuthResult
     gateway: Gateway
     request_id: str
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        return self.target.query
 
     @property
     def store(self) -> ObjectStore:

@@ -16,7 +16,7 @@ from lightningstor_server.s3.xml import document, element, group
 
 def _encoder(call: S3Call) -> Callable[[str], str]:
     """botocore always asks for encoding-type=url and decodes only when we echo it."""
-    encoding = call.request.query.get("encoding-type")
+    encoding = call.query.get("encoding-type")
     if encoding is None:
         return lambda text: text
     if encoding != "url":
@@ -52,7 +52,7 @@ def _contents(call: S3Call, page: ListPage, enc: Callable[[str], str], owner: bo
 
 async def _list(call: S3Call, after: str | None) -> tuple[ListPage, str, str, int]:
     """The page, with the prefix, delimiter and max-keys it was asked with."""
-    query = call.request.query
+    query = call.query
     prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
     limit = max_keys(query.get("max-keys"))
     page = await call.store.list_objects(
@@ -66,7 +66,7 @@ async def _list(call: S3Call, after: str | None) -> tuple[ListPage, str, str, in
 
 
 async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
-    query = call.request.query
+    query = call.query
     enc = _encoder(call)
     token = query.get("continuation-token")
     start_after = query.get("start-after")
@@ -93,7 +93,7 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_list_objects(call: S3Call) -> web.StreamResponse:
-    query = call.request.query
+    query = call.query
     enc = _encoder(call)
     marker = query.get("marker", "")
     page, prefix, delimiter, limit = await _list(call, marker)
@@ -116,7 +116,7 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
 async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
     """Our buckets never had versioning: every object is its one version, VersionId "null",
     as AWS lists a bucket that never had versioning enabled."""
-    query = call.request.query
+    query = call.query
     enc = _encoder(call)
     key_marker = query.get("key-marker", "")
     page, prefix, delimiter, limit = await _list(call, key_marker)

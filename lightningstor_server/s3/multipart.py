@@ -29,7 +29,7 @@ _CHECKSUM_ELEMENTS = {
 
 
 def _part_number(call: S3Call) -> int:
-    number = h.plain_number(call.request.query.get("partNumber"))
+    number = h.plain_number(call.query.get("partNumber"))
     if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise InvalidArgument(
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
@@ -39,7 +39,7 @@ def _part_number(call: S3Call) -> int:
 
 
 def _upload_id(call: S3Call) -> str:
-    return call.request.query.get("uploadId", "")
+    return call.query.get("uploadId", "")
 
 
 def _checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
@@ -185,7 +185,7 @@ def _bounded(value: str | None, name: str, default: int = 1000) -> int:
 
 
 async def handle_list_parts(call: S3Call) -> web.StreamResponse:
-    query = call.request.query
+    query = call.query
     marker = _bounded(query.get("part-number-marker"), "part-number-marker", 0)
     limit = _bounded(query.get("max-parts"), "max-parts")
     upload, parts, more = await call.gateway.multipart.list_parts(
@@ -223,7 +223,7 @@ async def handle_list_parts(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
-    query = call.request.query
+    query = call.query
     limit = _bounded(query.get("max-uploads"), "max-uploads")
     key_marker, id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
     prefix = query.get("prefix", "")

@@ -54,7 +54,7 @@ def _wants_checksums(call: S3Call) -> bool:
 
 
 def _part_number(call: S3Call) -> int | None:
-    value = call.request.query.get("partNumber")
+    value = call.query.get("partNumber")
     if value is None:
         return None
     number = h.plain_number(value)
@@ -82,8 +82,8 @@ def _response(
     with_checksums = _wants_checksums(call) and selected is None and part_number is None
     headers = h.object_headers(head, with_checksums=with_checksums)
     for param, header in _RESPONSE_OVERRIDES.items():
-        if param in call.request.query:
-            value = call.request.query[param]
+        if param in call.query:
+            value = call.query[param]
             if any(ord(c) < 32 or ord(c) == 127 for c in value):
                 raise InvalidArgument(f"Invalid {param} value.", resource=param)
             headers[header] = value

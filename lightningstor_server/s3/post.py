@@ -5,6 +5,12 @@ size, the file is streamed into the store like any PUT body. The request carries
 Authorization header: the policy (base64 JSON with an expiration and conditions) is what was
 signed, and every condition is enforced, as is S3's rule that each form field must be named
 by a condition (``policy``, the signature fields, ``file`` and ``x-ignore-*`` aside).
+
+Bad input is a client error with S3's code, never an internal one: a body that is not
+well-formed multipart/form-data is MalformedPOSTRequest, a policy that is not a valid policy
+document is InvalidPolicyDocument. Signature failures go through the same failed-auth policy as
+every other way in (``ratelimit.py``). The bucket a ``{"bucket": ...}`` condition is checked
+against is the bucket of the URL, which is the bucket written, whatever the form says.
 """
 
 from __future__ import annotations
@@ -20,20 +26,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from lightningstor.access import Access, authorize
 from lightningstor.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
+    AuthError,
     EntityTooLarge,
     EntityTooSmall,
     InvalidAccessKeyId,
     InvalidArgument,
+    InvalidPolicyDocument,
     InvalidRequest,
-    MalformedXML,
+    MalformedPOSTRequest,
     SignatureDoesNotMatch,
 )
 from lightningstor.model import DEFAULT_CONTENT_TYPE, ContentHeaders
+from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3.body import BODY_CHUNK_BYTES
 from lightningstor_server.s3.context import Gateway
 from lightningstor_server.s3.headers import META_PREFIX
@@ -56,9 +66,22 @@ class _Form:
     filename: str
 
 
+# What aiohttp's multipart reader raises for a body that is not multipart/form-data as sent:
+# no or a bad boundary, a boundary that never comes, a bad part header (no colon, a NUL, a line
+# over its limit), a body cut short.
+_FORM_ERRORS = (ValueError, BadHttpMessage, RuntimeError, EOFError)
+
+
 async def _read_form(request: web.Request) -> _Form:
     if not request.content_type.startswith("multipart/form-data"):
         raise InvalidRequest("POST requires a multipart/form-data body.")
+    try:
+        return await _read_fields(request)
+    except _FORM_ERRORS as exc:
+        raise MalformedPOSTRequest(f"{MalformedPOSTRequest.default_message} ({exc})") from None
+
+
+async def _read_fields(request: web.Request) -> _Form:
     reader = await request.multipart()
     fields: dict[str, str] = {}
     for _ in range(MAX_FIELDS + 1):
@@ -68,7 +91,7 @@ async def _read_form(request: web.Request) -> _Form:
                 "POST requires exactly one file upload per request.", resource="file"
             )
         if not isinstance(part, BodyPartReader) or part.name is None:
-            raise MalformedXML("Malformed form field.")
+            raise MalformedPOSTRequest("A form part has no name.")
         if part.name.lower() == "file":
             return _Form(fields=fields, file=part, filename=part.filename or "")
         fields[part.name.lower()] = await _read_field(part)
@@ -90,11 +113,13 @@ def _policy(fields: Mapping[str, str]) -> dict[str, Any]:
     try:
         policy = json.loads(base64.b64decode(fields["policy"], validate=True))
     except (KeyError, ValueError, binascii.Error):
-        raise InvalidArgument("Invalid Policy: Invalid JSON.", resource="policy") from None
+        raise InvalidPolicyDocument("Invalid Policy: Invalid JSON.", resource="policy") from None
     if not isinstance(policy, dict) or "expiration" not in policy or "conditions" not in policy:
-        raise InvalidArgument(
+        raise InvalidPolicyDocument(
             "Invalid Policy: expiration and conditions are required.", resource="policy"
         )
+    if not isinstance(policy["conditions"], list):
+        raise InvalidPolicyDocument("Invalid Policy: conditions must be a list.", resource="policy")
     return policy
 
 
@@ -132,14 +157,32 @@ async def _credential(key_id: str, lookup: SecretLookup) -> Credential:
     return credential
 
 
-def _triple(condition: Any) -> tuple[str, str, Any]:
+def _triple(condition: Any) -> tuple[str, Any, Any]:
     """A condition as (operator, subject, value); ``{"f": v}`` is ``["eq", "$f", v]``."""
     if isinstance(condition, dict) and len(condition) == 1:
         ((name, value),) = condition.items()
         return "eq", f"${name}", value
     if not isinstance(condition, list) or len(condition) != 3:
-        raise InvalidArgument("Invalid Policy: Invalid condition.", resource="policy")
-    return str(condition[0]).lower(), str(condition[1]), condition[2]
+        raise InvalidPolicyDocument("Invalid Policy: Invalid condition.", resource="policy")
+    return str(condition[0]).lower(), condition[1], condition[2]
+
+
+def _length_range(low: Any, high: Any) -> tuple[int, int]:
+    """A content-length-range's bounds: whole numbers, 0 <= low <= high."""
+    if not all(_whole_number(bound) for bound in (low, high)) or not 0 <= int(low) <= int(high):
+        raise InvalidPolicyDocument(
+            "Invalid Policy: content-length-range takes two whole numbers, low <= high.",
+            resource="policy",
+        )
+    return int(low), int(high)
+
+
+def _whole_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19
 
 
 def _check_expiration(policy: Mapping[str, Any]) -> None:
@@ -162,16 +205,21 @@ def _check_conditions(policy: Mapping[str, Any], fields: Mapping[str, str]) -> t
     size_range = (0, 5 * 1024**3)
     for op, subject, value in map(_triple, policy["conditions"]):
         if op == "content-length-range":
-            size_range = (int(subject), int(value))
+            size_range = _length_range(subject, value)
             continue
+        if not isinstance(subject, str) or not isinstance(value, str):
+            raise InvalidPolicyDocument(
+                "Invalid Policy: a condition's field and value must be strings.",
+                resource="policy",
+            )
         name = subject.lstrip("$").lower()
         covered.add(name)
         actual = fields.get(name, "")
         if op not in ("eq", "starts-with"):
-            raise InvalidArgument(
+            raise InvalidPolicyDocument(
                 f"Invalid Policy: Invalid condition operator {op!r}.", resource="policy"
             )
-        if not (actual == value if op == "eq" else actual.startswith(str(value))):
+        if not (actual == value if op == "eq" else actual.startswith(value)):
             raise AccessDenied(
                 f'Invalid according to Policy: Policy Condition failed: ["{op}", "{subject}", '
                 f'"{value}"]'
@@ -188,7 +236,7 @@ def _check_conditions(policy: Mapping[str, Any], fields: Mapping[str, str]) -> t
 
 async def _file_body(part: BodyPartReader, low: int, high: int) -> AsyncIterator[bytes]:
     size = 0
-    while chunk := await part.read_chunk(BODY_CHUNK_BYTES):
+    while chunk := await _read_file_chunk(part):
         size += len(chunk)
         if size > high:
             raise EntityTooLarge(extra={"MaxSizeAllowed": str(high)})
@@ -197,14 +245,32 @@ async def _file_body(part: BodyPartReader, low: int, high: int) -> AsyncIterator
         raise EntityTooSmall(extra={"MinSizeAllowed": str(low), "ProposedSize": str(size)})
 
 
+async def _read_file_chunk(part: BodyPartReader) -> bytes:
+    try:
+        return await part.read_chunk(BODY_CHUNK_BYTES)
+    except _FORM_ERRORS as exc:  # the file part's closing boundary never came
+        raise MalformedPOSTRequest(f"{MalformedPOSTRequest.default_message} ({exc})") from None
+
+
 async def handle_post_object(
-    request: web.Request, endpoint: Endpoint, gateway: Gateway, lookup: SecretLookup
+    request: web.Request,
+    endpoint: Endpoint,
+    gateway: Gateway,
+    lookup: SecretLookup,
+    limiter: FailedAuthLimiter,
 ) -> web.StreamResponse:
     form = await _read_form(request)
     fields = form.fields
-    credential = await _authenticate(fields, lookup)
-    # The bucket of the URL is the bucket of the policy's {"bucket": ...} condition.
-    fields.setdefault("bucket", endpoint.bucket)
+    try:
+        credential = await _authenticate(fields, lookup)
+    except AuthError as error:
+        claimed = fields.get("awsaccesskeyid") or fields.get("x-amz-credential", "").split("/")[0]
+        raise limiter.refuse(
+            error, door="s3", source=request.remote or "-", key_id=claimed
+        ) from error
+    # The bucket a {"bucket": ...} condition is checked against is the bucket written: the
+    # URL's. A form field naming another bucket is not believed.
+    fields["bucket"] = endpoint.bucket
     authorize(
         admin=credential.admin,
         grants=credential.grants,

@@ -23,7 +23,6 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl
 
 from lightningstor.errors import (
     AccessDenied,
@@ -57,21 +56,32 @@ V4_QUERY = (
     "X-Amz-Signature",
 )
 V2_QUERY = ("AWSAccessKeyId", "Signature", "Expires")
-# Query parameters that are part of the resource a SigV2 signature covers (the S3 docs' list).
+# Query parameters that are part of the resource a SigV2 signature covers: the S3 docs' list
+# and what botocore's HmacV1Auth adds to it (its QSAOfInterest), so both sign the same string.
 _V2_SUBRESOURCES = frozenset(
     {
-        "acl", "delete", "lifecycle", "location", "logging", "notification", "partNumber",
-        "policy", "requestPayment", "tagging", "torrent", "uploadId", "uploads", "versionId",
-        "versioning", "versions", "website", "cors", "restore",
+        "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "inventory",
+        "lifecycle", "location", "logging", "metrics", "notification", "object-lock",
+        "partNumber", "policy", "replication", "requestPayment", "restore", "select",
+        "select-type", "storageClass", "tagging", "torrent", "uploadId", "uploads", "versionId",
+        "versioning", "versions", "website",
         "response-cache-control", "response-content-disposition", "response-content-encoding",
         "response-content-language", "response-content-type", "response-expires",
     }
 )  # fmt: skip
+# What SigV2 leaves unsigned by AWS's rules: parameters that page or filter a listing, and the
+# SDKs' operation label. Every other parameter of a SigV2 request must be a signed sub-resource
+# above, or the request is refused: one that selects an operation (``encryption``, say) and is
+# not signed could be appended to a signed URL and served.
+_V2_UNSIGNED = frozenset(
+    {
+        "prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
+        "continuation-token", "start-after", "fetch-owner", "key-marker", "version-id-marker",
+        "upload-id-marker", "max-uploads", "part-number-marker", "max-parts", "max-buckets",
+        "bucket-region", "x-id",
+    }
+)  # fmt: skip
 AUTH_QUERY_PARAMETERS = frozenset((*V4_QUERY, "X-Amz-Expires", "X-Amz-Security-Token", *V2_QUERY))
-
-
-def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
-    return parse_qsl(raw_query, keep_blank_values=True)
 
 
 async def verify_presigned_v4(
@@ -79,7 +89,7 @@ async def verify_presigned_v4(
 ) -> AuthResult:
     """Raises AuthorizationQueryParametersError, AccessDenied (expired), InvalidAccessKeyId,
     SignatureDoesNotMatch."""
-    params = dict(_query_pairs(req.raw_query))
+    params = dict(req.target.params)
     if params.get("X-Amz-Algorithm") != ALGORITHM or any(p not in params for p in V4_QUERY):
         raise AuthorizationQueryParametersError(
             "Query-string authentication version 4 requires the X-Amz-Algorithm, "
@@ -100,6 +110,12 @@ async def verify_presigned_v4(
     signed_at = parse_amz_date(amz_date)
     if signed_at is None:
         raise AuthorizationQueryParametersError("X-Amz-Date must be in the ISO8601 Long Format")
+    if amz_date[:8] != parts[1]:
+        # The scope's date keys the signature; AWS requires it to be X-Amz-Date's day.
+        raise AuthorizationQueryParametersError(
+            f'Invalid credential date "{parts[1]}". This date is not the same as X-Amz-Date: '
+            f'"{amz_date[:8]}".'
+        )
     now = now or datetime.now(UTC)
     age = (now - signed_at).total_seconds()
     if age > int(expires):
@@ -113,17 +129,10 @@ async def verify_presigned_v4(
     credential = await lookup(parts[0])
     if credential is None or not credential.active:
         raise InvalidAccessKeyId(extra={"AWSAccessKeyId": parts[0]})
-    # The signature covers the query without itself, exactly as sent otherwise.
-    unsigned_query = "&".join(
-        item for item in req.raw_query.split("&") if not item.startswith("X-Amz-Signature=")
-    )
+    # The signature covers every parameter but itself.
     payload_hash = req.headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD)
     canonical = canonical_request(
-        SignedRequest(
-            method=req.method, raw_path=req.raw_path, raw_query=unsigned_query, headers=req.headers
-        ),
-        signed_headers,
-        payload_hash,
+        req, signed_headers, payload_hash, params=req.target.without("X-Amz-Signature")
     )
     scope = "/".join(parts[1:])
     to_sign = string_to_sign(amz_date, scope, canonical)
@@ -147,39 +156,51 @@ async def verify_presigned_v4(
     )
 
 
-def v2_string_to_sign(req: SignedRequest, expires_or_date: str) -> str:
-    """``expires_or_date``: the Expires parameter (query auth) or the Date header (header auth;
-    empty when an x-amz-date header stands in for it, which is then signed as an amz header)."""
+def v2_strings_to_sign(req: SignedRequest, expires_or_date: str) -> list[str]:
+    """What a SigV2 signature may sign for ``req``: one string, or two for a bucket-level
+    request (see :func:`_v2_resources`). ``expires_or_date``: the Expires parameter (query
+    auth) or the Date header (header auth; empty when an x-amz-date header stands in for it,
+    which is then signed as an amz header)."""
     headers = req.headers
     amz = sorted(
         (name, " ".join(value.split()))
         for name, value in headers.items()
         if name.startswith("x-amz-")
     )
-    return (
-        "\n".join(
-            [
-                req.method,
-                headers.get("content-md5", ""),
-                headers.get("content-type", ""),
-                expires_or_date,
-                *(f"{name}:{value}" for name, value in amz),
-            ]
-        )
-        + "\n"
-        + _v2_resource(req)
-    )
+    lines = [
+        req.method,
+        headers.get("content-md5", ""),
+        headers.get("content-type", ""),
+        expires_or_date,
+        *(f"{name}:{value}" for name, value in amz),
+    ]
+    head = "\n".join(lines) + "\n"
+    return [head + resource for resource in _v2_resources(req)]
 
 
-def _v2_resource(req: SignedRequest) -> str:
-    """The canonicalized resource: the path as sent, plus the sub-resources, sorted."""
-    subresources = sorted(
-        (name, value) for name, value in _query_pairs(req.raw_query) if name in _V2_SUBRESOURCES
-    )
-    if not subresources:
-        return req.raw_path
+def _v2_resources(req: SignedRequest) -> list[str]:
+    """The canonicalized resource: the raw path in path-style form (AWS: "/bucket" first for a
+    virtual-hosted request, so a signature names its bucket whatever the Host), plus the
+    sub-resources, sorted. A bucket's own resource is "/bucket/" as botocore signs it, or
+    "/bucket" as the path-style request has it: both name the same bucket and nothing else.
+    Raises AccessDenied for a parameter SigV2 cannot cover."""
+    target = req.target
+    subresources = []
+    for name, value in target.params:
+        if name in _V2_SUBRESOURCES:
+            subresources.append((name, value))
+        elif name not in _V2_UNSIGNED and name not in AUTH_QUERY_PARAMETERS:
+            raise AccessDenied(
+                f"The query parameter {name!r} is not covered by a Signature Version 2 "
+                "signature; sign this request with Signature Version 4.",
+                resource=name,
+            )
+    subresources.sort()
     rendered = "&".join(f"{name}={value}" if value else name for name, value in subresources)
-    return f"{req.raw_path}?{rendered}"
+    query = f"?{rendered}" if rendered else ""
+    path = target.routed_raw_path
+    paths = [path + "/", path] if path.count("/") == 1 and path != "/" else [path]
+    return [p + query for p in paths]
 
 
 async def verify_v2(
@@ -188,7 +209,7 @@ async def verify_v2(
     """SigV2 in the query (presigned) or in the Authorization header. Raises AccessDenied
     (expired, or a Date too far off), InvalidAccessKeyId, SignatureDoesNotMatch."""
     now = time.time() if now is None else now
-    params = dict(_query_pairs(req.raw_query))
+    params = dict(req.target.params)
     if "Signature" in params:
         if any(p not in params for p in V2_QUERY) or plain_number(params["Expires"]) is None:
             raise AuthorizationQueryParametersError(
@@ -197,6 +218,11 @@ async def verify_v2(
             )
         if now > int(params["Expires"]):
             raise AccessDenied("Request has expired", extra={"Expires": params["Expires"]})
+        if int(params["Expires"]) - now > MAX_PRESIGN_SECONDS:
+            # SigV4's limit (a week), for SigV2 too: a URL must not grant access for ever.
+            raise AuthorizationQueryParametersError(
+                "Expires must be at most a week (604800 seconds) from now."
+            )
         key_id, signature, when = params["AWSAccessKeyId"], params["Signature"], params["Expires"]
     else:
         key_id, _, signature = req.headers.get("authorization", "")[4:].partition(":")
@@ -205,12 +231,12 @@ async def verify_v2(
     credential = await lookup(key_id)
     if credential is None or not credential.active:
         raise InvalidAccessKeyId(extra={"AWSAccessKeyId": key_id})
-    to_sign = v2_string_to_sign(req, when)
-    digest = hmac.new(
-        credential.secret_access_key.encode(), to_sign.encode(), hashlib.sha1
-    ).digest()
-    if not signatures_match(base64.b64encode(digest).decode(), signature):
-        raise SignatureDoesNotMatch(extra={"AWSAccessKeyId": key_id, "StringToSign": to_sign})
+    candidates = v2_strings_to_sign(req, when)
+    secret = credential.secret_access_key.encode()
+    if not any(
+        signatures_match(_v2_signature(secret, to_sign), signature) for to_sign in candidates
+    ):
+        raise SignatureDoesNotMatch(extra={"AWSAccessKeyId": key_id, "StringToSign": candidates[0]})
     return AuthResult(
         credential=credential,
         payload_hash=UNSIGNED_PAYLOAD,  # SigV2 signs no payload hash; Content-MD5 if any
@@ -219,6 +245,10 @@ async def verify_v2(
         amz_date="",
         signing_key=b"",
     )
+
+
+def _v2_signature(secret: bytes, to_sign: str) -> str:
+    return base64.b64encode(hmac.new(secret, to_sign.encode(), hashlib.sha1).digest()).decode()
 
 
 def _check_v2_date(headers: Mapping[str, str], now: float) -> None:

@@ -72,7 +72,8 @@ class Endpoint:
 
 
 def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str, str]) -> Endpoint:
-    """``path`` is the request path decoded once (``+`` stays a plus, ``//`` is kept)."""
+    """``path`` and ``query`` come from the one parse of the target (``target.py``): the path
+    in path-style form, decoded once (``+`` stays a plus, ``//`` is kept)."""
     _check_numbers(query)
     bucket, _, key = path.removeprefix("/").partition("/")
     if not bucket:
@@ -81,21 +82,6 @@ def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str
     if not key:
         return _bucket_endpoint(method, bucket, query)
     return _object_endpoint(method, bucket, key, query, headers)
-
-
-def virtual_host_path(host: str, path: str, domains: tuple[str, ...]) -> str:
-    """The path-style form of a virtual-hosted request: ``b.example.com/k`` -> ``/b/k``.
-
-    Only Hosts under a configured domain select a bucket; IPs, ``localhost:port`` and every
-    other name stay path-style (the SDKs' default for a custom endpoint).
-    """
-    name = host.rpartition(":")[0] if host.count(":") == 1 else host
-    name = name.lower().rstrip(".")
-    for domain in domains:
-        if name.endswith("." + domain):
-            bucket = name[: -len(domain) - 1]
-            return f"/{bucket}{path}"
-    return path
 
 
 def _names(query: MultiMapping[str]) -> set[str]:

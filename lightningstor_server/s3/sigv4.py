@@ -1,9 +1,11 @@
 """AWS Signature Version 4 verification of S3 requests (header form).
 
 Follows "Signature Version 4 signing process" of the AWS General Reference, with S3's rules:
-the canonical URI is the raw request path, percent-decoded once and re-encoded per segment (no
-double encoding, no dot-segment normalization); the canonical query is built from the raw query
-string, never from a decoded form; the payload hash is the ``x-amz-content-sha256`` value.
+the canonical URI is the request path, percent-decoded once and re-encoded per segment (no
+double encoding, no dot-segment normalization); the canonical query is every parameter,
+decoded and re-encoded; the payload hash is the ``x-amz-content-sha256`` value. Both are
+rendered from the one parse of the target the router also reads (``target.py``), so what is
+signed is what runs.
 The signature is compared in constant time. The signing key, date and scope it was checked
 with stay in the result, so the chunk and trailer signatures of an aws-chunked body (see
 ``chunked.py``) are verified with one HMAC each, chained from it.
@@ -21,7 +23,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from lightningstor.credentials import Credential
 from lightningstor.errors import (
@@ -33,6 +35,7 @@ from lightningstor.errors import (
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
+from lightningstor_server.s3.target import RequestTarget
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_SECONDS = 15 * 60
@@ -68,9 +71,8 @@ class SignedRequest:
     """The parts of an HTTP request that SigV4 covers."""
 
     method: str
-    raw_path: str  # the request target before '?', exactly as received
-    raw_query: str  # after '?', exactly as received
-    headers: Mapping[str, str]  # case-insensitive mapping; multi-values already joined by ','
+    target: RequestTarget
+    headers: Mapping[str, str]  # lowercase names; multi-values already joined by ','
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,48 +168,32 @@ def uri_encode(text: str, *, keep_slash: bool) -> str:
     return quote(text, safe=_UNRESERVED + ("/" if keep_slash else ""))
 
 
-def percent_decode(text: str) -> str:
-    """``text`` with its %XX escapes decoded as UTF-8, which they must be.
-
-    Decoding with replacement would give every invalid escape (``%FF``, ``%C3``, ``%ED%A0%80``)
-    the canonical form of U+FFFD, so one signature would cover several different request
-    targets; aiohttp, meanwhile, keeps such escapes literally in the key it routes by.
-    """
-    if "%" not in text:
-        return text
-    try:
-        return unquote(text, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidRequest(
-            "Couldn't parse the specified URI: a percent-encoded sequence in it is not UTF-8."
-        ) from None
+def canonical_uri(path: str) -> str:
+    """``path`` is the decoded request path."""
+    return uri_encode(path, keep_slash=True) or "/"
 
 
-def canonical_uri(raw_path: str) -> str:
-    return uri_encode(percent_decode(raw_path), keep_slash=True) or "/"
-
-
-def canonical_query(raw_query: str) -> str:
-    pairs: list[tuple[str, str]] = []
-    for item in raw_query.split("&"):
-        if not item:
-            continue
-        name, _, value = item.partition("=")
-        pairs.append(
-            (
-                uri_encode(percent_decode(name), keep_slash=False),
-                uri_encode(percent_decode(value), keep_slash=False),
-            )
-        )
-    pairs.sort()
+def canonical_query(params: Sequence[tuple[str, str]]) -> str:
+    """``params`` are decoded (name, value) pairs."""
+    pairs = sorted(
+        (uri_encode(name, keep_slash=False), uri_encode(value, keep_slash=False))
+        for name, value in params
+    )
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-def canonical_request(req: SignedRequest, signed_headers: Sequence[str], payload_hash: str) -> str:
+def canonical_request(
+    req: SignedRequest,
+    signed_headers: Sequence[str],
+    payload_hash: str,
+    *,
+    params: Sequence[tuple[str, str]] | None = None,
+) -> str:
+    """``params`` replaces the target's query (a presigned URL signs all but its signature)."""
     lines = [
         req.method,
-        canonical_uri(req.raw_path),
-        canonical_query(req.raw_query),
+        canonical_uri(req.target.path),
+        canonical_query(req.target.params if params is None else params),
     ]
     for name in signed_headers:
         lines.append(f"{name}:{_SPACES.sub(' ', req.headers.get(name, '').strip())}")

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import os
-import re
 import socket
 import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
+from tests.raw import Reply, connect, exchange, read_reply
 from tests.signing import sign
 
 BUCKET = "hostile"
@@ -81,43 +79,6 @@ def keys(s3: Any) -> list[str]:
 
 
 # --- raw HTTP ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    @property
-    def code(self) -> str | None:
-        """The S3 error code, or None for a reply that is not an S3 error (aiohttp's own)."""
-        match = re.search(rb"<Code>([^<]*)</Code>", self.body)
-        return match[1].decode() if match else None
-
-
-def connect(daemon: Daemon, timeout: float = 10.0) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", daemon.s3_port), timeout=timeout)
-
-
-def read_reply(sock: socket.socket, method: str = "GET") -> Reply | None:
-    """The next response on ``sock``; None when the server closed without one."""
-    response = http.client.HTTPResponse(sock, method=method)
-    try:
-        response.begin()
-        return Reply(response.status, response.headers, response.read())
-    except (http.client.RemoteDisconnected, ConnectionResetError):
-        return None
-    finally:
-        response.close()  # its file object would keep the socket open after sock.close()
-
-
-def exchange(daemon: Daemon, data: bytes, *, half_close: bool = False) -> Reply | None:
-    with connect(daemon) as sock:
-        sock.sendall(data)
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
-        return read_reply(sock, data.split(b" ", 1)[0].decode("latin-1"))
-
-
 def signed(
     daemon: Daemon,
     method: str,
@@ -307,7 +268,7 @@ def test_percent_encoding_that_is_not_utf8(
     body = b"abc" if method == "PUT" else b""
     reply = exchange(daemon, signed(daemon, method, target, headers=headers, body=body))
     assert reply is not None
-    assert (reply.status, reply.code) == (400, "InvalidRequest"), reply.body
+    assert (reply.status, reply.code) == (400, "InvalidURI"), reply.body
     assert keys(s3) == before
     assert_intact(daemon, s3)
 

@@ -32,6 +32,7 @@ from lightningstor_server.s3.chunked import (
     streaming_upload,
 )
 from lightningstor_server.s3.sigv4 import AuthResult, ChunkSigner, SignedRequest, verify
+from lightningstor_server.s3.target import parse_target
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -177,9 +178,8 @@ def verified_seed(payload_hash: str, signature: str, extra: dict[str, str]) -> A
             f"SignedHeaders={';'.join(signed)},Signature={signature}"
         ),
     }
-    request = SignedRequest(
-        method="PUT", raw_path="/examplebucket/chunkObject.txt", raw_query="", headers=headers
-    )
+    target = parse_target("/examplebucket/chunkObject.txt")
+    request = SignedRequest(method="PUT", target=target, headers=headers)
     now = datetime(2013, 5, 24, 0, 1, tzinfo=UTC)
     return asyncio.run(verify(request, _example_lookup, now=now))
 

@@ -18,6 +18,7 @@ from lightningstor_server.s3.sigv4 import (
     canonical_uri,
     verify,
 )
+from lightningstor_server.s3.target import parse_target
 
 AWS_EXAMPLE_KEY = "AKIAIOSFODNN7EXAMPLE"
 AWS_EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -34,6 +35,10 @@ async def _lookup(access_key_id: str) -> Credential | None:
         admin=True,
         active=True,
     )
+
+
+def _request(method: str, target: str, headers: dict[str, str]) -> SignedRequest:
+    return SignedRequest(method=method, target=parse_target(target), headers=headers)
 
 
 def _verify(req: SignedRequest, now: datetime) -> str:
@@ -53,7 +58,7 @@ def test_aws_documented_get_object_example() -> None:
             "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
         ),
     }
-    req = SignedRequest(method="GET", raw_path="/test.txt", raw_query="", headers=headers)
+    req = _request("GET", "/test.txt", headers)
     assert _verify(req, datetime(2013, 5, 24, 0, 5, tzinfo=UTC)) == AWS_EXAMPLE_KEY
 
 
@@ -65,10 +70,9 @@ def _botocore_signed(
     S3SigV4Auth(Credentials(AWS_EXAMPLE_KEY, secret), "s3", "eu-central-1").add_auth(request)
     prepared = request.prepare()
     target = prepared.url.split("127.0.0.1:9000", 1)[1]
-    raw_path, _, raw_query = target.partition("?")
     # botocore signs the host it derives from the URL; an HTTP client then sends it.
     headers = {k.lower(): v for k, v in prepared.headers.items()} | {"host": "127.0.0.1:9000"}
-    return SignedRequest(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers)
+    return _request(method, target, headers)
 
 
 ODD_URLS = [
@@ -95,7 +99,7 @@ def test_wrong_secret_is_signature_mismatch_with_debug_fields() -> None:
 
 def test_tampered_path_is_signature_mismatch() -> None:
     req = _botocore_signed(ODD_URLS[0])
-    tampered = SignedRequest(method="GET", raw_path="/b/other", raw_query="", headers=req.headers)
+    tampered = _request("GET", "/b/other", dict(req.headers))
     with pytest.raises(errors.SignatureDoesNotMatch):
         _verify(tampered, datetime.now(UTC))
 
@@ -115,13 +119,13 @@ def test_unknown_key_and_missing_auth() -> None:
     )
     with pytest.raises(errors.InvalidAccessKeyId):
         _verify(
-            SignedRequest(method="GET", raw_path=req.raw_path, raw_query="", headers=unknown),
+            _request("GET", req.target.raw_path, unknown),
             datetime.now(UTC),
         )
     anonymous = {k: v for k, v in req.headers.items() if k != "authorization"}
     with pytest.raises(errors.AccessDenied):
         _verify(
-            SignedRequest(method="GET", raw_path="/", raw_query="", headers=anonymous),
+            _request("GET", "/", anonymous),
             datetime.now(UTC),
         )
 
@@ -138,7 +142,7 @@ def test_unknown_key_and_missing_auth() -> None:
 )
 def test_malformed_authorization(authorization: str) -> None:
     headers = {"authorization": authorization, "x-amz-date": "20130524T000000Z", "host": "h"}
-    req = SignedRequest(method="GET", raw_path="/", raw_query="", headers=headers)
+    req = _request("GET", "/", headers)
     with pytest.raises(errors.AuthorizationHeaderMalformed):
         _verify(req, datetime(2013, 5, 24, tzinfo=UTC))
 
@@ -147,13 +151,21 @@ def test_sigv2_header_is_refused_as_unsupported_not_as_bad_credentials() -> None
     headers = {"authorization": "AWS AKID:c2lnbmF0dXJl", "host": "h"}
     with pytest.raises(errors.InvalidRequest, match="AWS4-HMAC-SHA256"):
         _verify(
-            SignedRequest(method="GET", raw_path="/", raw_query="", headers=headers),
+            _request("GET", "/", headers),
             datetime.now(UTC),
         )
 
 
 def test_canonical_forms() -> None:
-    assert canonical_uri("/b/a%20b+c/%C3%BC") == "/b/a%20b%2Bc/%C3%BC"
-    assert canonical_uri("/b//x/../y") == "/b//x/../y"
-    assert canonical_query("b=2&a=1&c&a=0") == "a=0&a=1&b=2&c="
-    assert canonical_query("prefix=a%2Bb%20c") == "prefix=a%2Bb%20c"
+    """Rendered from the one parse of the target: the path decoded once ("+" stays a plus),
+    the query decoded as a form ("+" is a space), then both encoded AWS's way."""
+
+    def canonical(target: str) -> tuple[str, str]:
+        parsed = parse_target(target)
+        return canonical_uri(parsed.path), canonical_query(parsed.params)
+
+    assert canonical("/b/a%20b+c/%C3%BC") == ("/b/a%20b%2Bc/%C3%BC", "")
+    assert canonical("/b//x/../y") == ("/b//x/../y", "")
+    assert canonical("/?b=2&a=1&c&z=0") == ("/", "a=1&b=2&c=&z=0")
+    assert canonical("/?prefix=a%2Bb%20c") == ("/", "prefix=a%2Bb%20c")
+    assert canonical("/?prefix=a+b") == ("/", "prefix=a%20b")
