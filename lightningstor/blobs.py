@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from pathlib import Path
 from awscrt import checksums as awscrt_checksums
 
 from lightningstor.checksums import BodyDigests
+from lightningstor.errors import InsufficientStorage
 
 TMP_SUFFIX = ".part"
 CRC_SUFFIX = ".crc"
@@ -319,6 +321,10 @@ def _read_file(path: Path) -> bytes | None:
 
 class BlobStore:
     def __init__(self, root: Path) -> None:
+        # New bytes are refused (InsufficientStorage) while the data disk has less free than
+        # this, so that deletes, which free space, and the metadata writes every operation
+        # makes still have room when the disk fills up (the setting min_free_bytes).
+        self.min_free_bytes = 0
         self.blob_root = root / "blobs"
         self.crc_root = root / "crcs"
         self.tmp_root = root / "tmp"
@@ -333,7 +339,15 @@ class BlobStore:
     def crc_path(self, sha256_hex: str) -> Path:
         return self.crc_root / sha256_hex[:2] / sha256_hex[2:4] / (sha256_hex + CRC_SUFFIX)
 
+    def ensure_room(self) -> None:
+        """Raise InsufficientStorage while the disk has less than ``min_free_bytes`` free."""
+        if self.min_free_bytes and shutil.disk_usage(self.tmp_root).free < self.min_free_bytes:
+            raise InsufficientStorage(
+                "The server's disk is full; new data is accepted again once space is freed."
+            )
+
     def stage(self, algorithms: tuple[str, ...] = ()) -> BlobWriter:
+        self.ensure_room()
         name = secrets.token_hex(16)
         return BlobWriter(
             self.tmp_root / (name + TMP_SUFFIX),

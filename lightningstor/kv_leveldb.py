@@ -9,18 +9,38 @@ arrive queue up, and the next thread to take the lock checks and writes all of t
 LevelDB batch with one log sync. Each caller returns only after the write that carried its batch
 has returned, so "synced before acknowledged" holds for every caller, and a burst of N
 concurrent commits pays one fsync instead of N.
+
+A failed write (the disk full, above all) can leave a torn record at the end of LevelDB's log,
+and LevelDB goes on framing later records as if it had been written whole: those would not
+read back at the next open ("Corruption: checksum mismatch", and the store would not start).
+So after a failed write the database is reopened before the next one (a torn record at the end
+of a log is dropped on open, and every later write goes to a new log). While the disk has too
+little room for that reopen, writes are refused with InsufficientStorage and reads go on.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
+import logging
+import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import plyvel
 
+from lightningstor.errors import InsufficientStorage
 from lightningstor.kv import Batch, KVConflict
+
+log = logging.getLogger("lightningstor.kv")
+
+# Free bytes the metadata disk needs before a reopen is tried: the open writes the log it
+# recovers into a new table, and a manifest, so it needs room for what the last log held.
+REOPEN_FREE_BYTES = 16 * 1024 * 1024
+_NO_SPACE = ("No space left on device", "Disk quota exceeded")
 
 
 @dataclass(slots=True, eq=False)
@@ -30,27 +50,71 @@ class _Queued:
     error: BaseException | None = None
 
 
+class _ReadGate:
+    """Any number of readers at once, or the one reopen with none."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._closed = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._closed:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._closed = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._closed = False
+                self._cond.notify_all()
+
+
 class LevelDBKV:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self._db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+        self._path = path
+        self._db = self._open()
         self._commit_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Queued] = []
+        self._gate = _ReadGate()
+        self._torn = False  # a write failed: reopen before the next one (module docstring)
+
+    def _open(self) -> plyvel.DB:
+        return plyvel.DB(str(self._path), create_if_missing=True, paranoid_checks=True)
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._db.get(key)
+        with self._gate.reading():
+            value: bytes | None = self._db.get(key)
         return value
 
     def scan(
         self, start: bytes, stop: bytes, *, limit: int, keys_only: bool = False
     ) -> list[tuple[bytes, bytes]]:
-        if keys_only:
-            keys = self._db.iterator(start=start, stop=stop, include_value=False)
-            with keys:
-                return [(k, b"") for k in itertools.islice(keys, limit)]
-        with self._db.iterator(start=start, stop=stop) as it:
-            return list(itertools.islice(it, limit))
+        with self._gate.reading():
+            if keys_only:
+                keys = self._db.iterator(start=start, stop=stop, include_value=False)
+                with keys:
+                    return [(k, b"") for k in itertools.islice(keys, limit)]
+            with self._db.iterator(start=start, stop=stop) as it:
+                return list(itertools.islice(it, limit))
 
     def commit(self, batch: Batch) -> None:
         mine = _Queued(batch)
@@ -58,9 +122,33 @@ class LevelDBKV:
             self._queue.append(mine)
         with self._commit_lock:
             if not mine.done:  # no earlier group carried it: lead the next one
+                if self._torn:
+                    self._reopen()
                 self._write_group()
         if mine.error is not None:
             raise mine.error
+
+    def _reopen(self) -> None:
+        """Reopen after a failed write (commit lock held), or refuse the write while the disk
+        has no room for it: the queued batches then fail with InsufficientStorage."""
+        free = shutil.disk_usage(self._path).free
+        if free < REOPEN_FREE_BYTES:
+            self._fail_queued(
+                InsufficientStorage("The metadata disk is full; writes resume once space is freed.")
+            )
+            return
+        with self._gate.exclusive():
+            self._db.close()
+            self._db = self._open()
+        self._torn = False
+        log.warning("metadata database reopened after a failed write (%d bytes free)", free)
+
+    def _fail_queued(self, error: BaseException) -> None:
+        with self._queue_lock:
+            group, self._queue = self._queue, []
+        for queued in group:
+            queued.error = error
+            queued.done = True
 
     def _write_group(self) -> None:
         with self._queue_lock:
@@ -80,7 +168,14 @@ class LevelDBKV:
         try:
             if accepted:
                 self._write(accepted)
+        except plyvel.IOError as exc:
+            self._torn = True
+            log.error("metadata write failed; the database is reopened first: %s", exc)
+            error = _storage_error(exc)
+            for queued in accepted:
+                queued.error = error
         except BaseException as exc:
+            self._torn = True
             for queued in accepted:
                 queued.error = exc
             raise
@@ -108,3 +203,11 @@ class LevelDBKV:
     def close(self) -> None:
         with self._commit_lock:  # never under a commit still running on the pool
             self._db.close()
+
+
+def _storage_error(exc: plyvel.IOError) -> Exception:
+    """LevelDB reports a full disk as an IOError whose text names the errno's message."""
+    text = str(exc)
+    if any(reason in text for reason in _NO_SPACE):
+        return InsufficientStorage()
+    return OSError(errno.EIO, f"metadata write failed: {text}")

@@ -335,6 +335,7 @@ class ObjectStore:
         pool job: no reference changes, so the reads, the checks and the commit need no trip
         back to the event loop in between (a small PUT's cost is mostly its trips). None: the
         old version holds blobs, for attempt_commit to release."""
+        self.blobs.ensure_room()  # an inline body is new data too, kept in the metadata
         bucket_raw, old_raw = self._read_bucket_and_object(head.bucket, head.key)
         old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
         if old is not None and old.segments:

@@ -53,8 +53,9 @@ class Config:
     # Host names under which buckets are addressed virtual-hosted style
     # (<bucket>.<domain>); any other Host is path-style. TOML list or comma-separated env.
     virtual_host_domains: tuple[str, ...] = ()
-    # Failed authentications a source address may make per minute (both doors) before its
-    # requests get SlowDown for the rest of the minute; 0 turns the limit off.
+    # Failed authentications a source address may make per minute with one key id (all
+    # unknown key ids count as one), through any door, before further failures of that pair
+    # are answered with SlowDown; a valid signature is never refused. 0 turns the limit off.
     auth_failures_per_minute: int = 20
     # Prometheus /metrics and the /health and /ready probes; empty turns the listener off.
     metrics_listen: str = "127.0.0.1:9101"
@@ -64,6 +65,9 @@ class Config:
     http_max_header_bytes: int = 8190
     # Concurrent gRPC calls served; more wait in line. 0: no limit.
     grpc_max_concurrent_calls: int = 1000
+    # Of those, how many may be unauthenticated (health, reflection) at once; more are
+    # refused with RESOURCE_EXHAUSTED, so open streams cannot crowd out keyed callers.
+    grpc_max_open_calls: int = 32
     # PEM certificate (chain) and private key: both set, and both listeners speak TLS. Over
     # HTTPS the AWS SDKs send aws-chunked bodies with trailing checksums, which is why the
     # e2e tests run the daemon this way too.
@@ -80,6 +84,9 @@ class Config:
     # every scrub_interval_seconds (counted from the end of the last); 0 in either disables it.
     scrub_bytes_per_second: int = 50 * 1024 * 1024
     scrub_interval_seconds: float = 24 * 3600.0
+    # New data (PUTs, parts, uploads) is refused with 507 InsufficientStorage while the data
+    # disk has less free than this, so deletes and metadata writes keep room to work in.
+    min_free_bytes: int = 64 * 1024 * 1024
     # Used only when the store has no credential yet (first start).
     root_access_key: str | None = field(default=None, repr=False)
     root_secret_key: str | None = field(default=None, repr=False)

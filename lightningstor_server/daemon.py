@@ -201,12 +201,13 @@ async def start(config: Config) -> Running:
         inline_max_bytes=config.inline_max_bytes,
     )
     store.verify_reads = config.verify_reads  # before either door serves a read
+    store.blobs.min_free_bytes = config.min_free_bytes
     master_key_path = master_key_location(config, os.environ)
     master_key = await offloader.run(load_or_create_master_key, master_key_path)
     credentials = CredentialStore(kv=store.kv, offloader=offloader, master_key=master_key)
     cred_file = await ensure_root_credential(config, credentials, store)
 
-    # One budget per source address, shared by both doors.
+    # One failed-authentication budget per (source address, key id), shared by both doors.
     limiter = FailedAuthLimiter(failures=config.auth_failures_per_minute)
     gateway = make_gateway(
         store,
@@ -243,6 +244,7 @@ async def start(config: Config) -> Running:
         multipart=gateway.gateway.multipart,
         limiter=limiter,
         max_concurrent_calls=config.grpc_max_concurrent_calls,
+        max_open_calls=config.grpc_max_open_calls,
     )
     gc_task = asyncio.create_task(_maintain_forever(store, gateway.gateway.multipart, config))
     scrubber = Scrubber(
