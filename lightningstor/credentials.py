@@ -13,14 +13,20 @@ import os
 import secrets
 import string
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lightningstor.access import check_grants
-from lightningstor.errors import InternalError, InvalidAccessKeyId, InvalidArgument
+from lightningstor.errors import (
+    InternalError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    LastAdminKey,
+    OperationAborted,
+)
 from lightningstor.keyspace import CREDENTIAL_PREFIX, credential_key, prefix_end
 from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
 from lightningstor.offload import Offloader
@@ -170,13 +176,14 @@ class CredentialStore:
         )
 
     async def list(self) -> list[Credential]:
+        return [self._credential(decode_credential(k, v)) for k, v in await self._records()]
+
+    async def _records(self) -> Sequence[tuple[str, bytes]]:
+        """Every credential record, as (access key id, raw record)."""
         rows = await self._io.run(
             lambda: list(scan_all(self._kv, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX)))
         )
-        return [
-            self._credential(decode_credential(k[len(CREDENTIAL_PREFIX) :].decode(), v))
-            for k, v in rows
-        ]
+        return [(k[len(CREDENTIAL_PREFIX) :].decode(), v) for k, v in rows]
 
     async def update(
         self,
@@ -202,6 +209,8 @@ class CredentialStore:
             batch = Batch()
             batch.expect_value(key, raw)
             batch.put(key, encode_credential(updated))
+            if _active_admin(record) and not _active_admin(updated):
+                await self._keep_an_admin(batch, access_key_id)
             try:
                 await self._io.run(self._kv.commit, batch)
             except KVConflict:
@@ -220,7 +229,25 @@ class CredentialStore:
         batch = Batch()
         batch.expect_value(key, raw)
         batch.delete(key)
+        if _active_admin(decode_credential(access_key_id, raw)):
+            await self._keep_an_admin(batch, access_key_id)
         try:
             await self._io.run(self._kv.commit, batch)
+        except KVConflict:
+            raise OperationAborted("The keys changed meanwhile; try again.") from None
         finally:
             self._changed(access_key_id)
+
+    async def _keep_an_admin(self, batch: Batch, leaving: str) -> None:
+        """Make ``batch`` (which takes admin away from ``leaving``) expect another active admin
+        key to stay as it is, so that two admins removing each other cannot both succeed.
+        Raises LastAdminKey when there is none."""
+        for key_id, value in await self._records():
+            if key_id != leaving and _active_admin(decode_credential(key_id, value)):
+                batch.expect_value(credential_key(key_id), value)
+                return
+        raise LastAdminKey(resource=leaving)
+
+
+def _active_admin(record: CredentialRecord) -> bool:
+    return record.admin and record.status == "active"

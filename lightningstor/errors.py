@@ -9,7 +9,7 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     ├── NotFound ............. NoSuchBucket, NoSuchKey, NoSuchUpload,
     │                          NoSuchConfiguration (one code per kind of configuration)
     ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
-    │                          ConditionalRequestConflict, OperationAborted
+    │                          ConditionalRequestConflict, OperationAborted, LastAdminKey
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
     │                          InvalidRequest, InvalidURI, InvalidPartNumber, InvalidPart,
     │                          InvalidPartOrder, EntityTooSmall, MalformedXML, EntityTooLarge,
@@ -136,6 +136,15 @@ class ConditionalRequestConflict(Conflict):
     code = "ConditionalRequestConflict"
     default_message = (
         "A conflicting operation occurred. If using PutObject you can retry the request."
+    )
+
+
+class LastAdminKey(Conflict):
+    code = "LastAdminKey"
+    default_message = (
+        "This is the last active admin key: disabling or deleting it would leave no key that "
+        "can manage keys. Create another admin key first (or see `lightningstor admin "
+        "recover` for a stopped store)."
     )
 
 

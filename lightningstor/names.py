@@ -21,6 +21,9 @@ MAX_USER_METADATA_BYTES = 2048
 _METADATA_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
 # Control characters (tab aside) would let a stored value split a header when it is served.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Characters XML 1.0 cannot carry (C0 controls but tab, LF and CR; U+FFFE, U+FFFF; lone
+# surrogates, which are not UTF-8 either). The S3 door's XML writer uses it too.
+NOT_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -52,9 +55,15 @@ def validate_key(key: str) -> None:
     """Keys are opaque UTF-8 of 1..1024 bytes; nothing in them is normalized."""
     if not key:
         raise InvalidArgument("Object key must not be empty.")
-    if "\x00" in key:
-        # No S3 XML reply can carry it, and it ends a key in the upload keyspace.
-        raise InvalidArgument("Object key must not contain NUL.", resource=key[:64])
+    if NOT_XML_RE.search(key):
+        # No XML 1.0 document can carry these, so no S3 listing could show the key (NUL also
+        # ends a key in the upload keyspace). AWS stores such keys and lists them only with
+        # encoding-type=url; refusing them keeps every reply well-formed.
+        raise InvalidArgument(
+            "Object key must not contain characters XML cannot carry (control characters "
+            "other than tab, LF and CR).",
+            resource=key[:64],
+        )
     try:
         encoded = key.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -28,12 +28,15 @@ from cryptography.x509.oid import NameOID
 from lightningstor.admin_client import AdminClient
 from lightningstor.errors import StorageError
 from lightningstor.v1 import admin_pb2 as pb
+from lightningstor_server.offline_cli import add_recover_parser, run_recover
 
 _ENV_LINE = re.compile(r"^(?:export\s+)?(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)=(.*)$")
 
 
 def add_admin_parser(sub: Any) -> None:
-    admin = sub.add_parser("admin", help="manage access keys on a running daemon; dev certificates")
+    admin = sub.add_parser(
+        "admin", help="manage access keys (on a running daemon, or recover on a stopped one)"
+    )
     what = admin.add_subparsers(dest="admin_command", required=True)
     key = what.add_parser("key", help="create, list, show, disable, enable, grant, delete keys")
     key.add_argument(
@@ -67,6 +70,7 @@ def add_admin_parser(sub: Any) -> None:
     grant = action.add_parser("grant", help="replace a key's grants")
     grant.add_argument("access_key_id")
     grant.add_argument("grants", nargs="*", metavar="BUCKET=LEVEL")
+    add_recover_parser(what)
     cert = what.add_parser("cert", help="write a self-signed certificate and key for development")
     cert.add_argument("--host", action="append", required=True, help="DNS name or IP (repeatable)")
     cert.add_argument(
@@ -78,6 +82,8 @@ def add_admin_parser(sub: Any) -> None:
 def run_admin(args: argparse.Namespace) -> int:
     if args.admin_command == "cert":
         return _write_cert(args.host, args.out, args.days)
+    if args.admin_command == "recover":
+        return run_recover(args)
     try:
         key_id, secret = _credentials(args)
         return asyncio.run(_key_command(args, key_id, secret))

@@ -1,4 +1,5 @@
-"""``lightningstor stats`` and ``lightningstor gc``: commands on a store no daemon has open."""
+"""Commands on a store no daemon has open: ``lightningstor stats``, ``lightningstor gc`` and
+``lightningstor admin recover`` (a new admin key when none is left)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+
+from lightningstor.credentials import (
+    MASTER_KEY_BYTES,
+    Credential,
+    CredentialStore,
+    new_access_key_id,
+    new_secret_access_key,
+)
 from lightningstor.kv_leveldb import LevelDBKV
 from lightningstor.multipart import STALE_UPLOAD_SECONDS, MultipartUploads
 from lightningstor.offload import Offloader
@@ -117,3 +127,74 @@ def run_gc(args: argparse.Namespace) -> int:
         offloader.shutdown()
     print(f"swept {swept} abandoned uploads, collected {collected} unreferenced blobs")
     return 0
+
+
+def add_recover_parser(admin: Any) -> None:
+    recover = admin.add_parser(
+        "recover",
+        help="create a new admin key on a stopped store (when no admin key is left)",
+        description="Opens the store of a stopped daemon and adds an admin key, sealed with "
+        "the store's master key; prints it in the root-credentials.env format. The master "
+        "key is never created here: a new one would not open the stored secrets.",
+    )
+    recover.add_argument("--data-dir", type=Path, default=Path("./var/lightningstor"))
+    recover.add_argument(
+        "--master-key-file",
+        type=Path,
+        help="the store's master key (default <data-dir>/master.key)",
+    )
+    recover.add_argument("--name", default="recovered-admin", help="the new key's name")
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    if (code := _unavailable("admin recover", args.data_dir)) is not None:
+        return code
+    key_file = args.master_key_file or args.data_dir / "master.key"
+    try:
+        master_key = key_file.read_bytes()
+    except OSError as exc:
+        print(f"lightningstor admin recover: cannot read {key_file}: {exc}", file=sys.stderr)
+        return 2
+    if len(master_key) != MASTER_KEY_BYTES:
+        print(
+            f"lightningstor admin recover: {key_file} is not a master key "
+            f"({MASTER_KEY_BYTES} bytes)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        kv = LevelDBKV(args.data_dir / "meta")
+    except OSError as exc:
+        print(
+            f"lightningstor admin recover: cannot open {args.data_dir} (is a daemon running?): "
+            f"{exc}",
+            file=sys.stderr,
+        )
+        return 2
+    offloader = Offloader(workers=1)
+    credentials = CredentialStore(kv=kv, offloader=offloader, master_key=master_key)
+    try:
+        made = asyncio.run(_recover(credentials, args.name))
+    except InvalidTag:
+        print(
+            f"lightningstor admin recover: {key_file} does not open this store's credentials; "
+            "give the store's own master key with --master-key-file",
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        kv.close()
+        offloader.shutdown()
+    print(f"AWS_ACCESS_KEY_ID={made.access_key_id}")
+    print(f"AWS_SECRET_ACCESS_KEY={made.secret_access_key}")
+    return 0
+
+
+async def _recover(credentials: CredentialStore, name: str) -> Credential:
+    await credentials.list()  # opens every stored secret: InvalidTag if the key is not theirs
+    return await credentials.create(
+        access_key_id=new_access_key_id(),
+        secret_access_key=new_secret_access_key(),
+        name=name,
+        admin=True,
+    )

@@ -10,6 +10,9 @@ import urllib.request
 from dataclasses import dataclass
 
 from tests.daemon import Daemon
+from tests.signing import sign
+
+UNSIGNED = "UNSIGNED-PAYLOAD"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,22 @@ def exchange(daemon: Daemon, data: bytes, *, half_close: bool = False) -> Reply 
         if half_close:
             sock.shutdown(socket.SHUT_WR)
         return read_reply(sock, data.split(b" ", 1)[0].decode("latin-1"))
+
+
+def signed(
+    daemon: Daemon,
+    method: str,
+    target: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    payload_hash: str = UNSIGNED,
+) -> bytes:
+    """The bytes of a request to ``target`` (sent exactly as given), signed as botocore would."""
+    fields = sign(method, daemon.endpoint + target, headers=headers, payload_hash=payload_hash)
+    fields["Host"] = f"127.0.0.1:{daemon.s3_port}"
+    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    return head.encode() + b"\r\n" + body
 
 
 def form_body(parts: list[tuple[str, str | bytes]], boundary: str = "lsform") -> bytes:

@@ -40,6 +40,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "NotModified": S.FAILED_PRECONDITION,
     "ConditionalRequestConflict": S.ABORTED,
     "OperationAborted": S.ABORTED,
+    "LastAdminKey": S.FAILED_PRECONDITION,
     "InvalidBucketName": S.INVALID_ARGUMENT,
     "KeyTooLongError": S.INVALID_ARGUMENT,
     "InvalidArgument": S.INVALID_ARGUMENT,

@@ -158,7 +158,9 @@ class S3App:
     def build(self) -> web.Application:
         # client_max_size only bounds read()/post(); object bodies are streamed regardless.
         app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self.handle, expect_handler=self.expect)
+        # One route for everything: target.py parses the target. (Not ".*": aiohttp matches
+        # its decoded path, in which a key's "%0A" is a newline that "." does not match.)
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", self.handle, expect_handler=self.expect)
         app.on_response_prepare.append(_stamp_request_id)
         return app
 

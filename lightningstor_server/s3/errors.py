@@ -21,6 +21,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "BucketNotEmpty": 409,
     "ConditionalRequestConflict": 409,
     "OperationAborted": 409,
+    "LastAdminKey": 409,
     "InvalidBucketName": 400,
     "KeyTooLongError": 400,
     "InvalidArgument": 400,

@@ -22,13 +22,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
-from tests.raw import Reply, connect, exchange, read_reply
-from tests.signing import sign
+from tests.raw import UNSIGNED, Reply, connect, exchange, read_reply, signed
 
 BUCKET = "hostile"
 KEEP_KEY = "keep/me"
 KEEP = os.urandom(300_000)
-UNSIGNED = "UNSIGNED-PAYLOAD"
+
 UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 BIG_NUMBER = "9" * 5000  # more digits than Python's int() converts (4300)
 
@@ -79,22 +78,6 @@ def keys(s3: Any) -> list[str]:
 
 
 # --- raw HTTP ---------------------------------------------------------------------------------
-def signed(
-    daemon: Daemon,
-    method: str,
-    target: str,
-    *,
-    headers: dict[str, str] | None = None,
-    body: bytes = b"",
-    payload_hash: str = UNSIGNED,
-) -> bytes:
-    """The bytes of a request to ``target`` (sent exactly as given), signed as botocore would."""
-    fields = sign(method, daemon.endpoint + target, headers=headers, payload_hash=payload_hash)
-    fields["Host"] = f"127.0.0.1:{daemon.s3_port}"
-    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-    return head.encode() + b"\r\n" + body
-
-
 def md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
