@@ -51,9 +51,11 @@ $(VENV)/.bench: pyproject.toml $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
 	touch $@
 
-# The long crash-torture mode: 500 SIGKILL rounds (make test runs 20).
+# The long modes: 500 SIGKILL rounds of crash torture (make test runs 20), and thousands of
+# mutated signed requests for the signature-binding property (make test runs 250).
 soak: install
 	$(BIN)/python -m tests.torture --rounds 500
+	LIGHTNINGSTOR_SOAK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/s3/test_signature_property.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info lightningstor/v1/*_pb2*.py* $(STUBS)

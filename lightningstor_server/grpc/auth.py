@@ -13,7 +13,7 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +49,8 @@ OPEN_METHOD_PREFIXES = (
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
-# How many open calls may run at once (the setting grpc_max_open_calls).
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+# How many open streams (health Watch, reflection) may run at once: grpc_max_open_calls.
 MAX_OPEN_CALLS = 32
 _TOKEN_HEADERS = (KEY_ID_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -174,12 +175,13 @@ def _host_of(peer: str) -> str:
 
 
 class AuthInterceptor(AroundInterceptor):
-    """Verifies every guarded call's token, and bounds the open (unauthenticated) ones.
+    """Verifies every guarded call's token, and bounds the open (unauthenticated) streams.
 
     Health and reflection need no key, so anyone can hold their streams open (a health
     ``Watch`` lasts until the client leaves). Left alone, a thousand of them would take every
     slot of ``grpc_max_concurrent_calls`` from authenticated callers; so at most
     ``max_open_calls`` run at once, and the next is refused with RESOURCE_EXHAUSTED at once.
+    A health ``Check`` answers at once and is not counted, so probes keep working.
     """
 
     def __init__(
@@ -199,6 +201,8 @@ class AuthInterceptor(AroundInterceptor):
         self._open_calls = 0
 
     def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
+        if method == HEALTH_CHECK:
+            return nullcontext()  # one quick answer: probes must work while streams are full
         if method.startswith(OPEN_METHOD_PREFIXES):
             return self._open(context)
         return self._verified(method, context)

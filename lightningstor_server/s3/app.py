@@ -71,6 +71,10 @@ _UPLOADS = frozenset({"PutObject", "UploadPart"})
 # Request ids: 16 hex digits, a random per-process half and a counter (an os.urandom call per
 # request showed up in profiles; ids need to be unique, not secret).
 _REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
+# What one request keeps between its steps (aiohttp's typed request storage).
+_TARGET = web.RequestKey("ls.target", RequestTarget)
+_PREFLIGHT: web.RequestKey[tuple[Endpoint, AuthResult | None]] = web.RequestKey("ls.preflight")
+_REQUEST_ID = web.RequestKey("ls.request_id", str)
 _request_numbers = itertools.count()
 
 HANDLERS: dict[str, Handler] = {
@@ -164,25 +168,23 @@ class S3App:
         app.on_response_prepare.append(_stamp_request_id)
         return app
 
-    def _target(self, request: web.Request) -> RequestTarget:
+    def target(self, request: web.Request) -> RequestTarget:
         """The one parse of the request target everything else reads; raises InvalidURI."""
-        cached = request.get("ls.target")
-        if isinstance(cached, RequestTarget):
-            return cached
+        if _TARGET in request:
+            return request[_TARGET]
+        # The Host header, which SigV4 signs; not aiohttp's request.host, which an
+        # absolute-form target would override (such a target is refused anyway).
+        host = request.headers.get("Host", "")
         domains = self.gateway.virtual_host_domains
-        target = parse_target(
-            request.raw_path, bucket_from_host=bucket_from_host(request.host, domains)
-        )
-        request["ls.target"] = target
+        target = parse_target(request.raw_path, bucket_from_host=bucket_from_host(host, domains))
+        request[_TARGET] = target
         return target
 
-    async def _preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
+    async def preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
         """Route and authenticate; a POST Object form authenticates inside its body (None)."""
-        cached = request.get("ls.preflight")
-        if cached is not None:
-            assert isinstance(cached, tuple)
-            return cached
-        target = self._target(request)
+        if _PREFLIGHT in request:
+            return request[_PREFLIGHT]
+        target = self.target(request)
         endpoint = route(request.method, target.routed_path, target.query, request.headers)
         if endpoint.operation == "PostObject":
             if "authorization" in request.headers:
@@ -190,7 +192,7 @@ class S3App:
                     "A POST to a bucket is a browser form upload, authenticated by the policy "
                     "it carries, not by an Authorization header."
                 )
-            request["ls.preflight"] = (endpoint, None)
+            request[_PREFLIGHT] = (endpoint, None)
             return endpoint, None
         headers = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
         signed = SignedRequest(method=request.method, target=target, headers=headers)
@@ -210,7 +212,7 @@ class S3App:
             )
         if endpoint.operation in _UPLOADS:
             await self._check_upload(request, endpoint)
-        request["ls.preflight"] = (endpoint, auth)
+        request[_PREFLIGHT] = (endpoint, auth)
         return endpoint, auth
 
     async def _check_upload(self, request: web.Request, endpoint: Endpoint) -> None:
@@ -236,7 +238,7 @@ class S3App:
         if request.headers.get("Expect", "").lower() != "100-continue":
             return None
         try:
-            await self._preflight(request)
+            await self.preflight(request)
         except Exception as exc:
             # As in _handle: an exception that is not ours is a bug, answered as InternalError
             # with the request id it was logged under, never by aiohttp's bare 500.
@@ -278,7 +280,7 @@ class S3App:
         self, request: web.Request, request_id: str, started: float
     ) -> web.StreamResponse:
         try:
-            endpoint, auth = await self._preflight(request)
+            endpoint, auth = await self.preflight(request)
             if auth is None:
                 response = await handle_post_object(
                     request, endpoint, self.gateway, self._lookup, self._limiter
@@ -287,7 +289,7 @@ class S3App:
                 return response
             call = S3Call(
                 request=request,
-                target=self._target(request),
+                target=self.target(request),
                 endpoint=endpoint,
                 auth=auth,
                 gateway=self.gateway,
@@ -344,11 +346,10 @@ async def _stamp_request_id(request: web.Request, response: web.StreamResponse) 
 
 
 def _request_id(request: web.Request) -> str:
-    existing = request.get("ls.request_id")
-    if isinstance(existing, str):
-        return existing
+    if _REQUEST_ID in request:
+        return request[_REQUEST_ID]
     request_id = f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFF:08X}"
-    request["ls.request_id"] = request_id
+    request[_REQUEST_ID] = request_id
     return request_id
 
 
@@ -356,7 +357,7 @@ def _log_request(
     request: web.Request, request_id: str, status: int, started: float, what: str
 ) -> None:
     # Operator-facing: who asked for what, how it ended, how long it took. Never secrets.
-    preflight = request.get("ls.preflight")
+    preflight = request.get(_PREFLIGHT)
     auth = preflight[1] if preflight else None  # None also for a POST form (signed inside)
     access_key = auth.credential.access_key_id if auth is not None else "-"
     elapsed = time.monotonic() - started

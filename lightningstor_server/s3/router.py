@@ -2,6 +2,8 @@
 
 A request naming a sub-resource we do not implement is refused with NotImplemented rather than
 being served as the plain operation it resembles: a silent wrong success is the worst answer.
+So is any parameter an operation does not take: nothing in a query is ignored, but the
+SDKs' ``x-id`` label and the authentication parameters.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from multidict import MultiMapping
 
 from lightningstor.errors import (
     InvalidArgument,
+    InvalidBucketName,
     InvalidRequest,
     MethodNotAllowed,
     NotImplementedByServer,
@@ -76,6 +79,8 @@ def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str
     in path-style form, decoded once (``+`` stays a plus, ``//`` is kept)."""
     _check_numbers(query)
     bucket, _, key = path.removeprefix("/").partition("/")
+    if not bucket and key:  # "//k": a key in no bucket
+        raise InvalidBucketName("The request names an object but no bucket.", resource="")
     if not bucket:
         _only(_names(query), _SERVICE_PARAMS, "service")
         return _pick(method, {"GET": "ListBuckets"})
@@ -91,14 +96,17 @@ def _names(query: MultiMapping[str]) -> set[str]:
 def _bucket_endpoint(method: str, bucket: str, query: MultiMapping[str]) -> Endpoint:
     names = _names(query)
     if method == "GET" and "location" in names:
+        _only(names - {"location"}, frozenset(), "bucket")
         return Endpoint(operation="GetBucketLocation", bucket=bucket)
     if method == "POST" and "delete" in names:
+        _only(names - {"delete"}, frozenset(), "bucket")
         return Endpoint(operation="DeleteObjects", bucket=bucket)
     if method == "POST" and not names:
         return Endpoint(operation="PostObject", bucket=bucket)
     configuration = names & BUCKET_CONFIGURATIONS
     if configuration:
         name = min(configuration)
+        _only(names - {name}, frozenset(), "bucket")
         if method != "GET":
             raise NotImplementedByServer(
                 f"Setting the bucket {name} configuration is not implemented.", resource=name
@@ -109,7 +117,12 @@ def _bucket_endpoint(method: str, bucket: str, query: MultiMapping[str]) -> Endp
             _only(names - {name}, _LIST_PARAMS, "bucket")
             return Endpoint(operation=operation, bucket=bucket)
     _only(names, _LIST_PARAMS, "bucket")
-    get = "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"
+    list_type = query.get("list-type")
+    if list_type not in (None, "2"):
+        # Only "2" means anything; anything else would quietly be the other listing (and
+        # SigV2 does not sign list-type, so the value must not choose between the two).
+        raise InvalidArgument("Invalid list type specified", resource="list-type")
+    get = "ListObjectsV2" if list_type == "2" else "ListObjects"
     operations = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket", "GET": get}
     return _pick(method, operations, bucket=bucket)
 

@@ -120,3 +120,41 @@ def test_cancelled_calls_leave_nothing_behind(daemon: Daemon) -> None:
                 await ls.head_object("cancelled", "half")
 
     asyncio.run(scenario())
+
+
+def test_open_streams_cannot_crowd_out_authenticated_calls(tmp_path: Path) -> None:
+    """More health Watch and reflection streams than grpc_max_concurrent_calls: the ones
+    past grpc_max_open_calls are refused at once, and signed calls keep being served."""
+    daemon = Daemon(
+        tmp_path / "data",
+        extra_env={
+            "LIGHTNINGSTOR_GRPC_MAX_CONCURRENT_CALLS": "40",
+            "LIGHTNINGSTOR_GRPC_MAX_OPEN_CALLS": "8",
+        },
+    ).start()
+
+    async def scenario() -> None:
+        async with grpc.aio.insecure_channel(daemon.grpc_target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            watches = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(60)]
+            firsts = await asyncio.gather(*(w.read() for w in watches), return_exceptions=True)
+            served = [f for f in firsts if isinstance(f, health_pb2.HealthCheckResponse)]
+            refused = [f for f in firsts if isinstance(f, grpc.aio.AioRpcError)]
+            assert len(served) == 8 and len(refused) == 52, firsts
+            assert {r.code() for r in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+            # Probes still answer, and so do signed calls, many at once.
+            check = await health.Check(health_pb2.HealthCheckRequest())
+            assert check.status == health_pb2.HealthCheckResponse.SERVING
+            async with Client(
+                daemon.grpc_target, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
+            ) as ls:
+                await ls.create_bucket("crowded")
+                listed = await asyncio.gather(*(ls.list_buckets() for _ in range(20)))
+                assert all([b.name for b in page] == ["crowded"] for page in listed)
+            for watch in watches:
+                watch.cancel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        assert daemon.stop() == 0

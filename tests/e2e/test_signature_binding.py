@@ -302,7 +302,12 @@ def test_sigv2_presigned_url_cannot_gain_a_subresource(
 ) -> None:
     """Either signed (so appending it breaks the signature) or refused under SigV2."""
     client = s3_client(vhost_daemon, **SIGV2)
-    url = presigned(client, "list_objects", Bucket=BUCKET)
+    listing = presigned(client, "list_objects", Bucket=BUCKET)
+    # SigV2 does not sign encoding-type (a listing filter): without it the URL holds nothing
+    # but its authentication, so the router would take the sub-resource alone.
+    url = Prepared(
+        listing.method, listing.host, listing.target.replace("encoding-type=url&", ""), {}
+    )
     assert url.send(vhost_daemon).status == 200  # botocore signs "/bind/" for "/bind"
     reply = url.send(vhost_daemon, target=f"{url.target}&{subresource}")
     assert (reply.status, reply.code) == (403, code), reply.body
