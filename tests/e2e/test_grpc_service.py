@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
@@ -151,8 +152,26 @@ def test_open_streams_cannot_crowd_out_authenticated_calls(tmp_path: Path) -> No
                 await ls.create_bucket("crowded")
                 listed = await asyncio.gather(*(ls.list_buckets() for _ in range(20)))
                 assert all([b.name for b in page] == ["crowded"] for page in listed)
+            # Reflection streams count against the same quota ...
+            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+            listing = reflection_pb2.ServerReflectionRequest(list_services="")
+            crowded = reflection.ServerReflectionInfo()
+            await crowded.write(listing)
+            with pytest.raises(grpc.aio.AioRpcError) as refused_stream:
+                await crowded.read()
+            assert refused_stream.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             for watch in watches:
                 watch.cancel()
+            await asyncio.sleep(0.2)  # the server sees the cancellations
+            # ... and are served again once the watchers are gone.
+            freed = reflection.ServerReflectionInfo()
+            await freed.write(listing)
+            answer = await freed.read()
+            assert any(
+                s.name == "lightningstor.v1.ObjectService"
+                for s in answer.list_services_response.service
+            )
+            await freed.done_writing()
 
     try:
         asyncio.run(scenario())
