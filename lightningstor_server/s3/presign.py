@@ -73,7 +73,7 @@ _V2_SUBRESOURCES = frozenset(
 # SDKs' operation label. Every other parameter of a SigV2 request must be a signed sub-resource
 # above, or the request is refused: one that selects an operation (``encryption``, say) and is
 # not signed could be appended to a signed URL and served.
-_V2_UNSIGNED = frozenset(
+V2_UNSIGNED_PARAMETERS = frozenset(
     {
         "prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
         "continuation-token", "start-after", "fetch-owner", "key-marker", "version-id-marker",
@@ -189,7 +189,7 @@ def _v2_resources(req: SignedRequest) -> list[str]:
     for name, value in target.params:
         if name in _V2_SUBRESOURCES:
             subresources.append((name, value))
-        elif name not in _V2_UNSIGNED and name not in AUTH_QUERY_PARAMETERS:
+        elif name not in V2_UNSIGNED_PARAMETERS and name not in AUTH_QUERY_PARAMETERS:
             raise AccessDenied(
                 f"The query parameter {name!r} is not covered by a Signature Version 2 "
                 "signature; sign this request with Signature Version 4.",

@@ -12,15 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lightningstor import errors
 from lightningstor.client import Client
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, boto3_client
+from tests.e2e.test_access import s3_as
 from tests.raw import Reply, form_body, metric, post_form
 
 BUDGET = 5
@@ -56,17 +55,6 @@ def strict_daemon(tmp_path: Path) -> Iterator[Daemon]:
         daemon.stop()
 
 
-def _client(daemon: Daemon, key_id: str, secret: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=daemon.endpoint,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}),
-    )
-
-
 def _codes(client: Any, times: int) -> list[str]:
     codes = []
     for _ in range(times):
@@ -82,7 +70,7 @@ async def _grpc_list(daemon: Daemon, key_id: str, secret: str) -> None:
 
 
 def test_guessing_one_key_slows_the_guesser_not_the_key(strict_daemon: Daemon) -> None:
-    guesser = _client(strict_daemon, ACCESS_KEY, "guessed-wrong-secret")
+    guesser = s3_as(strict_daemon, ACCESS_KEY, "guessed-wrong-secret")
     codes = _codes(guesser, BUDGET + 2)
     assert codes == ["SignatureDoesNotMatch"] * BUDGET + ["SlowDown"] * 2
     # A valid signature from the same address, for the same key, is never refused.
@@ -104,11 +92,11 @@ def test_guessing_one_key_slows_the_guesser_not_the_key(strict_daemon: Daemon) -
 
 def test_made_up_key_ids_do_not_lock_out_valid_keys(strict_daemon: Daemon) -> None:
     for n in range(4 * BUDGET):
-        made_up = _client(strict_daemon, f"LSMADEUP{n:012d}", "whatever-secret-x")
+        made_up = s3_as(strict_daemon, f"LSMADEUP{n:012d}", "whatever-secret-x")
         _codes(made_up, 1)
         made_up.close()
     # The spray itself is throttled: a further made-up id gets SlowDown ...
-    sprayer = _client(strict_daemon, "LSMADEUPLAST00000000", "whatever-secret-x")
+    sprayer = s3_as(strict_daemon, "LSMADEUPLAST00000000", "whatever-secret-x")
     assert _codes(sprayer, 1) == ["SlowDown"]
     sprayer.close()
     with pytest.raises(errors.SlowDown):

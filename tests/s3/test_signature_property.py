@@ -46,7 +46,7 @@ from lightningstor.errors import StorageError
 from lightningstor.offload import Offloader
 from lightningstor.store import ObjectStore
 from lightningstor_server.s3.app import S3App, make_gateway
-from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS
+from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS, V2_UNSIGNED_PARAMETERS
 
 KEY_ID, SECRET = "AKIDPROPERTYTEST0001", "property-test-secret-0001"
 DOMAIN = "vh.example.test"
@@ -59,15 +59,8 @@ CASES = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 MUTATIONS = 12 if SOAK else 6
-# What SigV2 leaves unsigned (presign.py); SigV4 signs every parameter.
-V2_UNSIGNED = frozenset(
-    {
-        "prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
-        "continuation-token", "start-after", "fetch-owner", "key-marker", "version-id-marker",
-        "upload-id-marker", "max-uploads", "part-number-marker", "max-parts", "max-buckets",
-        "bucket-region", "x-id",
-    }
-)  # fmt: skip
+# What SigV2 leaves unsigned by AWS's definition (presign.py); SigV4 signs every parameter.
+V2_UNSIGNED = V2_UNSIGNED_PARAMETERS
 
 
 async def _lookup(key_id: str) -> Credential | None:
