@@ -32,6 +32,7 @@ from lightningstor.errors import (
     InvalidPartOrder,
     InvalidRequest,
     NoSuchUpload,
+    OperationAborted,
     StorageError,
 )
 from lightningstor.kv import Batch, KVConflict
@@ -427,23 +428,50 @@ class MultipartUploads:
         )
         swept = 0
         for raw_key, raw in rows:
-            record = decode_upload(raw)
             # A closing upload belongs to a completion or abort under way right now (start-up
             # reopens those a crash interrupted).
-            if record.created_ns > cutoff or record.state != "active":
-                continue
-            upload_id = raw_key.rpartition(b"\x00")[2].decode()
-            closing = encode_upload(dataclasses.replace(record, state="closing"))
-            batch = Batch()
-            batch.expect_value(raw_key, raw)
-            batch.put(raw_key, closing)
-            try:
-                await self._store.io.run(self._store.kv.commit, batch)
-            except KVConflict:
-                continue  # touched meanwhile: not abandoned after all
-            await self._discard(raw_key, closing, upload_id)
-            swept += 1
+            if decode_upload(raw).created_ns <= cutoff and await self._abort_record(raw_key, raw):
+                swept += 1
         return swept
+
+    async def delete_bucket(self, bucket: str) -> None:
+        """DeleteBucket as S3 does it: refused while objects remain, but uploads in progress
+        end with the bucket, their parts released. Raises NoSuchBucket, BucketNotEmpty,
+        OperationAborted (uploads kept changing meanwhile: the client may retry)."""
+        await self._store.delete_bucket(bucket, release_uploads=self._abort_all)
+
+    async def _abort_all(self, bucket: str) -> None:
+        """Abort every upload of ``bucket``, which is marked "deleting": no upload can start
+        meanwhile, and a completion under way fails its commit and reopens its upload."""
+        base = ks.upload_prefix(bucket)
+        for _ in range(_ATTEMPTS * 4):
+            rows = await self._store.io.run(
+                self._store.kv.scan, base, ks.prefix_end(base), limit=1000
+            )
+            if not rows:
+                return
+            busy = [not await self._abort_record(raw_key, raw) for raw_key, raw in rows]
+            if any(busy):  # closing, or changed: its owner finishes or reopens it soon
+                await asyncio.sleep(0.01)
+        raise OperationAborted("Uploads of the bucket kept changing; try again.", resource=bucket)
+
+    async def _abort_record(self, raw_key: bytes, raw: bytes) -> bool:
+        """Abort the upload stored as ``raw`` at ``raw_key`` unless it is not active or changed
+        meanwhile (then False: left to whoever changed it)."""
+        record = decode_upload(raw)
+        if record.state != "active":
+            return False
+        upload_id = raw_key.rpartition(b"\x00")[2].decode()
+        closing = encode_upload(dataclasses.replace(record, state="closing"))
+        batch = Batch()
+        batch.expect_value(raw_key, raw)
+        batch.put(raw_key, closing)
+        try:
+            await self._store.io.run(self._store.kv.commit, batch)
+        except KVConflict:
+            return False
+        await self._discard(raw_key, closing, upload_id)
+        return True
 
 
 def _segment(part: PartRecord) -> Segment:

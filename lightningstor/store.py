@@ -16,7 +16,7 @@ import functools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -209,11 +209,16 @@ class ObjectStore:
         )
         return [decode_bucket(ks.bucket_from_key(k), v).info for k, v in rows]
 
-    async def delete_bucket(self, name: str) -> None:
+    async def delete_bucket(
+        self, name: str, *, release_uploads: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
         """Raises NoSuchBucket or BucketNotEmpty.
 
         The bucket is first marked "deleting" so that any write that read it as active fails
         its expectation; only then is emptiness checked, so no object lands in a deleted bucket.
+        Without ``release_uploads`` uploads in progress count as contents too; with it, it is
+        called (bucket marked) to end them, as S3's DeleteBucket does (MultipartUploads).
+        A crash in between leaves the bucket "deleting", which start-up makes active again.
         """
         record, raw = await self.bucket_record(name)
         key = ks.bucket_key(name)
@@ -221,14 +226,22 @@ class ObjectStore:
         await self._commit_one(
             key, expect=raw, put=deleting, on_conflict=NoSuchBucket(resource=name)
         )
-        if await self._holds_anything(name):
-            await self._commit_one(key, expect=deleting, put=raw, on_conflict=InternalError())
-            raise BucketNotEmpty(resource=name)
+        try:
+            prefixes = [ks.object_prefix(name)]
+            if release_uploads is None:
+                prefixes.append(ks.upload_prefix(name))
+            if await self._holds_any(prefixes):
+                raise BucketNotEmpty(resource=name)
+            if release_uploads is not None:
+                await release_uploads(name)
+        except BaseException:
+            restore = self._commit_one(key, expect=deleting, put=raw, on_conflict=InternalError())
+            await asyncio.shield(restore)
+            raise
         await self._commit_one(key, expect=deleting, put=None, on_conflict=InternalError())
 
-    async def _holds_anything(self, name: str) -> bool:
-        """Objects or multipart uploads in progress (whose parts hold blob references)."""
-        for prefix in (ks.object_prefix(name), ks.upload_prefix(name)):
+    async def _holds_any(self, prefixes: Sequence[bytes]) -> bool:
+        for prefix in prefixes:
             rows = await self.io.run(
                 self.kv.scan, prefix, ks.prefix_end(prefix), limit=1, keys_only=True
             )

@@ -4,6 +4,7 @@ grants: creating or deleting a bucket needs write access to its name)."""
 from __future__ import annotations
 
 from lightningstor.access import Access, visible
+from lightningstor.multipart import MultipartUploads
 from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
@@ -13,8 +14,9 @@ from lightningstor_server.grpc.wrapping import Context
 
 
 class BucketServicer(pb_grpc.BucketServiceServicer):
-    def __init__(self, *, store: ObjectStore) -> None:
+    def __init__(self, *, store: ObjectStore, uploads: MultipartUploads | None = None) -> None:
         self._store = store
+        self._uploads = uploads or MultipartUploads(store)
 
     async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
         caller = current_caller()
@@ -31,7 +33,7 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
         self, request: pb.DeleteBucketRequest, context: Context
     ) -> pb.DeleteBucketResponse:
         current_caller().may(request.name, Access.WRITE)
-        await self._store.delete_bucket(request.name)
+        await self._uploads.delete_bucket(request.name)  # its uploads in progress end with it
         return pb.DeleteBucketResponse()
 
     async def ListBuckets(

@@ -70,9 +70,10 @@ async def start_grpc_door(
             ),
         ],
     )
-    pb_grpc.add_BucketServiceServicer_to_server(BucketServicer(store=store), server)  # type: ignore[no-untyped-call]
-    pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]
     uploads = multipart or MultipartUploads(store)
+    buckets = BucketServicer(store=store, uploads=uploads)
+    pb_grpc.add_BucketServiceServicer_to_server(buckets, server)  # type: ignore[no-untyped-call]
+    pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]
     admin_grpc.add_AdminServiceServicer_to_server(AdminServicer(credentials=credentials), server)  # type: ignore[no-untyped-call]
     pb_grpc.add_MultipartServiceServicer_to_server(MultipartServicer(uploads=uploads), server)  # type: ignore[no-untyped-call]
     # The aio servicer is public API (grpc_health.v1.health.aio) that the stubs lack.

@@ -42,7 +42,7 @@ async def _check_location(call: S3Call) -> None:
 
 
 async def handle_delete_bucket(call: S3Call) -> web.StreamResponse:
-    await call.store.delete_bucket(call.endpoint.bucket)
+    await call.gateway.multipart.delete_bucket(call.endpoint.bucket)  # its uploads end with it
     return web.Response(status=204)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -221,6 +222,34 @@ def test_uploads_listing_sweep_and_bucket_deletion(
 
     run(scenario)
     assert list(scan_all(store.kv, ks.PART_PREFIX, ks.prefix_end(ks.PART_PREFIX))) == []
+
+
+def test_delete_bucket_ends_its_uploads_and_releases_their_parts(
+    store: ObjectStore, mpu: MultipartUploads
+) -> None:
+    async def scenario() -> None:
+        await store.create_bucket("mpu", owner="o")
+        ids = [(await mpu.create("mpu", key)).upload_id for key in ("a", "b", "b")]
+        for number in (1, 2):
+            await mpu.upload_part("mpu", "a", ids[0], number, chunks(part_bytes(number)))
+        await mpu.upload_part("mpu", "b", ids[2], 1, chunks(part_bytes(1)))  # shares a blob
+        await store.put_object("mpu", "object", chunks(b"an object"))
+        with pytest.raises(errors.BucketNotEmpty):  # objects still count
+            await mpu.delete_bucket("mpu")
+        assert len((await mpu.list_uploads("mpu"))[0]) == 3  # and nothing was aborted
+        await store.delete_object("mpu", "object")
+        await mpu.delete_bucket("mpu")
+        with pytest.raises(errors.NoSuchBucket):
+            await store.head_bucket("mpu")
+        await store.create_bucket("mpu", owner="o")  # the name is free, and empty
+        assert (await mpu.list_uploads("mpu"))[0] == []
+        with pytest.raises(errors.NoSuchUpload):
+            await mpu.upload_part("mpu", "a", ids[0], 3, chunks(b"late"))
+        assert await store.collect_garbage(now_ns=time.time_ns() + 10**15) == 2
+
+    run(scenario)
+    assert list(scan_all(store.kv, ks.PART_PREFIX, ks.prefix_end(ks.PART_PREFIX))) == []
+    assert list(scan_all(store.kv, ks.UPLOAD_PREFIX, ks.prefix_end(ks.UPLOAD_PREFIX))) == []
 
 
 def test_complete_honours_conditional_write(store: ObjectStore, mpu: MultipartUploads) -> None:
