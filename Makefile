@@ -9,8 +9,12 @@ STUBS  := lightningstor/v1/.generated
 DATA   ?= ./var/lightningstor
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# The S3 conformance kit (ceph/s3-tests, pinned, with selections and a runner); see
+# tests/conformance/run.py for where to get it when it is not here.
+CONFORMANCE ?= ../shared/conformance
+SELECT ?= core
 
-.PHONY: install run test lint proto bench soak clean
+.PHONY: install run test lint proto bench soak clean conformance conformance-ratchet
 
 install: $(STAMP) $(STUBS)
 
@@ -40,6 +44,17 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ceph/s3-tests against a throwaway daemon: SELECT=core (default), extended or all; a JUnit
+# report lands in var/conformance/junit.xml.
+conformance: install
+	$(BIN)/python -m tests.conformance.run --suite $(CONFORMANCE) --select $(SELECT)
+
+# What CI gates on: every test listed in tests/conformance/passing.txt must pass (core and
+# extended in one run); tests that newly pass are named, and UPDATE=1 adds them to the list.
+conformance-ratchet: install
+	$(BIN)/python -m tests.conformance.run --suite $(CONFORMANCE) --select core \
+		--select extended --ratchet tests/conformance/passing.txt $(if $(UPDATE),--update)
 
 # Every workload of the performance issue, one table, JSON in bench/results/latest.json.
 # Needs wrk (Debian: apt-get install wrk); the bench extra brings moto and py-spy.

@@ -116,3 +116,44 @@ class BodyDigests:
         if "sha256" in self._algorithms:
             values["sha256"] = base64.b64encode(self._sha256.digest()).decode()
         return values
+
+
+# --- whole-object checksums of multipart uploads ----------------------------------------------
+COMPOSITE = "COMPOSITE"
+FULL_OBJECT = "FULL_OBJECT"
+# What S3 allows for each algorithm (the first is the default): a CRC of the whole object can
+# be combined from the parts' CRCs, a SHA cannot; CRC64NVME is full-object only.
+CHECKSUM_TYPES = {
+    "crc32": (COMPOSITE, FULL_OBJECT),
+    "crc32c": (COMPOSITE, FULL_OBJECT),
+    "crc64nvme": (FULL_OBJECT,),
+    "sha1": (COMPOSITE,),
+    "sha256": (COMPOSITE,),
+}
+_COMBINE = {
+    "crc32": (awscrt_checksums.combine_crc32, 4),
+    "crc32c": (awscrt_checksums.combine_crc32c, 4),
+    "crc64nvme": (awscrt_checksums.combine_crc64nvme, 8),
+}
+
+
+def checksum_type(value: str) -> str:
+    """COMPOSITE for a checksum of checksums (its value ends in "-<parts>"), else FULL_OBJECT."""
+    return COMPOSITE if "-" in value else FULL_OBJECT
+
+
+def composite(algorithm: str, part_values: list[str]) -> str:
+    """S3's COMPOSITE checksum: the algorithm over the parts' raw checksums, then "-<count>"."""
+    digests = BodyDigests((algorithm,))
+    for value in part_values:
+        digests.update(base64.b64decode(value))
+    return f"{digests.checksums()[algorithm]}-{len(part_values)}"
+
+
+def combined_crc(algorithm: str, parts: list[tuple[str, int]]) -> str:
+    """The CRC of the whole byte stream, from each part's (CRC, size): FULL_OBJECT's value."""
+    combine, width = _COMBINE[algorithm]
+    crc = 0
+    for value, size in parts:
+        crc = combine(crc, int.from_bytes(base64.b64decode(value), "big"), size)
+    return base64.b64encode(crc.to_bytes(width, "big")).decode()

@@ -14,6 +14,7 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     │                          InvalidRequest, InvalidURI, InvalidPartNumber, InvalidPart,
     │                          InvalidPartOrder, EntityTooSmall, MalformedXML, EntityTooLarge,
     │                          MalformedPOSTRequest, InvalidPolicyDocument,
+    │                          InvalidBucketAclWithObjectOwnership, AccessControlListNotSupported,
     │                          MetadataTooLarge, MissingContentLength, MethodNotAllowed,
     │                          NotImplemented
     ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
@@ -218,6 +219,18 @@ class InvalidRequest(InvalidInput):
 class InvalidURI(InvalidInput):
     code = "InvalidURI"
     default_message = "Couldn't parse the specified URI."
+
+
+class InvalidBucketAclWithObjectOwnership(InvalidInput):
+    code = "InvalidBucketAclWithObjectOwnership"
+    default_message = (
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+    )
+
+
+class AccessControlListNotSupported(InvalidInput):
+    code = "AccessControlListNotSupported"
+    default_message = "The bucket does not allow ACLs"
 
 
 class MalformedPOSTRequest(InvalidInput):

@@ -51,6 +51,9 @@ class ObjectHead:
     segments: tuple[Segment, ...]
     # A small object's bytes, kept in its record (then ``segments`` is empty); see inline.py.
     inline: bytes | None = None
+    # A multipart object's parts' own checksums, one mapping per part (segment), for reads of
+    # one part and GetObjectAttributes; empty for other objects.
+    part_checksums: tuple[Mapping[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,18 +13,24 @@ parts and be orphaned.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from lightningstor import keyspace as ks
-from lightningstor.checksums import BodyDigests
+from lightningstor.checksums import (
+    CHECKSUM_TYPES,
+    COMPOSITE,
+    BodyDigests,
+    combined_crc,
+    composite,
+)
 from lightningstor.errors import (
+    BadDigest,
     ConditionalRequestConflict,
     EntityTooSmall,
     InvalidArgument,
@@ -71,6 +77,7 @@ class UploadInfo:
     headers: ContentHeaders
     user_metadata: dict[str, str]
     checksum_algorithm: str
+    checksum_type: str  # COMPOSITE or FULL_OBJECT; "" without an algorithm
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,14 +128,15 @@ class MultipartUploads:
         headers: ContentHeaders | None = None,
         user_metadata: dict[str, str] | None = None,
         checksum_algorithm: str = "",
+        checksum_type: str = "",
     ) -> UploadInfo:
-        """Raises NoSuchBucket, KeyTooLongError/InvalidArgument, InvalidRequest."""
+        """Raises NoSuchBucket, KeyTooLongError/InvalidArgument, InvalidRequest (an unknown
+        algorithm, or a checksum type the algorithm cannot have)."""
         validate_key(key)
         headers = headers or ContentHeaders()
         user_metadata = dict(user_metadata or {})
         validate_metadata(headers, user_metadata)
-        if checksum_algorithm:
-            BodyDigests((checksum_algorithm,))  # refuses an unknown algorithm now, not later
+        checksum_type = _checksum_type(checksum_algorithm, checksum_type)
         _record, bucket_raw = await self._store.bucket_record(bucket)
         upload_id = secrets.token_hex(16)
         record = UploadRecord(
@@ -136,6 +144,7 @@ class MultipartUploads:
             headers=headers,
             user_metadata=user_metadata,
             checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
         )
         batch = Batch()
         batch.expect_value(ks.bucket_key(bucket), bucket_raw)  # not while it is being deleted
@@ -156,6 +165,7 @@ class MultipartUploads:
             headers=record.headers,
             user_metadata=record.user_metadata,
             checksum_algorithm=record.checksum_algorithm,
+            checksum_type=record.checksum_type or _default_type(record.checksum_algorithm),
         )
 
     async def _upload(self, bucket: str, key: str, upload_id: str) -> tuple[UploadRecord, bytes]:
@@ -279,9 +289,12 @@ class MultipartUploads:
         parts: Sequence[CompletedPart],
         *,
         preconditions: Preconditions | None = None,
+        checksums: Mapping[str, str] | None = None,
     ) -> ObjectHead:
         """Turn the listed parts into the object in one metadata commit; unlisted parts are
-        released. Raises NoSuchUpload, InvalidPart, InvalidPartOrder, EntityTooSmall,
+        released. ``checksums`` is what the client says the whole object's checksum is (S3's
+        x-amz-checksum-* on the completion): checked against the one computed from the parts.
+        Raises NoSuchUpload, InvalidPart, InvalidPartOrder, EntityTooSmall, BadDigest,
         PreconditionFailed. A retry of a completion that already succeeded returns its object.
         """
         try:
@@ -294,6 +307,7 @@ class MultipartUploads:
                 decode_part(raw).number: (decode_part(raw), part_key, raw) for part_key, raw in rows
             }
             chosen = self._check_parts(parts, {n: p for n, (p, _k, _r) in stored.items()})
+            object_checksums = _object_checksums(record, chosen, checksums or {})
             head = ObjectHead(
                 bucket=bucket,
                 key=key,
@@ -303,8 +317,9 @@ class MultipartUploads:
                 mtime_ns=time.time_ns(),
                 headers=record.headers,
                 user_metadata=record.user_metadata,
-                checksums=_composite(record.checksum_algorithm, chosen),
+                checksums=object_checksums,
                 segments=tuple(_segment(p) for p in chosen),
+                part_checksums=tuple(p.checksums for p in chosen) if object_checksums else (),
             )
             expect: dict[bytes, bytes | None] = {ks.upload_key(bucket, key, upload_id): closing}
             expect.update({part_key: raw for _p, part_key, raw in stored.values()})
@@ -331,11 +346,7 @@ class MultipartUploads:
         if not listed:
             raise InvalidRequest("You must specify at least one part")
         chosen: list[PartRecord] = []
-        previous = 0
-        for item in listed:
-            if item.number <= previous:
-                raise InvalidPartOrder()
-            previous = item.number
+        for item in _last_of_each_number(listed):
             part = stored.get(item.number)
             if part is None or part.md5_hex != item.etag.strip().strip('"'):
                 raise InvalidPart(resource=str(item.number))
@@ -474,15 +485,70 @@ class MultipartUploads:
         return True
 
 
+def _last_of_each_number(listed: Sequence[CompletedPart]) -> list[CompletedPart]:
+    """The listed parts in ascending order, a number listed twice in a row counting once, as
+    its last entry: a client that re-sent a part lists each answer it got, in the order it got
+    them, and the part stored is the upload that finished last (test_multipart_resend_first_
+    finishes_last). Raises InvalidPartOrder for numbers that go down."""
+    kept: list[CompletedPart] = []
+    for item in listed:
+        if kept and item.number < kept[-1].number:
+            raise InvalidPartOrder()
+        if kept and item.number == kept[-1].number:
+            kept[-1] = item
+        else:
+            kept.append(item)
+    return kept
+
+
 def _segment(part: PartRecord) -> Segment:
     return Segment(sha256_hex=part.sha256_hex, size=part.size)
 
 
-def _composite(algorithm: str, parts: Sequence[PartRecord]) -> dict[str, str]:
-    """S3's COMPOSITE checksum: the algorithm over the parts' raw checksums, then "-<count>"."""
-    if not algorithm or any(algorithm not in p.checksums for p in parts):
-        return {}
-    digests = BodyDigests((algorithm,))
-    for part in parts:
-        digests.update(base64.b64decode(part.checksums[algorithm]))
-    return {algorithm: f"{digests.checksums()[algorithm]}-{len(parts)}"}
+def _default_type(algorithm: str) -> str:
+    return CHECKSUM_TYPES[algorithm][0] if algorithm else ""
+
+
+def _checksum_type(algorithm: str, requested: str) -> str:
+    """The checksum type an upload gets; InvalidRequest for what S3 refuses."""
+    if not algorithm:
+        if requested:
+            raise InvalidRequest(
+                "The x-amz-checksum-type header can only be used with the "
+                "x-amz-checksum-algorithm header."
+            )
+        return ""
+    BodyDigests((algorithm,))  # refuses an unknown algorithm now, not later
+    allowed = CHECKSUM_TYPES[algorithm]
+    chosen = requested.upper() or allowed[0]
+    if chosen not in allowed:
+        raise InvalidRequest(
+            f"The {chosen} checksum type cannot be used with the {algorithm} checksum algorithm."
+        )
+    return chosen
+
+
+def _object_checksums(
+    record: UploadRecord, chosen: Sequence[PartRecord], claimed: Mapping[str, str]
+) -> dict[str, str]:
+    """The whole object's checksum (COMPOSITE or FULL_OBJECT, as the upload asked), checked
+    against the client's claim. Raises BadDigest for a claim it does not match, or one of an
+    algorithm the parts carry no checksums of."""
+    algorithm = record.checksum_algorithm
+    computed: dict[str, str] = {}
+    if algorithm and all(algorithm in p.checksums for p in chosen):
+        values = [p.checksums[algorithm] for p in chosen]
+        kind = record.checksum_type or _default_type(algorithm)
+        computed[algorithm] = (
+            composite(algorithm, values)
+            if kind == COMPOSITE
+            else combined_crc(algorithm, [(v, p.size) for v, p in zip(values, chosen, strict=True)])
+        )
+    for name, value in claimed.items():
+        if computed.get(name) != value.strip():
+            raise BadDigest(
+                f"The {name.upper()} you specified for the object did not match what we "
+                "computed from its parts.",
+                resource=name,
+            )
+    return computed

@@ -93,6 +93,7 @@ def encode_object(head: ObjectHead) -> bytes:
             "meta": dict(head.user_metadata),
             "sums": dict(head.checksums),
             "segs": [[s.sha256_hex, s.size] for s in head.segments],
+            **({"psums": [dict(p) for p in head.part_checksums]} if head.part_checksums else {}),
             **inline,
         }
     )
@@ -112,6 +113,7 @@ def decode_object(bucket: str, key: str, raw: bytes) -> ObjectHead:
         user_metadata=data["meta"],
         checksums=data["sums"],
         segments=tuple(Segment(sha256_hex=s, size=n) for s, n in data["segs"]),
+        part_checksums=tuple(data.get("psums", ())),  # optional: multipart objects only
         inline=base64.b64decode(data["data"]) if "data" in data else None,
     )
 
@@ -207,7 +209,8 @@ class UploadRecord:
     created_ns: int
     headers: ContentHeaders
     user_metadata: dict[str, str]
-    checksum_algorithm: str = ""  # composite checksum requested at creation, if any
+    checksum_algorithm: str = ""  # whole-object checksum requested at creation, if any
+    checksum_type: str = ""  # COMPOSITE or FULL_OBJECT, with an algorithm
     # "active"; "closing" while a completion or abort works, so that part uploads which read
     # the record as active fail their expectation instead of landing after the final listing.
     state: str = "active"
@@ -222,6 +225,7 @@ def encode_upload(record: UploadRecord) -> bytes:
             "headers": {k: v for k, v in headers.items() if v},
             "meta": record.user_metadata,
             "alg": record.checksum_algorithm,
+            **({"ctype": record.checksum_type} if record.checksum_type else {}),
             "state": record.state,
         }
     )
@@ -234,6 +238,7 @@ def decode_upload(raw: bytes) -> UploadRecord:
         headers=ContentHeaders(**data["headers"]),
         user_metadata=data["meta"],
         checksum_algorithm=data["alg"],
+        checksum_type=data.get("ctype", ""),  # absent in records older than checksum types
         state=data["state"],
     )
 

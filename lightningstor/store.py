@@ -35,6 +35,7 @@ from lightningstor.errors import (
     BucketNotEmpty,
     ConditionalRequestConflict,
     InternalError,
+    InvalidRange,
     InvalidRequest,
     NoSuchBucket,
     NoSuchKey,
@@ -481,15 +482,24 @@ class ObjectStore:
         byte_range: RangeRequest | None = None,
         part_number: int | None = None,
         preconditions: Preconditions | None = None,
+        exact_range: bool = False,
     ) -> ObjectReader:
         """The object's metadata and a stream of its bytes (or of the range or part selected).
 
         Raises what :meth:`head_object` raises, InvalidRange for an unsatisfiable range and
-        InvalidPartNumber for a part the object does not have.
+        InvalidPartNumber for a part the object does not have. With ``exact_range`` (a copy's
+        source range) a range must lie within the object, where a read's is clipped: else
+        InvalidRange too.
         """
         head = await self.head_object(bucket, key, preconditions=preconditions)
         if part_number is not None:
             selected = part_range(head, part_number)
+        elif exact_range and byte_range and (byte_range.last or 0) >= head.size:
+            raise InvalidRange(
+                f"Range specified is not valid for source object of size: {head.size}",
+                resource=key,
+                size=head.size,
+            )
         else:
             selected = resolve_range(byte_range, head.size, key) if byte_range else None
         start, end = (selected.start, selected.end + 1) if selected else (0, head.size)

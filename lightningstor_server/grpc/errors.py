@@ -47,6 +47,8 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "InvalidRequest": S.INVALID_ARGUMENT,
     "InvalidURI": S.INVALID_ARGUMENT,
     "MalformedXML": S.INVALID_ARGUMENT,
+    "InvalidBucketAclWithObjectOwnership": S.INVALID_ARGUMENT,
+    "AccessControlListNotSupported": S.INVALID_ARGUMENT,
     "MalformedPOSTRequest": S.INVALID_ARGUMENT,
     "InvalidPolicyDocument": S.INVALID_ARGUMENT,
     "MetadataTooLarge": S.INVALID_ARGUMENT,

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from lightningstor.access import Access, authorize
 from lightningstor.errors import (
@@ -35,6 +36,7 @@ from lightningstor.store import ObjectStore
 from lightningstor_server.metrics import METRICS, observe_request
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3 import (
+    attributes,
     bucket,
     configuration,
     copy,
@@ -46,7 +48,7 @@ from lightningstor_server.s3 import (
 from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
 from lightningstor_server.s3.post import handle_post_object
-from lightningstor_server.s3.presign import verify_presigned_v4, verify_v2
+from lightningstor_server.s3.presign import query_headers, verify_presigned_v4, verify_v2
 from lightningstor_server.s3.router import Endpoint, route
 from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
 from lightningstor_server.s3.target import RequestTarget, bucket_from_host, parse_target
@@ -61,7 +63,7 @@ READ_OPERATIONS = frozenset(
     {
         "GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "ListObjectVersions",
         "HeadBucket", "GetBucketLocation", "GetBucketConfiguration", "GetObjectTagging",
-        "GetObjectAcl", "ListParts", "ListMultipartUploads",
+        "GetObjectAcl", "ListParts", "ListMultipartUploads", "GetObjectAttributes",
     }
 )  # fmt: skip
 
@@ -75,6 +77,7 @@ _REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
 _TARGET = web.RequestKey("ls.target", RequestTarget)
 _PREFLIGHT: web.RequestKey[tuple[Endpoint, AuthResult | None]] = web.RequestKey("ls.preflight")
 _REQUEST_ID = web.RequestKey("ls.request_id", str)
+_HEADERS: web.RequestKey[CIMultiDictProxy[str]] = web.RequestKey("ls.headers")
 _request_numbers = itertools.count()
 
 HANDLERS: dict[str, Handler] = {
@@ -102,6 +105,7 @@ HANDLERS: dict[str, Handler] = {
     "GetBucketConfiguration": configuration.handle_get_bucket_configuration,
     "GetObjectTagging": configuration.handle_get_object_tagging,
     "GetObjectAcl": configuration.handle_get_object_acl,
+    "GetObjectAttributes": attributes.handle_get_object_attributes,
 }
 
 
@@ -125,6 +129,13 @@ async def authenticate(req: SignedRequest, lookup: SecretLookup) -> AuthResult:
     if in_query_v2 or req.headers.get("authorization", "").startswith("AWS "):
         return await verify_v2(req, lookup)
     return await verify(req, lookup)
+
+
+def _claims_a_signature(request: web.Request, target: RequestTarget) -> bool:
+    names = {name for name, _ in target.params}
+    return "Authorization" in request.headers or not names.isdisjoint(
+        _V4_QUERY_NAMES | _V2_QUERY_NAMES
+    )
 
 
 def claimed_key_id(req: SignedRequest) -> str:
@@ -181,27 +192,36 @@ class S3App:
         return target
 
     async def preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
-        """Route and authenticate; a POST Object form authenticates inside its body (None)."""
+        """Authenticate and route; a POST Object form authenticates inside its body (None).
+
+        Authentication comes before routing, so an unsigned request learns nothing but 403
+        (not which sub-resources exist). The one exception is a form POST, which carries its
+        signature in the body: an unsigned POST that routes to PostObject goes on to the form.
+        """
         if _PREFLIGHT in request:
             return request[_PREFLIGHT]
         target = self.target(request)
-        endpoint = route(request.method, target.routed_path, target.query, request.headers)
-        if endpoint.operation == "PostObject":
-            if "authorization" in request.headers:
-                raise InvalidRequest(
-                    "A POST to a bucket is a browser form upload, authenticated by the policy "
-                    "it carries, not by an Authorization header."
-                )
-            request[_PREFLIGHT] = (endpoint, None)
-            return endpoint, None
-        headers = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
-        signed = SignedRequest(method=request.method, target=target, headers=headers)
+        headers = self.headers(request)
+        if request.method == "POST" and not _claims_a_signature(request, target):
+            with contextlib.suppress(StorageError):  # anything else is refused as unsigned
+                endpoint = route(request.method, target.routed_path, target.query, headers)
+                if endpoint.operation == "PostObject":
+                    request[_PREFLIGHT] = (endpoint, None)
+                    return endpoint, None
+        raw = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
+        signed = SignedRequest(method=request.method, target=target, headers=raw)
         try:
             auth = await authenticate(signed, self._lookup)
         except AuthError as error:
             raise self._limiter.refuse(
                 error, door="s3", source=request.remote or "-", key_id=claimed_key_id(signed)
             ) from error
+        endpoint = route(request.method, target.routed_path, target.query, headers)
+        if endpoint.operation == "PostObject":
+            raise InvalidRequest(
+                "A POST to a bucket is a browser form upload, authenticated by the policy it "
+                "carries, not by an Authorization header or a presigned URL."
+            )
         if endpoint.bucket:
             credential = auth.credential
             authorize(
@@ -214,6 +234,12 @@ class S3App:
             await self._check_upload(request, endpoint)
         request[_PREFLIGHT] = (endpoint, auth)
         return endpoint, auth
+
+    def headers(self, request: web.Request) -> CIMultiDictProxy[str]:
+        """The request's headers with those its query carries (see with_query_headers)."""
+        if _HEADERS not in request:
+            request[_HEADERS] = with_query_headers(request.headers, self.target(request))
+        return request[_HEADERS]
 
     async def _check_upload(self, request: web.Request, endpoint: Endpoint) -> None:
         """What can be refused before a body is invited: a size over the limit, a bucket
@@ -287,9 +313,11 @@ class S3App:
                 )
                 _log_request(request, request_id, response.status, started, endpoint.operation)
                 return response
+            target = self.target(request)
             call = S3Call(
                 request=request,
-                target=self.target(request),
+                target=target,
+                headers=self.headers(request),
                 endpoint=endpoint,
                 auth=auth,
                 gateway=self.gateway,
@@ -373,6 +401,25 @@ def _log_request(
         elapsed * 1000,
         request.remote,
     )
+
+
+def with_query_headers(
+    headers: CIMultiDictProxy[str], target: RequestTarget
+) -> CIMultiDictProxy[str]:
+    """``headers`` and the headers the query carries (see presign.is_query_header); a name
+    given both ways must have one value (the signature covers the query's)."""
+    carried = query_headers(target.params)
+    if not carried:
+        return headers
+    merged = CIMultiDict(headers)
+    for name, value in carried.items():
+        if name in merged and merged[name] != value:
+            raise InvalidRequest(
+                f"{name} is given both as a header and in the query, with different values.",
+                resource=name,
+            )
+        merged[name] = value
+    return CIMultiDictProxy(merged)
 
 
 def _logged_path(request: web.Request) -> str:

@@ -19,7 +19,12 @@ from lightningstor.errors import (
 from lightningstor.model import BodyExpectations, ContentHeaders
 from lightningstor.offload import Offloader
 from lightningstor_server.s3 import headers as h
-from lightningstor_server.s3.chunked import AwsChunkedDecoder, StreamingUpload, streaming_upload
+from lightningstor_server.s3.chunked import (
+    AwsChunkedDecoder,
+    StreamingUpload,
+    stored_content_encoding,
+    streaming_upload,
+)
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
 
@@ -48,17 +53,22 @@ def object_upload(call: S3Call) -> Upload:
     """The body of a PutObject (or UploadPart), plain or aws-chunked.
 
     Everything the headers declare is checked here, before a byte of the body is read: a plain
-    body needs Content-Length; an aws-chunked one its decoded length, a known sentinel and, when
-    it has no chunk signatures, a trailing checksum (see :mod:`.chunked`).
+    body needs Content-Length or HTTP chunked framing (aiohttp removes that framing); an
+    aws-chunked one its decoded length, a known sentinel and, when it has no chunk signatures,
+    a trailing checksum (see :mod:`.chunked`).
     """
-    request = call.request
-    expect = h.body_expectations(request.headers, call.auth.payload_hash)
-    content = h.content_headers(request.headers)
-    streaming = streaming_upload(request.headers, call.auth.payload_hash)
+    request, headers = call.request, call.headers
+    expect = h.body_expectations(headers, call.auth.payload_hash)
+    content = h.content_headers(headers)
+    streaming = streaming_upload(headers, call.auth.payload_hash)
     if streaming is None:
-        if "Content-Length" not in request.headers:
+        chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+        if "Content-Length" not in headers and not chunked:
             raise MissingContentLength()
-        return Upload(chunks=object_body(call), expect=expect, headers=content)
+        stored = dataclasses.replace(
+            content, content_encoding=stored_content_encoding(content.content_encoding)
+        )
+        return Upload(chunks=object_body(call), expect=expect, headers=stored)
     decoder = AwsChunkedDecoder(
         streaming,
         signer=call.auth.chunk_signer if streaming.framing.signed else None,

@@ -65,6 +65,7 @@ TRAILER_SIGNATURE = "x-amz-trailer-signature"
 MAX_LINE_BYTES = 4096
 _HEX_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 _SIGNATURE = re.compile(rb"[0-9a-f]{64}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class Framing(enum.Enum):
@@ -100,12 +101,18 @@ def streaming_upload(headers: Mapping[str, str], payload_hash: str) -> Streaming
 
     A request is aws-chunked when its Content-Encoding lists ``aws-chunked`` or its
     ``x-amz-content-sha256`` is a ``STREAMING-*`` sentinel: some SDKs send only one of the two.
+    But a body signed by its own SHA-256, with no decoded length, is plain whatever its
+    Content-Encoding says (boto3 sends ``ContentEncoding="aws-chunked"`` so when a caller asks
+    for it); :func:`stored_content_encoding` then keeps aws-chunked out of what is stored.
     Raises InvalidRequest, NotImplemented, MissingContentLength or InvalidArgument for a
     declaration that cannot be decoded safely.
     """
     encodings = [part.strip() for part in headers.get("Content-Encoding", "").split(",")]
     chunked = any(part.lower() == AWS_CHUNKED for part in encodings)
-    if not chunked and not payload_hash.startswith(STREAMING_PREFIX):
+    if not payload_hash.startswith(STREAMING_PREFIX) and (
+        not chunked
+        or (_SHA256_HEX.fullmatch(payload_hash) and "x-amz-decoded-content-length" not in headers)
+    ):
         return None
     trailer = _declared_trailer(headers.get("x-amz-trailer"))
     framing = _framing(payload_hash, trailer)
@@ -123,10 +130,16 @@ def streaming_upload(headers: Mapping[str, str], payload_hash: str) -> Streaming
         framing=framing,
         decoded_length=_decoded_length(headers.get("x-amz-decoded-content-length")),
         trailer=trailer,
-        content_encoding=",".join(
-            part for part in encodings if part and part.lower() != AWS_CHUNKED
-        ),
+        content_encoding=stored_content_encoding(headers.get("Content-Encoding", "")),
     )
+
+
+def stored_content_encoding(value: str) -> str:
+    """``value`` without aws-chunked, which describes a transfer, never an object."""
+    parts = [part.strip() for part in value.split(",")]
+    if not any(part.lower() == AWS_CHUNKED for part in parts):
+        return value
+    return ", ".join(part for part in parts if part and part.lower() != AWS_CHUNKED)
 
 
 def _framing(payload_hash: str, trailer: str | None) -> Framing:

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.errors import AccessDenied, NoSuchConfiguration, NotImplementedByServer
+from lightningstor.errors import (
+    AccessControlListNotSupported,
+    InvalidBucketAclWithObjectOwnership,
+    NoSuchConfiguration,
+    NotImplementedByServer,
+)
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.xml import document, element, group
 
@@ -79,13 +84,14 @@ def check_write_headers(call: S3Call) -> None:
     ``x-amz-acl`` values that keep data private are accepted (the owner has full control
     anyway); tags, encryption, object lock, redirects and grants are not offered yet.
     """
-    headers = call.request.headers
+    headers = call.headers
     acl = headers.get("x-amz-acl")
     if acl is not None and acl not in PRIVATE_CANNED_ACLS:
-        raise AccessDenied(
-            f"The canned ACL {acl!r} would make data public; public access is blocked on this "
-            "server."
-        )
+        # Buckets here are as AWS makes them by default (Object Ownership "bucket owner
+        # enforced"): ACLs that grant anyone else anything are refused with AWS's errors.
+        if call.endpoint.operation == "CreateBucket":
+            raise InvalidBucketAclWithObjectOwnership()
+        raise AccessControlListNotSupported()
     storage_class = headers.get("x-amz-storage-class", "STANDARD")
     if storage_class != "STANDARD":
         raise NotImplementedByServer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import CIMultiDictProxy, MultiDictProxy
 
 from lightningstor.access import Access, authorize
 from lightningstor.multipart import MultipartUploads
@@ -29,6 +29,8 @@ class Gateway:
 class S3Call:
     request: web.Request
     target: RequestTarget  # the one parse of the target: read parameters here, not in request
+    # The request's headers with those its query carries (presigned URLs): read them here.
+    headers: CIMultiDictProxy[str]
     endpoint: Endpoint
     auth: AuthResult
     gateway: Gateway

@@ -33,7 +33,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
 
 
 async def handle_copy_object(call: S3Call) -> web.StreamResponse:
-    headers = call.request.headers
+    headers = call.headers
     check_write_headers(call)
     source = parse_copy_source(headers["x-amz-copy-source"])
     call.may_read(source[0])

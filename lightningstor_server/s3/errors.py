@@ -30,6 +30,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "InvalidRequest": 400,
     "InvalidURI": 400,
     "MalformedXML": 400,
+    "InvalidBucketAclWithObjectOwnership": 400,
+    "AccessControlListNotSupported": 400,
     "MalformedPOSTRequest": 400,
     "InvalidPolicyDocument": 400,
     "EntityTooLarge": 400,

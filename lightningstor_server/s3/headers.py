@@ -10,7 +10,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from multidict import CIMultiDictProxy
 
-from lightningstor.checksums import SUPPORTED_ALGORITHMS
+from lightningstor.checksums import SUPPORTED_ALGORITHMS, checksum_type
 from lightningstor.errors import InvalidArgument, InvalidDigest, InvalidRequest
 from lightningstor.model import (
     DEFAULT_CONTENT_TYPE,
@@ -55,9 +55,9 @@ def user_metadata(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     }
 
 
-def body_expectations(headers: CIMultiDictProxy[str], payload_hash: str) -> BodyExpectations:
-    """Every digest the request declares for its body (verified by the core before commit)."""
-    checksums: dict[str, str | None] = {}
+def declared_checksums(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    """The ``x-amz-checksum-<algorithm>`` values a request carries (at most one)."""
+    checksums: dict[str, str] = {}
     for name, value in headers.items():
         lowered = name.lower()
         if lowered.startswith(CHECKSUM_PREFIX) and lowered not in (
@@ -73,6 +73,12 @@ def body_expectations(headers: CIMultiDictProxy[str], payload_hash: str) -> Body
         raise InvalidRequest(
             "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
         )
+    return checksums
+
+
+def body_expectations(headers: CIMultiDictProxy[str], payload_hash: str) -> BodyExpectations:
+    """Every digest the request declares for its body (verified by the core before commit)."""
+    checksums: dict[str, str | None] = dict(declared_checksums(headers))
     declared = headers.get("x-amz-sdk-checksum-algorithm")
     if declared and not checksums:
         algorithm = declared.lower()
@@ -158,8 +164,9 @@ def iso_date(mtime_ns: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def object_headers(head: ObjectHead, *, with_checksums: bool) -> dict[str, str]:
-    """The response headers that describe an object (GET and HEAD)."""
+def object_headers(head: ObjectHead, *, checksums: Mapping[str, str]) -> dict[str, str]:
+    """The response headers that describe an object (GET and HEAD), with ``checksums`` (the
+    object's, or the part's a read of one part returns) and their type."""
     headers = {
         "ETag": f'"{head.etag}"',
         "Last-Modified": http_date(head.mtime_ns),
@@ -171,9 +178,17 @@ def object_headers(head: ObjectHead, *, with_checksums: bool) -> dict[str, str]:
             headers[name] = value
     for name, value in head.user_metadata.items():
         headers[META_PREFIX + name] = value
-    if with_checksums:
-        for algorithm, value in head.checksums.items():
-            headers[CHECKSUM_PREFIX + algorithm] = value
+    if checksums:
+        headers.update(checksum_headers(checksums, of=head.checksums))
+    return headers
+
+
+def checksum_headers(checksums: Mapping[str, str], *, of: Mapping[str, str]) -> dict[str, str]:
+    """``x-amz-checksum-<algorithm>`` for ``checksums`` and ``x-amz-checksum-type``, the type of
+    the object's own checksum ``of`` (COMPOSITE or FULL_OBJECT: a part read has its object's)."""
+    headers = {CHECKSUM_PREFIX + algorithm: value for algorithm, value in checksums.items()}
+    for value in list(of.values())[:1]:
+        headers["x-amz-checksum-type"] = checksum_type(value)
     return headers
 
 

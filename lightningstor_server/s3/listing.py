@@ -71,7 +71,9 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
     token = query.get("continuation-token")
     start_after = query.get("start-after")
     page, prefix, delimiter, limit = await _list(
-        call, call.store.tokens.decode(token) if token is not None else start_after
+        # An empty token is the first page (and echoed as given), as S3 answers it.
+        call,
+        call.store.tokens.decode(token) if token else start_after,
     )
     fields = [
         element("Name", call.endpoint.bucket),
@@ -99,7 +101,10 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
     page, prefix, delimiter, limit = await _list(call, marker)
     fields = [
         element("Name", call.endpoint.bucket),
-        element("Prefix", enc(prefix)),
+        # V1's Prefix is not URL-encoded, whatever encoding-type says: botocore decodes
+        # Delimiter, Marker, NextMarker and keys of a V1 listing, not its Prefix, as S3 sends
+        # it (ceph/s3-tests' test_bucket_list_prefix_unreadable checks the same).
+        element("Prefix", prefix),
         element("Marker", enc(marker)),
         # Always sent when truncated (AWS only does with a delimiter): clients that page on
         # NextMarker would otherwise loop.

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 
 from aiohttp import web
 
-from lightningstor.errors import InvalidArgument, InvalidRequest, MalformedXML
+from lightningstor.checksums import checksum_type
+from lightningstor.errors import InvalidArgument, MalformedXML
 from lightningstor.model import RangeRequest
 from lightningstor.multipart import MAX_PART_NUMBER, CompletedPart
 from lightningstor_server.s3 import headers as h
@@ -15,17 +16,16 @@ from lightningstor_server.s3.body import object_upload, small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.copy import COPY_SOURCE_PREFIX, parse_copy_source
-from lightningstor_server.s3.xml import document, element, group
+from lightningstor_server.s3.xml import (
+    CHECKSUM_ELEMENTS,
+    checksum_elements,
+    document,
+    element,
+    group,
+)
 
 # 10,000 parts of a few hundred bytes of XML each.
 MAX_COMPLETE_BODY_BYTES = 8 * 1024 * 1024
-_CHECKSUM_ELEMENTS = {
-    "ChecksumCRC32": "crc32",
-    "ChecksumCRC32C": "crc32c",
-    "ChecksumCRC64NVME": "crc64nvme",
-    "ChecksumSHA1": "sha1",
-    "ChecksumSHA256": "sha256",
-}
 
 
 def _part_number(call: S3Call) -> int:
@@ -46,27 +46,24 @@ def _checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
     return {h.CHECKSUM_PREFIX + algorithm: value for algorithm, value in checksums.items()}
 
 
-def _checksum_elements(checksums: dict[str, str]) -> list[str]:
-    names = {algorithm: name for name, algorithm in _CHECKSUM_ELEMENTS.items()}
-    return [element(names[a], v) for a, v in checksums.items() if a in names]
-
-
 async def handle_create_multipart_upload(call: S3Call) -> web.StreamResponse:
-    headers = call.request.headers
+    headers = call.headers
     check_write_headers(call)
     algorithm = headers.get("x-amz-checksum-algorithm", "").lower()
-    if headers.get("x-amz-checksum-type", "COMPOSITE").upper() != "COMPOSITE":
-        raise InvalidRequest("Only COMPOSITE multipart checksums are supported.")
     upload = await call.gateway.multipart.create(
         call.endpoint.bucket,
         call.endpoint.key,
         headers=h.content_headers(headers),
         user_metadata=h.user_metadata(headers),
         checksum_algorithm=algorithm,
+        checksum_type=headers.get("x-amz-checksum-type", ""),
     )
     reply = {}
     if algorithm:
-        reply = {"x-amz-checksum-algorithm": algorithm.upper(), "x-amz-checksum-type": "COMPOSITE"}
+        reply = {
+            "x-amz-checksum-algorithm": algorithm.upper(),
+            "x-amz-checksum-type": upload.checksum_type,
+        }
     fields = [
         element("Bucket", upload.bucket),
         element("Key", upload.key),
@@ -93,7 +90,7 @@ async def handle_upload_part(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
-    headers = call.request.headers
+    headers = call.headers
     check_write_headers(call)
     source = parse_copy_source(headers["x-amz-copy-source"])
     call.may_read(source[0])
@@ -102,13 +99,14 @@ async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
         *source,
         byte_range=_copy_range(headers.get("x-amz-copy-source-range")),
         preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
+        exact_range=True,
     )
     # A range of a blob is other content, so its bytes are staged as a new blob.
     part = await call.gateway.multipart.upload_part(
         call.endpoint.bucket, call.endpoint.key, _upload_id(call), number, reader.chunks
     )
     fields = [element("LastModified", h.iso_date(part.mtime_ns)), element("ETag", f'"{part.etag}"')]
-    fields += _checksum_elements(part.checksums)
+    fields += checksum_elements(part.checksums)
     return web.Response(body=document("CopyPartResult", fields), content_type="application/xml")
 
 
@@ -140,7 +138,7 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
         number, etag = h.plain_number(fields.get("PartNumber"), max_digits=5), fields.get("ETag")
         if number is None or etag is None:
             raise MalformedXML()
-        checksums = {a: fields[n] for n, a in _CHECKSUM_ELEMENTS.items() if n in fields}
+        checksums = {a: fields[n] for n, a in CHECKSUM_ELEMENTS.items() if n in fields}
         parts.append(CompletedPart(number=number, etag=etag, checksums=checksums))
     return parts
 
@@ -152,17 +150,17 @@ async def handle_complete_multipart_upload(call: S3Call) -> web.StreamResponse:
         call.endpoint.key,
         _upload_id(call),
         parts,
-        preconditions=h.preconditions(call.request.headers),
+        preconditions=h.preconditions(call.headers),
+        checksums=h.declared_checksums(call.headers),
     )
     fields = [
         element("Location", f"/{head.bucket}/{head.key}"),
         element("Bucket", head.bucket),
         element("Key", head.key),
         element("ETag", f'"{head.etag}"'),
-        *_checksum_elements(dict(head.checksums)),
+        *checksum_elements(dict(head.checksums)),
+        *(element("ChecksumType", checksum_type(v)) for v in list(head.checksums.values())[:1]),
     ]
-    if head.checksums:
-        fields.append(element("ChecksumType", "COMPOSITE"))
     return web.Response(
         body=document("CompleteMultipartUploadResult", fields), content_type="application/xml"
     )
@@ -200,7 +198,7 @@ async def handle_list_parts(call: S3Call) -> web.StreamResponse:
                 element("LastModified", h.iso_date(p.mtime_ns)),
                 element("ETag", f'"{p.etag}"'),
                 element("Size", p.size),
-                *_checksum_elements(p.checksums),
+                *checksum_elements(p.checksums),
             ],
         )
         for p in parts
@@ -217,6 +215,7 @@ async def handle_list_parts(call: S3Call) -> web.StreamResponse:
         element("MaxParts", limit),
         element("IsTruncated", more),
         element("ChecksumAlgorithm", upload.checksum_algorithm.upper() or None),
+        element("ChecksumType", upload.checksum_type or None),
         *entries,
     ]
     return web.Response(body=document("ListPartsResult", fields), content_type="application/xml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -31,7 +32,6 @@ _RESPONSE_OVERRIDES = {
 
 
 async def handle_put_object(call: S3Call) -> web.StreamResponse:
-    request = call.request
     check_write_headers(call)
     upload = object_upload(call)
     head = await call.store.put_object(
@@ -39,18 +39,30 @@ async def handle_put_object(call: S3Call) -> web.StreamResponse:
         call.endpoint.key,
         upload.chunks,
         headers=upload.headers,
-        user_metadata=h.user_metadata(request.headers),
+        user_metadata=h.user_metadata(call.headers),
         expect=upload.expect,
-        preconditions=h.preconditions(request.headers),
+        preconditions=h.preconditions(call.headers),
     )
-    reply = {"ETag": f'"{head.etag}"'}
-    for algorithm, value in head.checksums.items():
-        reply[h.CHECKSUM_PREFIX + algorithm] = value
+    reply = {"ETag": f'"{head.etag}"', **h.checksum_headers(head.checksums, of=head.checksums)}
     return web.Response(headers=reply)
 
 
 def _wants_checksums(call: S3Call) -> bool:
-    return call.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+    return call.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+
+
+def _checksums_of(
+    call: S3Call, head: ObjectHead, selected: ByteRange | None, part_number: int | None
+) -> Mapping[str, str]:
+    """The checksums a GET or HEAD returns, in checksum mode only: the object's for the whole
+    object, a part's for a read of that part, none for any other range (a whole-object
+    checksum on a 206 fails every SDK's validation of the body)."""
+    if not _wants_checksums(call):
+        return {}
+    if part_number is not None and head.part_checksums:
+        return head.part_checksums[part_number - 1]
+    whole = selected is None or (part_number == 1 and not head.segments[1:])
+    return head.checksums if whole else {}
 
 
 def _part_number(call: S3Call) -> int | None:
@@ -63,7 +75,7 @@ def _part_number(call: S3Call) -> int | None:
             f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
             resource="partNumber",
         )
-    if "Range" in call.request.headers:
+    if "Range" in call.headers:
         raise InvalidRequest("Cannot specify both Range header and partNumber query parameter.")
     return int(value)
 
@@ -78,9 +90,7 @@ def _response(
 ) -> web.StreamResponse:
     """Status and headers of a GET or HEAD that returns ``selected`` (None: everything), with
     ``body`` when it is already at hand."""
-    # A whole-object checksum describes the whole object only: never attach it to a 206.
-    with_checksums = _wants_checksums(call) and selected is None and part_number is None
-    headers = h.object_headers(head, with_checksums=with_checksums)
+    headers = h.object_headers(head, checksums=_checksums_of(call, head, selected, part_number))
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in call.query:
             value = call.query[param]
@@ -103,7 +113,7 @@ def _response(
 
 
 async def handle_head_object(call: S3Call) -> web.StreamResponse:
-    headers = call.request.headers
+    headers = call.headers
     part_number = _part_number(call)
     head = await call.store.head_object(
         call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(headers)
@@ -121,9 +131,9 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
     reader = await call.store.open_object(
         call.endpoint.bucket,
         call.endpoint.key,
-        byte_range=h.byte_range(call.request.headers.get("Range")),
+        byte_range=h.byte_range(call.headers.get("Range")),
         part_number=part_number,
-        preconditions=h.preconditions(call.request.headers),
+        preconditions=h.preconditions(call.headers),
     )
     if reader.length <= _WHOLE_GET_BYTES:
         # A small body is read first and sent with the headers in one write: one send

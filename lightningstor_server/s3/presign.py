@@ -20,7 +20,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -35,6 +35,7 @@ from lightningstor_server.s3.headers import plain_number
 from lightningstor_server.s3.sigv4 import (
     ALGORITHM,
     MAX_SKEW_SECONDS,
+    MISSING_DATE,
     UNSIGNED_PAYLOAD,
     AuthResult,
     SecretLookup,
@@ -82,6 +83,24 @@ V2_UNSIGNED_PARAMETERS = frozenset(
     }
 )  # fmt: skip
 AUTH_QUERY_PARAMETERS = frozenset((*V4_QUERY, "X-Amz-Expires", "X-Amz-Security-Token", *V2_QUERY))
+_AUTH_NAMES = frozenset(name.lower() for name in AUTH_QUERY_PARAMETERS)
+
+
+def is_query_header(name: str) -> bool:
+    """Whether a query parameter is a header in disguise: presigners move the headers a URL
+    must carry into its query (botocore's SigV2 presigner Content-Type, Content-MD5 and
+    x-amz-*; the JavaScript v3 one X-Amz-Content-Sha256, x-amz-checksum-*...), where a browser
+    link can carry them. They are applied as those headers, and signed as such (SigV4: in the
+    canonical query; SigV2: as the headers they stand for)."""
+    lowered = name.lower()
+    if lowered in _AUTH_NAMES:
+        return False
+    return lowered.startswith("x-amz-") or lowered in ("content-type", "content-md5")
+
+
+def query_headers(params: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The headers a request carries in its query (lowercase names)."""
+    return {name.lower(): value for name, value in params if is_query_header(name)}
 
 
 async def verify_presigned_v4(
@@ -100,8 +119,10 @@ async def verify_presigned_v4(
     expires = params.get("X-Amz-Expires", "")
     if len(parts) != 5 or parts[3] != "s3" or parts[4] != "aws4_request":
         raise AuthorizationQueryParametersError("Error parsing the X-Amz-Credential parameter.")
-    if plain_number(expires) is None:
+    if plain_number(expires.removeprefix("-")) is None:
         raise AuthorizationQueryParametersError("X-Amz-Expires should be a number")
+    # A negative lifetime (boto3's ExpiresIn=-1000) is a URL that expired before it was made:
+    # 403 "Request has expired" below, as S3 answers it.
     if int(expires) > MAX_PRESIGN_SECONDS:
         raise AuthorizationQueryParametersError(
             "X-Amz-Expires must be less than a week (in seconds) that is; 604800"
@@ -161,7 +182,7 @@ def v2_strings_to_sign(req: SignedRequest, expires_or_date: str) -> list[str]:
     request (see :func:`_v2_resources`). ``expires_or_date``: the Expires parameter (query
     auth) or the Date header (header auth; empty when an x-amz-date header stands in for it,
     which is then signed as an amz header)."""
-    headers = req.headers
+    headers = {**req.headers, **query_headers(req.target.params)}  # what botocore signed
     amz = sorted(
         (name, " ".join(value.split()))
         for name, value in headers.items()
@@ -189,7 +210,11 @@ def _v2_resources(req: SignedRequest) -> list[str]:
     for name, value in target.params:
         if name in _V2_SUBRESOURCES:
             subresources.append((name, value))
-        elif name not in V2_UNSIGNED_PARAMETERS and name not in AUTH_QUERY_PARAMETERS:
+        elif not (
+            name in V2_UNSIGNED_PARAMETERS
+            or name in AUTH_QUERY_PARAMETERS
+            or is_query_header(name)  # signed as the header it stands for
+        ):
             raise AccessDenied(
                 f"The query parameter {name!r} is not covered by a Signature Version 2 "
                 "signature; sign this request with Signature Version 4.",
@@ -256,9 +281,7 @@ def _check_v2_date(headers: Mapping[str, str], now: float) -> None:
     try:
         stamp = parsedate_to_datetime(value or "").timestamp()
     except (TypeError, ValueError):
-        raise AccessDenied(
-            "AWS authentication requires a valid Date or x-amz-date header"
-        ) from None
+        raise AccessDenied(MISSING_DATE) from None
     if abs(now - stamp) > MAX_SKEW_SECONDS:
         raise RequestTimeTooSkewed(
             extra={"MaxAllowedSkewMilliseconds": str(MAX_SKEW_SECONDS * 1000)}

@@ -20,7 +20,7 @@ from lightningstor.errors import (
     MethodNotAllowed,
     NotImplementedByServer,
 )
-from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS
+from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS, is_query_header
 
 # Query parameters that modify an operation rather than select a sub-resource.
 _LIST_PARAMS = frozenset(
@@ -63,7 +63,11 @@ _NUMBER_PARAMS = {
 }
 # More significant digits than any count or part number S3 accepts (2**31 - 1 is the largest).
 _MAX_NUMBER_DIGITS = 18
-_OBJECT_READS = {"tagging": "GetObjectTagging", "acl": "GetObjectAcl"}
+_OBJECT_READS = {
+    "tagging": "GetObjectTagging",
+    "acl": "GetObjectAcl",
+    "attributes": "GetObjectAttributes",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +94,9 @@ def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str
 
 
 def _names(query: MultiMapping[str]) -> set[str]:
-    return set(query) - _IGNORED
+    """The parameters that select or modify an operation: not the authentication ones, the
+    SDKs' x-id label, or headers carried in the query (applied as headers)."""
+    return {name for name in query if name not in _IGNORED and not is_query_header(name)}
 
 
 def _bucket_endpoint(method: str, bucket: str, query: MultiMapping[str]) -> Endpoint:

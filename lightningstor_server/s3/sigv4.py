@@ -23,6 +23,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 from lightningstor.credentials import Credential
@@ -39,6 +40,7 @@ from lightningstor_server.s3.target import RequestTarget
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_SECONDS = 15 * 60
+MISSING_DATE = "AWS authentication requires a valid Date or x-amz-date header"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # x-amz-content-sha256 sentinels of aws-chunked bodies ("sigv4-streaming.html" and
 # "sigv4-streaming-trailers.html" of the S3 API reference).
@@ -237,10 +239,22 @@ def parse_amz_date(value: str) -> datetime | None:
         return None
 
 
+def _amz_date_of(date_header: str | None) -> str:
+    """The signing time a request without x-amz-date states in its Date header (SigV4 allows
+    either; botocore signs with Date when the caller set one), in x-amz-date's format."""
+    try:
+        stated = parsedate_to_datetime(date_header or "")
+    except (TypeError, ValueError):
+        raise AccessDenied(MISSING_DATE) from None
+    if stated.tzinfo is None:
+        stated = stated.replace(tzinfo=UTC)
+    return stated.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 def _parse_amz_date(value: str) -> datetime:
     parsed = parse_amz_date(value)
     if parsed is None:
-        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+        raise AccessDenied(MISSING_DATE)
     return parsed
 
 
@@ -289,9 +303,7 @@ async def verify(
             "Please use AWS4-HMAC-SHA256."
         )
     auth = _parse_authorization(authorization)
-    amz_date = req.headers.get("x-amz-date")
-    if amz_date is None:
-        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    amz_date = req.headers.get("x-amz-date") or _amz_date_of(req.headers.get("date"))
     request_time = _parse_amz_date(amz_date)
     now = now or datetime.now(UTC)
     if abs((now - request_time).total_seconds()) > MAX_SKEW_SECONDS:

@@ -3,7 +3,7 @@ and avoids building element trees for every listing entry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
 from lightningstor.names import NOT_XML_RE
@@ -25,6 +25,22 @@ def element(name: str, value: str | int | bool | None) -> str:
     # \r would come back as \n after any XML parser's line-end normalization.
     text = escape(NOT_XML_RE.sub("\ufffd", str(value)), {"\r": "&#13;"})
     return f"<{name}>{text}</{name}>"
+
+
+# The element S3 names each checksum algorithm's value with, in every document.
+CHECKSUM_ELEMENTS = {
+    "ChecksumCRC32": "crc32",
+    "ChecksumCRC32C": "crc32c",
+    "ChecksumCRC64NVME": "crc64nvme",
+    "ChecksumSHA1": "sha1",
+    "ChecksumSHA256": "sha256",
+}
+_ELEMENT_OF = {algorithm: name for name, algorithm in CHECKSUM_ELEMENTS.items()}
+
+
+def checksum_elements(checksums: Mapping[str, str]) -> list[str]:
+    """``<ChecksumCRC32>...</ChecksumCRC32>`` and the like, for ``checksums`` by algorithm."""
+    return [element(_ELEMENT_OF[a], v) for a, v in checksums.items() if a in _ELEMENT_OF]
 
 
 def group(name: str, children: Iterable[str]) -> str:

@@ -102,7 +102,8 @@ def test_part_rules(store: ObjectStore, mpu: MultipartUploads) -> None:
             ([p1, CompletedPart(number=4, etag=p3.etag)], errors.InvalidPart),
             ([p1, CompletedPart(number=2, etag='"00"')], errors.InvalidPart),
             ([p2, p1], errors.InvalidPartOrder),
-            ([p1, p1], errors.InvalidPartOrder),
+            ([p1, p3, p2], errors.InvalidPartOrder),
+            ([p1, p1, CompletedPart(number=1, etag='"00"')], errors.InvalidPart),  # the last
             ([p2, p3], errors.EntityTooSmall),
             ([], errors.InvalidRequest),
         ]
@@ -133,6 +134,10 @@ def test_reuploading_a_part_replaces_it(store: ObjectStore, mpu: MultipartUpload
         assert not more
         await store.collect_garbage()
         assert blob_files(store) == [hashlib.sha256(part_bytes(8)).hexdigest()]
+        # A client that re-sent the part lists both answers it got: the last one counts.
+        stale = CompletedPart(number=1, etag=f'"{hashlib.md5(part_bytes(7)).hexdigest()}"')
+        head = await mpu.complete("mpu", "obj", upload_id, [stale, second])
+        assert head.size == len(part_bytes(8))
 
     run(scenario)
 

@@ -316,7 +316,7 @@ def test_canned_acls(s3: Any) -> None:
     s3.create_bucket(Bucket="acl-private", ACL="private")
     with pytest.raises(ClientError) as public:
         s3.create_bucket(Bucket="acl-public", ACL="public-read")
-    assert error_of(public) == ("AccessDenied", 403)
+    assert error_of(public) == ("InvalidBucketAclWithObjectOwnership", 400)
     with pytest.raises(ClientError) as missing:
         s3.head_bucket(Bucket="acl-public")
     assert error_of(missing)[1] == 404
@@ -482,7 +482,7 @@ def test_unsigned_amz_headers_are_refused(daemon: Daemon, s3: Any, bucket: str) 
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({"ACL": "public-read"}, ("AccessDenied", 403)),
+        ({"ACL": "public-read"}, ("AccessControlListNotSupported", 400)),
         ({"Tagging": "a=b"}, ("NotImplemented", 501)),
         ({"StorageClass": "GLACIER"}, ("NotImplemented", 501)),
         ({"ServerSideEncryption": "AES256"}, ("NotImplemented", 501)),

@@ -1,0 +1,98 @@
+"""GetObjectAttributes: an object's ETag, checksum, parts, storage class and size, without its
+bytes (``GET /bucket/key?attributes``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lightningstor.checksums import checksum_type
+from lightningstor.errors import InvalidArgument, InvalidRequest
+from lightningstor.model import ObjectHead
+from lightningstor_server.s3 import headers as h
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.xml import checksum_elements, document, element, group
+
+ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+MAX_PARTS = 1000
+
+
+async def handle_get_object_attributes(call: S3Call) -> web.StreamResponse:
+    headers = call.headers
+    wanted = _wanted(headers.get("x-amz-object-attributes", ""))
+    head = await call.store.head_object(
+        call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(headers)
+    )
+    fields = [
+        element("ETag", head.etag) if "ETag" in wanted else "",
+        _checksum(head) if "Checksum" in wanted else "",
+        _parts(call, head) if "ObjectParts" in wanted else "",
+        element("StorageClass", "STANDARD") if "StorageClass" in wanted else "",
+        element("ObjectSize", head.size) if "ObjectSize" in wanted else "",
+    ]
+    return web.Response(
+        body=document("GetObjectAttributesResponse", fields),
+        content_type="application/xml",
+        headers={"Last-Modified": h.http_date(head.mtime_ns)},
+    )
+
+
+def _wanted(value: str) -> set[str]:
+    names = {name.strip() for name in value.split(",") if name.strip()}
+    if not names:
+        raise InvalidRequest(
+            "The x-amz-object-attributes header specifying the attributes "
+            "to be retrieved is either missing or empty"
+        )
+    unknown = sorted(names - ATTRIBUTES)
+    if unknown:
+        raise InvalidArgument("Invalid attribute name specified.", resource=unknown[0])
+    return names
+
+
+def _checksum(head: ObjectHead) -> str:
+    if not head.checksums:
+        return ""
+    value = next(iter(head.checksums.values()))
+    return group(
+        "Checksum",
+        [*checksum_elements(head.checksums), element("ChecksumType", checksum_type(value))],
+    )
+
+
+def _parts(call: S3Call, head: ObjectHead) -> str:
+    """ObjectParts, for a multipart object only (as S3 answers)."""
+    if "-" not in head.etag:
+        return ""
+    marker = _number(call.headers.get("x-amz-part-number-marker"), 0)
+    limit = min(_number(call.headers.get("x-amz-max-parts"), MAX_PARTS), MAX_PARTS)
+    sums = head.part_checksums or tuple({} for _ in head.segments)
+    numbered = list(enumerate(zip(head.segments, sums, strict=True), start=1))
+    later = [(n, part) for n, part in numbered if n > marker]
+    page = later[:limit]
+    parts = [
+        group(
+            "Part",
+            [element("PartNumber", n), element("Size", seg.size), *checksum_elements(seg_sums)],
+        )
+        for n, (seg, seg_sums) in page
+    ]
+    return group(
+        "ObjectParts",
+        [
+            element("PartsCount", len(head.segments)),
+            element("PartNumberMarker", marker),
+            element("NextPartNumberMarker", page[-1][0] if page else marker),
+            element("MaxParts", limit),
+            element("IsTruncated", len(later) > limit),
+            *parts,
+        ],
+    )
+
+
+def _number(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    number = h.plain_number(value)
+    if number is None:
+        raise InvalidArgument("Provided value is not an integer or within integer range")
+    return number
