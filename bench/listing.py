@@ -33,12 +33,12 @@ from bench.common import (
     rounds,
 )
 from bench.report import Report
-from lightningstor import keyspace as ks
-from lightningstor.kv import Batch
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch
+from lightningstor.meta.records import RefRecord, encode_object, encode_ref
 from lightningstor.model import ObjectHead
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.records import RefRecord, encode_object, encode_ref
-from lightningstor.store import ObjectStore
 
 BUCKET = "bench-list"
 PER_FOLDER = 100

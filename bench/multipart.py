@@ -43,10 +43,10 @@ from bench.common import (
     rounds,
 )
 from bench.report import Report
-from lightningstor.fsck import check_store
-from lightningstor.multipart import CompletedPart, MultipartUploads
+from lightningstor.objects.multipart import CompletedPart, MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.store import ObjectStore
+from lightningstor.ops.fsck import check_store
 from tests.daemon import Daemon, aws_env
 
 BUCKET = "bench-multipart"

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from lightningstor.admin_client import AdminClient
+from lightningstor.client.admin import AdminClient
 from lightningstor.errors import StorageError
 from lightningstor.v1 import admin_pb2 as pb
 from lightningstor_server.offline_cli import add_recover_parser, run_recover

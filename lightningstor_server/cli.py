@@ -13,17 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lightningstor import __version__
-from lightningstor.blobs import BlobStore
 from lightningstor.errors import StorageError
-from lightningstor.fsck import check_store
-from lightningstor.kv_leveldb import LevelDBKV
 from lightningstor_server.admin_cli import add_admin_parser, run_admin
 from lightningstor_server.config import ConfigError, load_config, render_toml
 from lightningstor_server.daemon import serve
 from lightningstor_server.logs import configure_logging
-from lightningstor_server.offline_cli import add_offline_parsers, run_gc, run_stats
+from lightningstor_server.offline_cli import add_offline_parsers, run_fsck, run_gc, run_stats
 
-OFFLINE_COMMANDS = {"stats": run_stats, "gc": run_gc}
+OFFLINE_COMMANDS = {"stats": run_stats, "gc": run_gc, "fsck": run_fsck}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,29 +50,6 @@ def _parser() -> argparse.ArgumentParser:
         "--print-config",
         action="store_true",
         help="print the effective settings (secrets hidden) as TOML and exit",
-    )
-    fsck = sub.add_parser(
-        "fsck",
-        help="check (and repair) a stopped store's references, blobs and leftovers",
-        description=(
-            "Check a store no daemon has open. Exit status 0 when healthy, 1 when anything "
-            "was wrong (also when --repair fixed all of it: run fsck again to confirm), "
-            "2 when the store cannot be opened."
-        ),
-    )
-    fsck.add_argument("--data-dir", type=Path, default=Path("./var/lightningstor"))
-    fsck.add_argument(
-        "--verify-content",
-        action="store_true",
-        help="also read every blob: SHA-256 against its name, each block against its CRC32C",
-    )
-    fsck.add_argument(
-        "--repair",
-        action="store_true",
-        help=(
-            "fix what can be fixed: reference counts, orphaned blobs, leftovers, missing or "
-            "damaged block checksums of intact blobs (damaged bytes cannot be repaired)"
-        ),
     )
     add_admin_parser(sub)
     add_offline_parsers(sub)
@@ -123,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_admin(args)
     if args.command in OFFLINE_COMMANDS:
         return OFFLINE_COMMANDS[args.command](args)
-    if args.command == "fsck":
-        return _fsck(args.data_dir, verify_content=args.verify_content, repair=args.repair)
     return _serve(args)
 
 
@@ -159,43 +131,6 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("lightningstor").error("cannot start: %s", exc)
         return 1
     return 0
-
-
-def _fsck(data_dir: Path, *, verify_content: bool, repair: bool) -> int:
-    if not (data_dir / "meta").is_dir():
-        print(f"lightningstor fsck: no store in {data_dir}", file=sys.stderr)
-        return 2
-    try:
-        kv = LevelDBKV(data_dir / "meta")
-    except OSError as exc:  # LevelDB's lock: one process at a time
-        print(
-            f"lightningstor fsck: cannot open {data_dir} (is a daemon running?): {exc}",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        report = check_store(
-            kv,
-            BlobStore(data_dir),
-            verify_content=verify_content,
-            repair=repair,
-            # Progress on stderr, so stdout stays the list of problems and the summary.
-            progress=lambda note: print(f"fsck: {note}", file=sys.stderr, flush=True),
-        )
-    finally:
-        kv.close()
-    for problem in report.problems:
-        print(problem)
-    for repaired in report.repaired:
-        print(f"repaired: {repaired}")
-    verdict = "healthy" if report.healthy else f"{len(report.problems)} problems"
-    if report.repaired:
-        verdict += f", {len(report.repaired)} repairs made (run fsck again to confirm)"
-    checked = f", {report.bytes_checked / 2**20:.1f} MiB verified" if verify_content else ""
-    print(
-        f"{report.objects} objects, {report.parts} parts, {report.blobs} blobs{checked}: {verdict}"
-    )
-    return 0 if report.healthy else 1
 
 
 if __name__ == "__main__":

@@ -16,19 +16,19 @@ from pathlib import Path
 import grpc
 from aiohttp import web
 
-from lightningstor.credentials import (
+from lightningstor.auth.credentials import (
     CredentialStore,
     load_or_create_master_key,
     new_access_key_id,
     new_secret_access_key,
 )
-from lightningstor.keyspace import CREDENTIAL_PREFIX, prefix_end
-from lightningstor.multipart import MultipartUploads
+from lightningstor.blobs.scrub import SCRUB_STATE_FILE, Scrubber
+from lightningstor.meta.keyspace import CREDENTIAL_PREFIX, prefix_end
+from lightningstor.objects.multipart import MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.scrub import SCRUB_STATE_FILE, Scrubber
-from lightningstor.stats import StoreStats
-from lightningstor.stats import gather as gather_stats
-from lightningstor.store import ObjectStore
+from lightningstor.ops.stats import StoreStats
+from lightningstor.ops.stats import gather as gather_stats
 from lightningstor_server.config import Config, parse_listen
 from lightningstor_server.grpc.server import GrpcDoor, start_grpc_door
 from lightningstor_server.metrics import METRICS, metrics_app

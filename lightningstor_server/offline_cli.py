@@ -1,5 +1,5 @@
-"""Commands on a store no daemon has open: ``lightningstor stats``, ``lightningstor gc`` and
-``lightningstor admin recover`` (a new admin key when none is left)."""
+"""Commands on a store no daemon has open, all here: ``lightningstor fsck``, ``stats``, ``gc``
+and ``lightningstor admin recover`` (a new admin key when none is left)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,46 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from lightningstor.credentials import (
+from lightningstor.auth.credentials import (
     MASTER_KEY_BYTES,
     Credential,
     CredentialStore,
     new_access_key_id,
     new_secret_access_key,
 )
-from lightningstor.kv_leveldb import LevelDBKV
-from lightningstor.multipart import STALE_UPLOAD_SECONDS, MultipartUploads
+from lightningstor.blobs.files import BlobStore
+from lightningstor.meta.leveldb import LevelDBKV
+from lightningstor.objects.multipart import STALE_UPLOAD_SECONDS, MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.stats import gather
-from lightningstor.store import ObjectStore
+from lightningstor.ops.fsck import check_store
+from lightningstor.ops.stats import gather
 
 
 def add_offline_parsers(sub: Any) -> None:
+    fsck = sub.add_parser(
+        "fsck",
+        help="check (and repair) a stopped store's references, blobs and leftovers",
+        description=(
+            "Check a store no daemon has open. Exit status 0 when healthy, 1 when anything "
+            "was wrong (also when --repair fixed all of it: run fsck again to confirm), "
+            "2 when the store cannot be opened."
+        ),
+    )
+    fsck.add_argument("--data-dir", type=Path, default=Path("./var/lightningstor"))
+    fsck.add_argument(
+        "--verify-content",
+        action="store_true",
+        help="also read every blob: SHA-256 against its name, each block against its CRC32C",
+    )
+    fsck.add_argument(
+        "--repair",
+        action="store_true",
+        help=(
+            "fix what can be fixed: reference counts, orphaned blobs, leftovers, missing or "
+            "damaged block checksums of intact blobs (damaged bytes cannot be repaired)"
+        ),
+    )
     stats = sub.add_parser(
         "stats",
         help="bucket and store figures of a stopped store (table, or --json)",
@@ -198,3 +223,41 @@ async def _recover(credentials: CredentialStore, name: str) -> Credential:
         name=name,
         admin=True,
     )
+
+
+def run_fsck(args: argparse.Namespace) -> int:
+    data_dir, verify_content, repair = args.data_dir, args.verify_content, args.repair
+    if not (data_dir / "meta").is_dir():
+        print(f"lightningstor fsck: no store in {data_dir}", file=sys.stderr)
+        return 2
+    try:
+        kv = LevelDBKV(data_dir / "meta")
+    except OSError as exc:  # LevelDB's lock: one process at a time
+        print(
+            f"lightningstor fsck: cannot open {data_dir} (is a daemon running?): {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = check_store(
+            kv,
+            BlobStore(data_dir),
+            verify_content=verify_content,
+            repair=repair,
+            # Progress on stderr, so stdout stays the list of problems and the summary.
+            progress=lambda note: print(f"fsck: {note}", file=sys.stderr, flush=True),
+        )
+    finally:
+        kv.close()
+    for problem in report.problems:
+        print(problem)
+    for repaired in report.repaired:
+        print(f"repaired: {repaired}")
+    verdict = "healthy" if report.healthy else f"{len(report.problems)} problems"
+    if report.repaired:
+        verdict += f", {len(report.repaired)} repairs made (run fsck again to confirm)"
+    checked = f", {report.bytes_checked / 2**20:.1f} MiB verified" if verify_content else ""
+    print(
+        f"{report.objects} objects, {report.parts} parts, {report.blobs} blobs{checked}: {verdict}"
+    )
+    return 0 if report.healthy else 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from lightningstor.credentials import (
+from lightningstor.auth.credentials import (
     Credential,
     CredentialStore,
     new_access_key_id,

@@ -20,8 +20,8 @@ from typing import Any
 
 import grpc
 
-from lightningstor.access import Access, authorize
-from lightningstor.credentials import Credential
+from lightningstor.auth.access import Access, authorize
+from lightningstor.auth.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
     AuthError,
@@ -31,7 +31,7 @@ from lightningstor.errors import (
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
-from lightningstor.tokens import (
+from lightningstor.wire import (
     KEY_ID_HEADER,
     NONCE_HEADER,
     REPLAY_WINDOW_SECONDS,

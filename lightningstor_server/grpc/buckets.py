@@ -3,9 +3,9 @@ grants: creating or deleting a bucket needs write access to its name)."""
 
 from __future__ import annotations
 
-from lightningstor.access import Access, visible
-from lightningstor.multipart import MultipartUploads
-from lightningstor.store import ObjectStore
+from lightningstor.auth.access import Access, visible
+from lightningstor.objects.multipart import MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor_server.grpc.auth import current_caller

@@ -18,9 +18,10 @@ from typing import NoReturn
 
 import grpc
 
-# The trailing metadata names live with the client, which parses them.
-from lightningstor.client import ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
 from lightningstor.errors import InternalError, InvalidRange, StorageError
+
+# The trailing metadata names are the wire's, shared with the client that parses them.
+from lightningstor.wire import ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
 from lightningstor_server.grpc.auth import OPEN_METHOD_PREFIXES, caller_key_id
 from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
 from lightningstor_server.metrics import observe_request

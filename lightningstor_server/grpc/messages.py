@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lightningstor.checksums import SUPPORTED_ALGORITHMS
-from lightningstor.client import chunk_crc32c
+from lightningstor.blobs.checksums import SUPPORTED_ALGORITHMS
 from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import (
     DEFAULT_CONTENT_TYPE,
@@ -21,8 +20,9 @@ from lightningstor.model import (
     Preconditions,
     RangeRequest,
 )
-from lightningstor.store import ObjectReader
+from lightningstor.objects.store import ObjectReader
 from lightningstor.v1 import storage_pb2 as pb
+from lightningstor.wire import chunk_crc32c
 
 MAX_CHUNK_BYTES = int(pb.MAX_CHUNK_BYTES)
 MAX_PAGE_SIZE = int(pb.MAX_PAGE_SIZE)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from lightningstor.access import Access
+from lightningstor.auth.access import Access
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import BodyExpectations
-from lightningstor.multipart import CompletedPart, MultipartUploads, PartInfo, UploadInfo
+from lightningstor.objects.multipart import CompletedPart, MultipartUploads, PartInfo, UploadInfo
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor_server.grpc.auth import current_caller

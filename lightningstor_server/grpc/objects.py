@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
-from lightningstor.access import Access
-from lightningstor.client import WRITE_ACCEPTED_KEY, chunk_crc32c
+from lightningstor.auth.access import Access
 from lightningstor.errors import BadDigest, IncompleteBody, InvalidArgument
-from lightningstor.store import ObjectStore
+from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor.wire import WRITE_ACCEPTED_KEY, chunk_crc32c
 from lightningstor_server.grpc.auth import current_caller
 from lightningstor_server.grpc.messages import (
     MAX_CHUNK_BYTES,

@@ -9,9 +9,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from lightningstor.credentials import CredentialStore
-from lightningstor.multipart import MultipartUploads
-from lightningstor.store import ObjectStore
+from lightningstor.auth.credentials import CredentialStore
+from lightningstor.objects.multipart import MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import admin_pb2
 from lightningstor.v1 import admin_pb2_grpc as admin_grpc
 from lightningstor.v1 import storage_pb2 as pb

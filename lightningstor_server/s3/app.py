@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from lightningstor.access import Access, authorize
+from lightningstor.auth.access import Access, authorize
 from lightningstor.errors import (
     AuthError,
     EntityTooLarge,
@@ -31,8 +31,8 @@ from lightningstor.errors import (
     ServiceUnavailable,
     StorageError,
 )
-from lightningstor.multipart import MIN_PART_BYTES, MultipartUploads
-from lightningstor.store import ObjectStore
+from lightningstor.objects.multipart import MIN_PART_BYTES, MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor_server.metrics import METRICS, observe_request
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3 import (

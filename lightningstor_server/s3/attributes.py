@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.checksums import checksum_type
+from lightningstor.blobs.checksums import checksum_type
 from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import ObjectHead
 from lightningstor_server.s3 import headers as h

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 from aiohttp import web
 
-from lightningstor.access import visible
+from lightningstor.auth.access import visible
 from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidArgument, MalformedXML
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_write_headers

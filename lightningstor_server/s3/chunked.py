@@ -35,7 +35,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lightningstor.checksums import SUPPORTED_ALGORITHMS
+from lightningstor.blobs.checksums import SUPPORTED_ALGORITHMS
 from lightningstor.errors import (
     IncompleteBody,
     InvalidArgument,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from multidict import CIMultiDictProxy, MultiDictProxy
 
-from lightningstor.access import Access, authorize
-from lightningstor.multipart import MultipartUploads
-from lightningstor.store import ObjectStore
+from lightningstor.auth.access import Access, authorize
+from lightningstor.objects.multipart import MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.sigv4 import AuthResult
 from lightningstor_server.s3.target import RequestTarget

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from lightningstor.checksums import BodyDigests
+from lightningstor.blobs.checksums import BodyDigests
 from lightningstor.errors import BadDigest, InvalidRequest, MalformedXML, StorageError
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.context import S3Call

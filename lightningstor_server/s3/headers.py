@@ -10,7 +10,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from multidict import CIMultiDictProxy
 
-from lightningstor.checksums import SUPPORTED_ALGORITHMS, checksum_type
+from lightningstor.blobs.checksums import SUPPORTED_ALGORITHMS, checksum_type
 from lightningstor.errors import InvalidArgument, InvalidDigest, InvalidRequest
 from lightningstor.model import (
     DEFAULT_CONTENT_TYPE,

@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 
 from aiohttp import web
 
-from lightningstor.checksums import checksum_type
+from lightningstor.blobs.checksums import checksum_type
 from lightningstor.errors import InvalidArgument, MalformedXML
 from lightningstor.model import RangeRequest
-from lightningstor.multipart import MAX_PART_NUMBER, CompletedPart
+from lightningstor.objects.multipart import MAX_PART_NUMBER, CompletedPart
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.body import object_upload, small_body
 from lightningstor_server.s3.configuration import check_write_headers

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from lightningstor.conditions import part_range, resolve_range
 from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import ByteRange, ObjectHead
+from lightningstor.objects.conditions import part_range, resolve_range
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.body import object_upload
 from lightningstor_server.s3.configuration import check_write_headers

@@ -28,8 +28,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from lightningstor.access import Access, authorize
-from lightningstor.credentials import Credential
+from lightningstor.auth.access import Access, authorize
+from lightningstor.auth.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
     AuthError,

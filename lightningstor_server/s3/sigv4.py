@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
-from lightningstor.credentials import Credential
+from lightningstor.auth.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
     AuthorizationHeaderMalformed,

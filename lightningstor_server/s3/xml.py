@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
-from lightningstor.names import NOT_XML_RE
+from lightningstor.objects.names import NOT_XML_RE
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"

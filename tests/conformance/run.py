@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from lightningstor.admin_client import AdminClient
+from lightningstor.client.admin import AdminClient
 from lightningstor.testing import ACCESS_KEY, SECRET_KEY, Daemon
 
 SELECTIONS = ("core", "extended")

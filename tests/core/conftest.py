@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lightningstor.fsck import check_store
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.store import ObjectStore
+from lightningstor.ops.fsck import check_store
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from pathlib import Path
 import google_crc32c
 import pytest
 
-from lightningstor import blobs as blobs_module
 from lightningstor import errors
-from lightningstor.blobs import (
+from lightningstor.blobs import files as blobs_module
+from lightningstor.blobs.files import (
     BLOCK_BYTES,
     SIDECAR_HEADER_BYTES,
     BlobStore,
@@ -24,12 +24,12 @@ from lightningstor.blobs import (
     crc32c,
     decode_sidecar_header,
 )
-from lightningstor.fsck import check_store
+from lightningstor.blobs.scrub import Scrubber
 from lightningstor.model import RangeRequest
-from lightningstor.multipart import CompletedPart, MultipartUploads
+from lightningstor.objects.multipart import CompletedPart, MultipartUploads
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.scrub import Scrubber
-from lightningstor.store import ObjectStore
+from lightningstor.ops.fsck import check_store
 from tests.core.test_store import chunks, read_all, run
 
 MiB = 1024 * 1024
@@ -200,7 +200,7 @@ def test_a_flipped_bit_is_refused_not_served(
             assert "integrity check" in refused.value.message
             return served
 
-        with caplog.at_level(logging.ERROR, logger="lightningstor.store"):
+        with caplog.at_level(logging.ERROR, logger="lightningstor.objects.store"):
             served = run(stream)
         # The intact block before it went out; nothing of the damaged block did.
         assert served == [data[:BLOCK_BYTES]]

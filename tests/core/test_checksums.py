@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from lightningstor.checksums import BodyDigests
+from lightningstor.blobs.checksums import BodyDigests
 from lightningstor.errors import InvalidRequest
 
 CHECK = b"123456789"

@@ -8,7 +8,7 @@ import hashlib
 import random
 
 from lightningstor import errors
-from lightningstor.store import ObjectStore
+from lightningstor.objects.store import ObjectStore
 from tests.core.test_store import chunks, read_all, run
 
 

@@ -8,8 +8,8 @@ import errno
 import pytest
 
 from lightningstor import errors
-from lightningstor.blobs import BlobWriter
-from lightningstor.store import ObjectStore
+from lightningstor.blobs.files import BlobWriter
+from lightningstor.objects.store import ObjectStore
 from lightningstor_server.s3.errors import status_of
 from tests.core.test_store import chunks, read_all, run
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from lightningstor import keyspace as ks
-from lightningstor.blobs import BlobStore
-from lightningstor.fsck import check_store
-from lightningstor.kv import Batch
-from lightningstor.kv_leveldb import LevelDBKV
+from lightningstor.blobs.files import BlobStore
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch
+from lightningstor.meta.leveldb import LevelDBKV
+from lightningstor.meta.records import RefRecord, encode_ref
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.records import RefRecord, encode_ref
-from lightningstor.store import ObjectStore
+from lightningstor.ops.fsck import check_store
 from lightningstor_server.cli import main
 from tests.core.test_store import chunks, run
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from lightningstor import errors
-from lightningstor import keyspace as ks
-from lightningstor.fsck import check_store
-from lightningstor.kv import Batch
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch
 from lightningstor.model import BodyExpectations, ContentHeaders, RangeRequest
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.store import ObjectStore
+from lightningstor.ops.fsck import check_store
 from tests.core.test_store import blob_files, chunks, read_all, run
 
 LIMIT = 1024

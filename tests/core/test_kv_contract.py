@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
-from lightningstor.kv_leveldb import LevelDBKV
-from lightningstor.kv_memory import MemoryKV
+from lightningstor.meta.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.leveldb import LevelDBKV
+from lightningstor.meta.memory import MemoryKV
 
 
 @pytest.fixture(params=["memory", "leveldb"])

@@ -7,12 +7,12 @@ import base64
 import pytest
 
 from lightningstor import errors
-from lightningstor import keyspace as ks
-from lightningstor.kv import Batch, OrderedKV
-from lightningstor.kv_memory import MemoryKV
-from lightningstor.listing import PageTokens, list_page
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch, OrderedKV
+from lightningstor.meta.memory import MemoryKV
+from lightningstor.meta.records import encode_object
 from lightningstor.model import ContentHeaders, ObjectHead, Segment
-from lightningstor.records import encode_object
+from lightningstor.objects.listing import PageTokens, list_page
 
 
 class CountingKV:

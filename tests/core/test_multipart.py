@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from lightningstor import errors
-from lightningstor import keyspace as ks
-from lightningstor.fsck import check_store
-from lightningstor.kv import scan_all
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import scan_all
+from lightningstor.meta.records import decode_ref
 from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions
-from lightningstor.multipart import CompletedPart, MultipartUploads, multipart_etag
+from lightningstor.objects.multipart import CompletedPart, MultipartUploads, multipart_etag
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.records import decode_ref
-from lightningstor.store import ObjectStore
+from lightningstor.ops.fsck import check_store
 from tests.core.test_store import blob_files, chunks, read_all, run
 
 MIN = 1024  # the configurable minimum part size, lowered so tests stay small

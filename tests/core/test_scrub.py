@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from lightningstor import fsck as fsck_module
-from lightningstor import keyspace as ks
-from lightningstor.blobs import BLOCK_BYTES, SIDECAR_HEADER_BYTES
-from lightningstor.fsck import check_store
-from lightningstor.kv import Batch
-from lightningstor.records import RefRecord, decode_ref, encode_ref
-from lightningstor.scrub import SCRUB_STATE_FILE, Scrubber
-from lightningstor.store import ObjectStore
+from lightningstor.blobs.files import BLOCK_BYTES, SIDECAR_HEADER_BYTES
+from lightningstor.blobs.scrub import SCRUB_STATE_FILE, Scrubber
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch
+from lightningstor.meta.records import RefRecord, decode_ref, encode_ref
+from lightningstor.objects.store import ObjectStore
+from lightningstor.ops import fsck as fsck_module
+from lightningstor.ops.fsck import check_store
 from lightningstor_server.cli import main
 from tests.core.test_bitrot import flip, open_store, payload, put, read
 from tests.core.test_store import run

@@ -14,12 +14,12 @@ from typing import TypeVar
 import pytest
 
 from lightningstor import errors
-from lightningstor import keyspace as ks
-from lightningstor.kv import Batch
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch
+from lightningstor.meta.records import decode_ref
 from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions, RangeRequest
+from lightningstor.objects.store import ObjectStore, StoreVersionError
 from lightningstor.offload import Offloader
-from lightningstor.records import decode_ref
-from lightningstor.store import ObjectStore, StoreVersionError
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from lightningstor import errors
-from lightningstor.blobs import BLOCK_BYTES, BlobReader, BlobStore, BlobWriter
-from lightningstor.store import ObjectStore
+from lightningstor.blobs.files import BLOCK_BYTES, BlobReader, BlobStore, BlobWriter
+from lightningstor.objects.store import ObjectStore
 from tests.core.test_store import chunks, read_all, run
 
 

@@ -17,8 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lightningstor import errors
-from lightningstor.admin_client import AdminClient
 from lightningstor.client import Client
+from lightningstor.client.admin import AdminClient
 from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, TlsFiles, aws_env, boto3_client
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lightningstor import errors
-from lightningstor.admin_client import AdminClient
+from lightningstor.client.admin import AdminClient
 from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, boto3_client
 
 

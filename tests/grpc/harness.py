@@ -17,10 +17,10 @@ from typing import Any
 import grpc
 import pytest
 
+from lightningstor.auth.credentials import CredentialStore
 from lightningstor.client import Client, call_metadata
-from lightningstor.credentials import CredentialStore
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor_server.grpc.server import start_grpc_door
 

@@ -11,8 +11,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lightningstor import errors
+from lightningstor.auth.credentials import Credential
 from lightningstor.client import call_metadata
-from lightningstor.credentials import Credential
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor_server.grpc.auth import Caller, ReplayGuard, authenticate, current_caller
 from tests.grpc.harness import BUCKETS, KEY_ID, OBJECTS, SECRET, GrpcEnv, expect_status, grpc_test

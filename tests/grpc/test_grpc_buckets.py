@@ -6,8 +6,8 @@ import time
 
 import grpc
 
+from lightningstor.auth.credentials import CredentialStore
 from lightningstor.client import call_metadata
-from lightningstor.credentials import CredentialStore
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import (
     BUCKETS,

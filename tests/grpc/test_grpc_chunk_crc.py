@@ -14,9 +14,10 @@ import pytest
 import lightningstor.client
 import lightningstor_server.grpc.objects
 from lightningstor import errors
-from lightningstor.client import chunk_crc32c, verify_chunk
+from lightningstor.client import verify_chunk
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor.wire import chunk_crc32c
 from lightningstor_server.grpc.messages import render_chunk
 from tests.grpc.harness import OBJECTS, GrpcEnv, MiB, expect_status, grpc_test
 

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from lightningstor import errors
-from lightningstor.fsck import check_store
+from lightningstor.ops.fsck import check_store
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from tests.grpc.harness import GrpcEnv, MiB, expect_status, grpc_test

@@ -18,8 +18,8 @@ import pytest
 
 from lightningstor import errors
 from lightningstor.model import RangeRequest
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor_server.grpc.auth import Caller, act_as
 from lightningstor_server.grpc.buckets import BucketServicer

@@ -19,10 +19,10 @@ from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum, Sha256Checks
 from multidict import CIMultiDict
 
 from lightningstor import errors
-from lightningstor.credentials import Credential
+from lightningstor.auth.credentials import Credential
 from lightningstor.model import BodyExpectations
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.store import ObjectStore
 from lightningstor_server.s3.body import BODY_CHUNK_BYTES, decoded_body, streaming_expectations
 from lightningstor_server.s3.chunked import (
     MAX_LINE_BYTES,

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from lightningstor.credentials import Credential
+from lightningstor.auth.credentials import Credential
 from lightningstor.errors import InvalidURI, StorageError
 from lightningstor.model import RangeRequest
 from lightningstor_server.s3 import headers as h

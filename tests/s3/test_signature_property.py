@@ -41,10 +41,10 @@ from botocore.utils import percent_encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightningstor.credentials import Credential
+from lightningstor.auth.credentials import Credential
 from lightningstor.errors import StorageError
+from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.store import ObjectStore
 from lightningstor_server.s3.app import S3App, make_gateway
 from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS, V2_UNSIGNED_PARAMETERS
 

@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from lightningstor import errors
-from lightningstor.credentials import Credential
+from lightningstor.auth.credentials import Credential
 from lightningstor_server.s3.sigv4 import (
     SignedRequest,
     canonical_query,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from lightningstor.blobs import (
+from lightningstor.blobs.files import (
     BLOCK_BYTES,
     BlobStore,
     SidecarEntries,

@@ -17,19 +17,19 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
-from lightningstor import keyspace as ks
-from lightningstor.blobs import BlobStore, StagedBlob
+from lightningstor.blobs.files import BlobStore, StagedBlob
 from lightningstor.errors import InsufficientStorage, InternalError, StorageError
-from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
-from lightningstor.model import Segment
-from lightningstor.offload import Offloader
-from lightningstor.records import (
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.records import (
     RefRecord,
     decode_garbage,
     decode_ref,
     encode_garbage,
     encode_ref,
 )
+from lightningstor.model import Segment
+from lightningstor.offload import Offloader
 
 # A blob whose last reference went away waits this long before collection, so readers that
 # looked up an object just before it was replaced can still open its bytes.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lightningstor.access import check_grants
+from lightningstor.auth.access import check_grants
 from lightningstor.errors import (
     InternalError,
     InvalidAccessKeyId,
@@ -27,10 +27,10 @@ from lightningstor.errors import (
     LastAdminKey,
     OperationAborted,
 )
-from lightningstor.keyspace import CREDENTIAL_PREFIX, credential_key, prefix_end
-from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.keyspace import CREDENTIAL_PREFIX, credential_key, prefix_end
+from lightningstor.meta.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.records import CredentialRecord, decode_credential, encode_credential
 from lightningstor.offload import Offloader
-from lightningstor.records import CredentialRecord, decode_credential, encode_credential
 
 MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12

@@ -39,33 +39,27 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import google_crc32c
 import grpc
 
 from lightningstor import errors
-from lightningstor.tokens import (
+from lightningstor.v1 import storage_pb2 as pb
+from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor.wire import (
+    BUCKET_SERVICE,
+    ERROR_CODE_KEY,
     KEY_ID_HEADER,
+    MAX_CHUNK_BYTES,
+    MULTIPART_SERVICE,
     NONCE_HEADER,
+    OBJECT_SERVICE,
+    OBJECT_SIZE_KEY,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    WRITE_ACCEPTED_KEY,
+    chunk_crc32c,
     new_nonce,
     sign_call,
 )
-from lightningstor.v1 import storage_pb2 as pb
-from lightningstor.v1 import storage_pb2_grpc as pb_grpc
-
-MAX_CHUNK_BYTES = int(pb.MAX_CHUNK_BYTES)
-# Trailing metadata of a failed call: the S3 error code alone, the request id the server logged
-# it under, and with OUT_OF_RANGE the object's size. The server sets these same keys.
-ERROR_CODE_KEY = "x-ls-error-code"
-REQUEST_ID_KEY = "x-ls-request-id"
-OBJECT_SIZE_KEY = "x-ls-object-size"
-# Initial metadata of a WriteObject call whose spec the server accepted: send the data now.
-WRITE_ACCEPTED_KEY = "x-ls-write-accepted"
-
-BUCKET_SERVICE = f"/{pb.DESCRIPTOR.package}.BucketService/"
-OBJECT_SERVICE = f"/{pb.DESCRIPTOR.package}.ObjectService/"
-MULTIPART_SERVICE = f"/{pb.DESCRIPTOR.package}.MultipartService/"
 
 _Unary = grpc.aio.UnaryUnaryMultiCallable
 Req = TypeVar("Req")
@@ -85,15 +79,6 @@ def call_metadata(
         (NONCE_HEADER, nonce),
         (SIGNATURE_HEADER, sign_call(secret_access_key, method, when, nonce)),
     ]
-
-
-def chunk_crc32c(data: bytes) -> int:
-    """The CRC32C of one streamed message's data, as the ``crc32c`` fields carry it.
-
-    Cheap enough to run inline on the event loop: google_crc32c's C extension uses the CPU's
-    CRC32 instruction (SSE4.2, ARMv8), under 0.1 ms for a full MAX_CHUNK_BYTES chunk.
-    """
-    return int(google_crc32c.value(data))
 
 
 def verify_chunk(data: bytes, crc32c: int, *, offset: int) -> None:

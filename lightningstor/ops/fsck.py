@@ -27,12 +27,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lightningstor import keyspace as ks
-from lightningstor.blobs import CRC_SUFFIX, BlobStore, SidecarError
-from lightningstor.inline import intact
-from lightningstor.kv import Batch, OrderedKV, scan_all
-from lightningstor.records import RefRecord, decode_object, decode_part, decode_ref, encode_ref
-from lightningstor.scrub import BlobCheck, BlobVerdict, Checksums
+from lightningstor.blobs.files import CRC_SUFFIX, BlobStore, SidecarError
+from lightningstor.blobs.inline import intact
+from lightningstor.blobs.scrub import BlobCheck, BlobVerdict, Checksums
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch, OrderedKV, scan_all
+from lightningstor.meta.records import RefRecord, decode_object, decode_part, decode_ref, encode_ref
 
 PROGRESS_EVERY_BLOBS = 1000
 _USERS_NAMED = 3

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from awscrt import checksums as awscrt_checksums
 
-from lightningstor.checksums import BodyDigests
+from lightningstor.blobs.checksums import BodyDigests
 from lightningstor.errors import InsufficientStorage
 
 TMP_SUFFIX = ".part"

@@ -14,17 +14,17 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from lightningstor.blobs import BlobReader, BlobStore, BlobWriter, StagedBlob
+from lightningstor.blobs.files import BlobReader, BlobStore, BlobWriter, StagedBlob
+from lightningstor.blobs.inline import InlineBody
+from lightningstor.blobs.references import storage_error
 from lightningstor.errors import (
     BadDigest,
     ContentSHA256Mismatch,
     EntityTooLarge,
     IncompleteBody,
 )
-from lightningstor.inline import InlineBody
 from lightningstor.model import BodyExpectations
 from lightningstor.offload import Offloader
-from lightningstor.references import storage_error
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -21,14 +21,14 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from lightningstor import keyspace as ks
-from lightningstor.checksums import (
+from lightningstor.blobs.checksums import (
     CHECKSUM_TYPES,
     COMPOSITE,
     BodyDigests,
     combined_crc,
     composite,
 )
+from lightningstor.blobs.transfer import verify_body
 from lightningstor.errors import (
     BadDigest,
     ConditionalRequestConflict,
@@ -41,16 +41,9 @@ from lightningstor.errors import (
     OperationAborted,
     StorageError,
 )
-from lightningstor.kv import Batch, KVConflict
-from lightningstor.model import (
-    BodyExpectations,
-    ContentHeaders,
-    ObjectHead,
-    Preconditions,
-    Segment,
-)
-from lightningstor.names import validate_key, validate_metadata
-from lightningstor.records import (
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch, KVConflict
+from lightningstor.meta.records import (
     PartRecord,
     UploadRecord,
     decode_part,
@@ -58,8 +51,15 @@ from lightningstor.records import (
     encode_part,
     encode_upload,
 )
-from lightningstor.store import ObjectStore
-from lightningstor.transfer import verify_body
+from lightningstor.model import (
+    BodyExpectations,
+    ContentHeaders,
+    ObjectHead,
+    Preconditions,
+    Segment,
+)
+from lightningstor.objects.names import validate_key, validate_metadata
+from lightningstor.objects.store import ObjectStore
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3: every part but the last
 MAX_PART_NUMBER = 10_000

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 
-from lightningstor.checksums import BodyDigests
+from lightningstor.blobs.checksums import BodyDigests
 
 # Bodies up to this size are kept inline by default (``inline_max_bytes``; 0 turns it off).
 INLINE_MAX_BYTES = 4096

@@ -11,11 +11,11 @@ import binascii
 import hashlib
 import hmac
 
-from lightningstor import keyspace as ks
 from lightningstor.errors import InvalidArgument
-from lightningstor.kv import OrderedKV
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import OrderedKV
+from lightningstor.meta.records import decode_object
 from lightningstor.model import ListEntry, ListPage
-from lightningstor.records import decode_object
 
 _FIRST_SCAN = 64
 _MAX_SCAN = 1000

@@ -33,7 +33,7 @@ from pathlib import Path
 import plyvel
 
 from lightningstor.errors import InsufficientStorage
-from lightningstor.kv import Batch, KVConflict
+from lightningstor.meta.kv import Batch, KVConflict
 
 log = logging.getLogger("lightningstor.kv")
 

@@ -6,9 +6,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from lightningstor import keyspace as ks
-from lightningstor.kv import OrderedKV, scan_all
-from lightningstor.records import decode_object, decode_ref
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import OrderedKV, scan_all
+from lightningstor.meta.records import decode_object, decode_ref
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

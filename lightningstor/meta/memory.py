@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 
-from lightningstor.kv import Batch, KVConflict
+from lightningstor.meta.kv import Batch, KVConflict
 
 
 class MemoryKV:

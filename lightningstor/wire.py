@@ -1,4 +1,8 @@
-"""Signed call tokens for the gRPC door.
+"""What the gRPC client and server both speak beyond the .proto: call tokens, metadata keys
+and the CRC32C of streamed chunks. The one module both import (the server never imports the
+client, nor the client the server).
+
+Signed call tokens:
 
 A caller proves it holds a secret without sending it: each call carries the access key id, a
 timestamp, a fresh random nonce and HMAC-SHA256(secret,
@@ -12,6 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+
+import google_crc32c
+
+from lightningstor.v1 import storage_pb2 as pb
 
 TOKEN_SCHEME = "LS1-HMAC-SHA256"  # noqa: S105 - a scheme name, not a secret
 REPLAY_WINDOW_SECONDS = 300
@@ -38,3 +46,26 @@ def verify_call(
 ) -> bool:
     expected = sign_call(secret_access_key, method, timestamp, nonce)
     return hmac.compare_digest(expected, signature)
+
+
+MAX_CHUNK_BYTES = int(pb.MAX_CHUNK_BYTES)
+# Trailing metadata of a failed call: the S3 error code alone, the request id the server logged
+# it under, and with OUT_OF_RANGE the object's size. The server sets these same keys.
+ERROR_CODE_KEY = "x-ls-error-code"
+REQUEST_ID_KEY = "x-ls-request-id"
+OBJECT_SIZE_KEY = "x-ls-object-size"
+# Initial metadata of a WriteObject call whose spec the server accepted: send the data now.
+WRITE_ACCEPTED_KEY = "x-ls-write-accepted"
+
+BUCKET_SERVICE = f"/{pb.DESCRIPTOR.package}.BucketService/"
+OBJECT_SERVICE = f"/{pb.DESCRIPTOR.package}.ObjectService/"
+MULTIPART_SERVICE = f"/{pb.DESCRIPTOR.package}.MultipartService/"
+
+
+def chunk_crc32c(data: bytes) -> int:
+    """The CRC32C of one streamed message's data, as the ``crc32c`` fields carry it.
+
+    Cheap enough to run inline on the event loop: google_crc32c's C extension uses the CPU's
+    CRC32 instruction (SSE4.2, ARMv8), under 0.1 ms for a full MAX_CHUNK_BYTES chunk.
+    """
+    return int(google_crc32c.value(data))

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from lightningstor import keyspace as ks
-from lightningstor.blobs import (
+from lightningstor.blobs.files import (
     BlobReader,
     BlobStore,
     BlockMismatch,
     StagedBlob,
 )
-from lightningstor.conditions import check_read, check_write, part_range, resolve_range
+from lightningstor.blobs.inline import INLINE_MAX_BYTES, InlineBody, intact, take_small
+from lightningstor.blobs.references import GC_DELAY_SECONDS, BlobReferences
+from lightningstor.blobs.transfer import Transfers, verify_body
 from lightningstor.errors import (
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
@@ -44,24 +45,10 @@ from lightningstor.errors import (
     PreconditionFailed,
     StorageError,
 )
-from lightningstor.inline import INLINE_MAX_BYTES, InlineBody, intact, take_small
-from lightningstor.kv import Batch, KVConflict, OrderedKV, scan_all
-from lightningstor.kv_leveldb import LevelDBKV
-from lightningstor.listing import PageTokens, list_page
-from lightningstor.model import (
-    BodyExpectations,
-    BucketInfo,
-    ByteRange,
-    ContentHeaders,
-    ListPage,
-    ObjectHead,
-    Preconditions,
-    RangeRequest,
-    Segment,
-)
-from lightningstor.names import validate_bucket_name, validate_key, validate_metadata
-from lightningstor.offload import Offloader
-from lightningstor.records import (
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.leveldb import LevelDBKV
+from lightningstor.meta.records import (
     SCHEMA_VERSION,
     BucketRecord,
     decode_bucket,
@@ -73,8 +60,21 @@ from lightningstor.records import (
     encode_schema,
     encode_upload,
 )
-from lightningstor.references import GC_DELAY_SECONDS, BlobReferences
-from lightningstor.transfer import Transfers, verify_body
+from lightningstor.model import (
+    BodyExpectations,
+    BucketInfo,
+    ByteRange,
+    ContentHeaders,
+    ListPage,
+    ObjectHead,
+    Preconditions,
+    RangeRequest,
+    Segment,
+)
+from lightningstor.objects.conditions import check_read, check_write, part_range, resolve_range
+from lightningstor.objects.listing import PageTokens, list_page
+from lightningstor.objects.names import validate_bucket_name, validate_key, validate_metadata
+from lightningstor.offload import Offloader
 
 P = ParamSpec("P")
 T = TypeVar("T")
