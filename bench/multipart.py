@@ -43,7 +43,7 @@ from bench.common import (
     rounds,
 )
 from bench.report import Report
-from lightningstor.objects.multipart import CompletedPart, MultipartUploads
+from lightningstor.objects.multipart import CompletedPart
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.ops.fsck import check_store
@@ -99,7 +99,8 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
 
 async def _many_parts(store: ObjectStore, parts: int) -> float:
     """Seconds the completion of a ``parts``-part upload takes (the uploads are not timed)."""
-    uploads = MultipartUploads(store, min_part_bytes=1)
+    uploads = store.uploads
+    uploads.min_part_bytes = 1
     await store.create_bucket("bench-parts", owner="bench")
     upload = await uploads.create("bench-parts", "object")
     semaphore = asyncio.Semaphore(32)

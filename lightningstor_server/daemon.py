@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -22,13 +23,10 @@ from lightningstor.auth.credentials import (
     new_access_key_id,
     new_secret_access_key,
 )
-from lightningstor.blobs.scrub import SCRUB_STATE_FILE, Scrubber
-from lightningstor.meta.keyspace import CREDENTIAL_PREFIX, prefix_end
-from lightningstor.objects.multipart import MultipartUploads
+from lightningstor.blobs.scrub import SCRUB_STATE_FILE
+from lightningstor.objects.stats import StoreStats
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
-from lightningstor.ops.stats import StoreStats
-from lightningstor.ops.stats import gather as gather_stats
 from lightningstor_server.config import Config, parse_listen
 from lightningstor_server.grpc.server import GrpcDoor, start_grpc_door
 from lightningstor_server.metrics import METRICS, metrics_app
@@ -57,7 +55,6 @@ class Running:
     s3_port: int
     gc_task: asyncio.Task[None]
     grace_seconds: float
-    scrubber: Scrubber | None = None  # its results are what metrics export
     scrub_task: asyncio.Task[None] | None = None
     metrics_runner: web.AppRunner | None = None
 
@@ -88,14 +85,11 @@ class Running:
 
 
 async def ensure_root_credential(
-    config: Config, credentials: CredentialStore, store: ObjectStore
+    config: Config, credentials: CredentialStore, offloader: Offloader
 ) -> Path | None:
     """Create the root key on first start; returns the file holding it, if we wrote one."""
     path = config.data_dir / ROOT_CREDENTIALS_FILE
-    existing = await store.io.run(
-        store.kv.scan, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX), limit=1
-    )
-    if existing:
+    if await credentials.any_exists():
         return path if path.exists() else None
     access_key = config.root_access_key or new_access_key_id()
     secret = config.root_secret_key or new_secret_access_key()
@@ -108,7 +102,7 @@ async def ensure_root_credential(
             f"export AWS_SECRET_ACCESS_KEY={secret}\n"
             f"export AWS_DEFAULT_REGION={config.region}\n"
         )
-        await store.io.run(_write_private, path, text)
+        await offloader.run(_write_private, path, text)
         written = path
     await credentials.create(
         access_key_id=access_key, secret_access_key=secret, name="root", admin=True
@@ -146,11 +140,11 @@ def _write_private(path: Path, text: str) -> None:
         os.close(directory)
 
 
-async def _maintain_forever(store: ObjectStore, uploads: MultipartUploads, config: Config) -> None:
+async def _maintain_forever(store: ObjectStore, config: Config) -> None:
     """Sweep abandoned multipart uploads, then collect unreferenced blobs, periodically."""
     while True:
         try:
-            swept = await uploads.sweep(older_than_seconds=config.stale_upload_seconds)
+            swept = await store.uploads.sweep(older_than_seconds=config.stale_upload_seconds)
             if swept:
                 log.info(
                     "swept %d multipart uploads older than %.0f s",
@@ -189,34 +183,95 @@ def _load_tls(config: Config) -> _Tls | None:
 
 
 async def start(config: Config) -> Running:
-    offloader = Offloader(workers=config.io_workers)
-    # Before anything is created: a bad certificate stops start-up with no side effects.
-    tls = await offloader.run(_load_tls, config)
-    scheme = "https" if tls is not None else "http"
-    store = await offloader.run(
-        ObjectStore.open,
-        config.data_dir,
-        offloader=offloader,
-        gc_delay_seconds=config.gc_delay_seconds,
-        inline_max_bytes=config.inline_max_bytes,
-    )
-    store.verify_reads = config.verify_reads  # before either door serves a read
-    store.blobs.min_free_bytes = config.min_free_bytes
-    master_key_path = master_key_location(config, os.environ)
-    master_key = await offloader.run(load_or_create_master_key, master_key_path)
-    credentials = CredentialStore(kv=store.kv, offloader=offloader, master_key=master_key)
-    cred_file = await ensure_root_credential(config, credentials, store)
+    """Open the store and serve both doors and the metrics listener. What a start-up that
+    fails half way had opened is closed again (in reverse), and "serving" is logged only once
+    every listener is bound."""
+    async with contextlib.AsyncExitStack() as opened:
+        offloader = Offloader(workers=config.io_workers)
+        opened.push_async_callback(_shut_down_pool, offloader)
+        # Before anything is created: a bad certificate stops start-up with no side effects.
+        tls = await offloader.run(_load_tls, config)
+        store = await offloader.run(
+            functools.partial(
+                ObjectStore.open,
+                config.data_dir,
+                offloader=offloader,
+                gc_delay_seconds=config.gc_delay_seconds,
+                inline_max_bytes=config.inline_max_bytes,
+                min_part_bytes=config.min_part_bytes,
+                verify_reads=config.verify_reads,
+                min_free_bytes=config.min_free_bytes,
+            )
+        )
+        opened.callback(store.close)  # after the pool has drained (callbacks run in reverse)
+        master_key_path = master_key_location(config, os.environ)
+        master_key = await offloader.run(load_or_create_master_key, master_key_path)
+        credentials = store.credential_store(master_key)
+        cred_file = await ensure_root_credential(config, credentials, offloader)
+        # One failed-authentication budget per (source address, key id), shared by both doors.
+        limiter = FailedAuthLimiter(failures=config.auth_failures_per_minute)
+        gateway = make_gateway(
+            store,
+            offloader=offloader,
+            region=config.region,
+            lookup=credentials.lookup,
+            virtual_host_domains=config.virtual_host_domains,
+            limiter=limiter,
+        )
+        runner, s3_host, s3_port = await _start_s3(config, gateway, tls)
+        opened.push_async_callback(runner.cleanup)
+        grpc_door = await start_grpc_door(
+            store=store,
+            credentials=credentials,
+            listen=config.grpc_listen,
+            server_credentials=tls.grpc if tls is not None else None,
+            limiter=limiter,
+            max_concurrent_calls=config.grpc_max_concurrent_calls,
+            max_open_calls=config.grpc_max_open_calls,
+        )
+        opened.push_async_callback(grpc_door.server.stop, None)
+        metrics_runner = await _start_metrics(config, store)
+        if metrics_runner is not None:
+            opened.push_async_callback(metrics_runner.cleanup)
+        gc_task = asyncio.create_task(_maintain_forever(store, config))
+        scrubber = store.scrubber(
+            bytes_per_second=config.scrub_bytes_per_second,
+            interval_seconds=config.scrub_interval_seconds,
+            state_path=config.data_dir / SCRUB_STATE_FILE,
+        )
+        # Low priority by its rate alone: one block at a time through the same pool as requests.
+        scrub_task = asyncio.create_task(scrubber.run_forever()) if scrubber.enabled else None
+        _log_serving(
+            config,
+            tls=tls is not None,
+            host=s3_host,
+            s3_port=s3_port,
+            grpc_port=grpc_door.port,
+            cred_file=cred_file,
+        )
+        opened.pop_all()  # started: from now on Running.stop closes everything, in order
+        return Running(
+            store=store,
+            offloader=offloader,
+            runner=runner,
+            gateway=gateway,
+            grpc_door=grpc_door,
+            s3_port=s3_port,
+            gc_task=gc_task,
+            grace_seconds=config.shutdown_grace_seconds,
+            scrub_task=scrub_task,
+            metrics_runner=metrics_runner,
+        )
+    raise AssertionError("unreachable: the block returns or raises")
 
-    # One failed-authentication budget per (source address, key id), shared by both doors.
-    limiter = FailedAuthLimiter(failures=config.auth_failures_per_minute)
-    gateway = make_gateway(
-        store,
-        region=config.region,
-        lookup=credentials.lookup,
-        min_part_bytes=config.min_part_bytes,
-        virtual_host_domains=config.virtual_host_domains,
-        limiter=limiter,
-    )
+
+async def _shut_down_pool(offloader: Offloader) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, offloader.shutdown)
+
+
+async def _start_s3(
+    config: Config, gateway: S3App, tls: _Tls | None
+) -> tuple[web.AppRunner, str, int]:
     runner = web.AppRunner(
         gateway.build(),
         access_log=None,
@@ -226,44 +281,34 @@ async def start(config: Config) -> Running:
         max_field_size=config.http_max_header_bytes,
     )
     await runner.setup()
-    host, port = parse_listen(config.s3_listen, "s3_listen")
-    site = web.TCPSite(
-        runner,
-        host,
-        port,
-        shutdown_timeout=config.shutdown_grace_seconds,
-        ssl_context=tls.http if tls is not None else None,
-    )
-    await site.start()
-    s3_port = runner.addresses[0][1]
-    grpc_door = await start_grpc_door(
-        store=store,
-        credentials=credentials,
-        listen=config.grpc_listen,
-        server_credentials=tls.grpc if tls is not None else None,
-        multipart=gateway.gateway.multipart,
-        limiter=limiter,
-        max_concurrent_calls=config.grpc_max_concurrent_calls,
-        max_open_calls=config.grpc_max_open_calls,
-    )
-    gc_task = asyncio.create_task(_maintain_forever(store, gateway.gateway.multipart, config))
-    scrubber = Scrubber(
-        blobs=store.blobs,
-        offloader=offloader,
-        bytes_per_second=config.scrub_bytes_per_second,
-        interval_seconds=config.scrub_interval_seconds,
-        state_path=config.data_dir / SCRUB_STATE_FILE,
-    )
-    # Low priority by its rate alone: one block at a time through the same pool as requests.
-    scrub_task = asyncio.create_task(scrubber.run_forever()) if scrubber.enabled else None
+    try:
+        host, port = parse_listen(config.s3_listen, "s3_listen")
+        site = web.TCPSite(
+            runner,
+            host,
+            port,
+            shutdown_timeout=config.shutdown_grace_seconds,
+            ssl_context=tls.http if tls is not None else None,
+        )
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, host, runner.addresses[0][1]
+
+
+def _log_serving(
+    config: Config, *, tls: bool, host: str, s3_port: int, grpc_port: int, cred_file: Path | None
+) -> None:
+    scheme = "https" if tls else "http"
     log.info(
         "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d, data in %s, %s loop",
         scheme,
         host,
         s3_port,
-        " (TLS)" if tls is not None else "",
+        " (TLS)" if tls else "",
         parse_listen(config.grpc_listen)[0],
-        grpc_door.port,
+        grpc_port,
         config.data_dir,
         type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
@@ -276,25 +321,9 @@ async def start(config: Config) -> Running:
             host,
             s3_port,
         )
-    metrics_runner = await _start_metrics(config, store, offloader)
-    return Running(
-        store=store,
-        offloader=offloader,
-        runner=runner,
-        gateway=gateway,
-        grpc_door=grpc_door,
-        s3_port=s3_port,
-        gc_task=gc_task,
-        grace_seconds=config.shutdown_grace_seconds,
-        scrubber=scrubber,
-        scrub_task=scrub_task,
-        metrics_runner=metrics_runner,
-    )
 
 
-async def _start_metrics(
-    config: Config, store: ObjectStore, offloader: Offloader
-) -> web.AppRunner | None:
+async def _start_metrics(config: Config, store: ObjectStore) -> web.AppRunner | None:
     """The Prometheus and probe listener, apart from the S3 door so it can stay private."""
     if not config.metrics_listen:
         return None
@@ -304,10 +333,7 @@ async def _start_metrics(
         # A full keyspace pass: at most once a minute, on the pool.
         cached = cache.get("figures")
         if cached is None or time.monotonic() - cached[0] > FIGURES_TTL_SECONDS:
-            cached = (
-                time.monotonic(),
-                await offloader.run(gather_stats, store.kv, config.data_dir),
-            )
+            cached = (time.monotonic(), await store.stats(config.data_dir))
             cache["figures"] = cached
         return cached[1]
 
@@ -319,8 +345,12 @@ async def _start_metrics(
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    host, port = parse_listen(config.metrics_listen, "metrics_listen")
-    await web.TCPSite(runner, host, port).start()
+    try:
+        host, port = parse_listen(config.metrics_listen, "metrics_listen")
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise OSError(f"metrics_listen {config.metrics_listen}: {exc}") from exc
     log.info("metrics and probes on http://%s:%d/metrics (/health, /ready)", host, port)
     return runner
 

@@ -21,11 +21,11 @@ from lightningstor.auth.credentials import (
 )
 from lightningstor.blobs.files import BlobStore
 from lightningstor.meta.leveldb import LevelDBKV
-from lightningstor.objects.multipart import STALE_UPLOAD_SECONDS, MultipartUploads
+from lightningstor.objects.multipart import STALE_UPLOAD_SECONDS
+from lightningstor.objects.stats import gather
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.ops.fsck import check_store
-from lightningstor.ops.stats import gather
 
 
 def add_offline_parsers(sub: Any) -> None:
@@ -142,7 +142,7 @@ def run_gc(args: argparse.Namespace) -> int:
         return 2
 
     async def collect() -> tuple[int, int]:
-        swept = await MultipartUploads(store).sweep(older_than_seconds=args.stale_upload_seconds)
+        swept = await store.uploads.sweep(older_than_seconds=args.stale_upload_seconds)
         return swept, await store.collect_garbage()
 
     try:

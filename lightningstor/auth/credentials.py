@@ -13,9 +13,10 @@ import os
 import secrets
 import string
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -28,9 +29,12 @@ from lightningstor.errors import (
     OperationAborted,
 )
 from lightningstor.meta.keyspace import CREDENTIAL_PREFIX, credential_key, prefix_end
-from lightningstor.meta.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.records import CredentialRecord, decode_credential, encode_credential
+from lightningstor.meta.unit import Unit, transact
 from lightningstor.offload import Offloader
+
+T = TypeVar("T")
 
 MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -130,14 +134,14 @@ class CredentialStore:
             admin=admin,
             grants=check_grants(grants or {}),
         )
-        batch = Batch()
         key = credential_key(access_key_id)
-        batch.expect_value(key, None)
-        batch.put(key, encode_credential(record))
-        try:
-            await self._io.run(self._kv.commit, batch)
-        except KVConflict as exc:
-            raise InvalidArgument("That access key id exists already.") from exc
+
+        async def attempt(unit: Unit) -> None:
+            if await unit.read(key) is not None:
+                raise InvalidArgument("That access key id exists already.")
+            unit.put(key, encode_credential(record))
+
+        await self._transact(attempt)
         return self._credential(record)
 
     async def lookup(self, access_key_id: str) -> Credential | None:
@@ -175,6 +179,13 @@ class CredentialStore:
             created_ns=record.created_ns,
         )
 
+    async def any_exists(self) -> bool:
+        """Whether any access key exists (a store's first start has none)."""
+        rows = await self._io.run(
+            self._kv.scan, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX), limit=1
+        )
+        return bool(rows)
+
     async def list(self) -> list[Credential]:
         return [self._credential(decode_credential(k, v)) for k, v in await self._records()]
 
@@ -195,56 +206,59 @@ class CredentialStore:
         """Change a key's status or replace its grants (one compare-and-swap). Raises
         InvalidAccessKeyId for an unknown key, InvalidArgument for a bad grant level."""
         key = credential_key(access_key_id)
-        for _ in range(16):
-            raw = await self._io.run(self._kv.get, key)
+        changes: dict[str, object] = {}
+        if active is not None:
+            changes["status"] = "active" if active else "disabled"
+        if grants is not None:
+            changes["grants"] = check_grants(grants)
+
+        async def attempt(unit: Unit) -> CredentialRecord:
+            raw = await unit.read(key)
             if raw is None:
                 raise InvalidAccessKeyId(resource=access_key_id)
             record = decode_credential(access_key_id, raw)
-            changes: dict[str, object] = {}
-            if active is not None:
-                changes["status"] = "active" if active else "disabled"
-            if grants is not None:
-                changes["grants"] = check_grants(grants)
             updated = dataclasses.replace(record, **changes)  # type: ignore[arg-type]
-            batch = Batch()
-            batch.expect_value(key, raw)
-            batch.put(key, encode_credential(updated))
+            unit.put(key, encode_credential(updated))
             if _active_admin(record) and not _active_admin(updated):
-                await self._keep_an_admin(batch, access_key_id)
-            try:
-                await self._io.run(self._kv.commit, batch)
-            except KVConflict:
-                continue
-            finally:
-                self._changed(access_key_id)
-            return self._credential(updated)
-        raise InternalError("The key changed too often meanwhile; try again.")
+                await self._keep_an_admin(unit, access_key_id)
+            return updated
+
+        try:
+            return self._credential(await self._transact(attempt))
+        finally:
+            self._changed(access_key_id)
 
     async def delete(self, access_key_id: str) -> None:
         """Remove a key for good. Raises InvalidAccessKeyId for an unknown key."""
         key = credential_key(access_key_id)
-        raw = await self._io.run(self._kv.get, key)
-        if raw is None:
-            raise InvalidAccessKeyId(resource=access_key_id)
-        batch = Batch()
-        batch.expect_value(key, raw)
-        batch.delete(key)
-        if _active_admin(decode_credential(access_key_id, raw)):
-            await self._keep_an_admin(batch, access_key_id)
+
+        async def attempt(unit: Unit) -> None:
+            raw = await unit.read(key)
+            if raw is None:
+                raise InvalidAccessKeyId(resource=access_key_id)
+            unit.delete(key)
+            if _active_admin(decode_credential(access_key_id, raw)):
+                await self._keep_an_admin(unit, access_key_id)
+
         try:
-            await self._io.run(self._kv.commit, batch)
-        except KVConflict:
-            raise OperationAborted("The keys changed meanwhile; try again.") from None
+            await self._transact(attempt)
         finally:
             self._changed(access_key_id)
 
-    async def _keep_an_admin(self, batch: Batch, leaving: str) -> None:
-        """Make ``batch`` (which takes admin away from ``leaving``) expect another active admin
+    async def _transact(self, attempt: Callable[[Unit], Awaitable[T]]) -> T:
+        return await transact(
+            lambda: Unit(self._kv, self._io),
+            attempt,
+            conflict=lambda: OperationAborted("The keys changed meanwhile; try again."),
+        )
+
+    async def _keep_an_admin(self, unit: Unit, leaving: str) -> None:
+        """Make ``unit`` (which takes admin away from ``leaving``) expect another active admin
         key to stay as it is, so that two admins removing each other cannot both succeed.
         Raises LastAdminKey when there is none."""
         for key_id, value in await self._records():
             if key_id != leaving and _active_admin(decode_credential(key_id, value)):
-                batch.expect_value(credential_key(key_id), value)
+                unit.expect(credential_key(key_id), value)
                 return
         raise LastAdminKey(resource=leaving)
 

@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from lightningstor.blobs.files import BlobStore, StagedBlob
 from lightningstor.errors import InsufficientStorage, InternalError, StorageError
 from lightningstor.meta import keyspace as ks
-from lightningstor.meta.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.records import (
     RefRecord,
     decode_garbage,
@@ -28,22 +28,53 @@ from lightningstor.meta.records import (
     encode_garbage,
     encode_ref,
 )
+from lightningstor.meta.unit import Unit
 from lightningstor.model import Segment
 from lightningstor.offload import Offloader
 
 # A blob whose last reference went away waits this long before collection, so readers that
 # looked up an object just before it was replaced can still open its bytes.
 GC_DELAY_SECONDS = 60.0
-# Pause before planning again after a lost race or while a collection finishes.
-RETRY_SLEEP_SECONDS = 0.005
 
 
-@dataclass(slots=True)
-class Plan:
-    """One commit attempt: the guarded batch, and the blobs that must exist before it."""
+class WriteUnit(Unit):
+    """A unit of work that also changes blob references: the blobs its records start to
+    hold (``add``) and stop holding (``release``), and the staged blob they may need
+    published. Its commit plans the reference records into the same batch, so records and
+    counts change together (see :meth:`BlobReferences.commit`)."""
 
-    batch: Batch = field(default_factory=Batch)
-    publish: list[str] = field(default_factory=list)
+    def __init__(self, refs: BlobReferences) -> None:
+        super().__init__(refs.kv, refs.io)
+        self.refs = refs
+        self.added: list[Segment] = []
+        self.released: list[Segment] = []
+        self.staged: StagedBlob | None = None
+
+    def add(self, segments: Iterable[Segment], staged: StagedBlob | None = None) -> None:
+        self.added.extend(segments)
+        self.staged = staged or self.staged
+
+    def release(self, segments: Iterable[Segment]) -> None:
+        self.released.extend(segments)
+
+    def commit_now(self) -> bool:
+        # References need their turn and plan on the event loop: only a unit without them
+        # may commit from inside a pool job.
+        assert not self.reference_changes(), "a unit that changes references commits with commit()"
+        return super().commit_now()
+
+    async def commit(self) -> bool:
+        return await self.refs.commit(self)
+
+    async def commit_records(self) -> bool:
+        """The batch as planned, without reference changes (for BlobReferences.commit)."""
+        return await super().commit()
+
+    def reference_changes(self) -> Counter[str]:
+        """Blob -> change of its reference count, for the blobs whose count changes."""
+        delta: Counter[str] = Counter(s.sha256_hex for s in self.added)
+        delta.subtract(s.sha256_hex for s in self.released)
+        return Counter({sha: change for sha, change in delta.items() if change})
 
 
 @dataclass(slots=True, eq=False)
@@ -72,32 +103,24 @@ class BlobReferences:
         self._collecting = asyncio.Lock()
         self._turns: dict[str, _Turn] = {}
 
-    async def update(
-        self,
-        added: Iterable[Segment],
-        removed: Iterable[Segment],
-        staged: StagedBlob | None,
-        fill: Callable[[Batch], None],
-    ) -> bool:
-        """One attempt at a commit that adds and removes these references: ``fill`` adds the
-        caller's own records and expectations to the guarded batch. False when the state read
-        went stale or a collection is under way (after a short pause: the caller re-reads its
-        records and tries again).
+    async def commit(self, unit: WriteUnit) -> bool:
+        """Commit ``unit`` with its reference changes planned into its batch. False when the
+        state read went stale or a collection is under way (the caller's transact backs off,
+        re-reads its records and tries again).
 
         Writers of the same blob take turns here: each changes the blob's one reference record,
         so racing them would let one commit per round succeed and the rest retry (64 writers
         of identical bytes at once ran out of attempts). The batch's expectations still guard
         the commit; the turn only keeps the writers of this process from colliding.
         """
-        delta: Counter[str] = Counter(s.sha256_hex for s in added)
-        delta.subtract(s.sha256_hex for s in removed)
-        async with self._turn(sorted(sha for sha, change in delta.items() if change)):
-            plan = await self._plan(delta)
-            if plan is not None:
-                fill(plan.batch)
-                return await self.commit(plan, staged)
-        await asyncio.sleep(RETRY_SLEEP_SECONDS)
-        return False
+        delta = unit.reference_changes()
+        if not delta:
+            return await unit.commit_records()
+        async with self._turn(sorted(delta)):
+            publish = await self._plan(unit, delta)
+            if publish is None:
+                return False  # the caller backs off, then plans again
+            return await self._publish_and_commit(unit, publish)
 
     @contextlib.asynccontextmanager
     async def _turn(self, shas: list[str]) -> AsyncIterator[None]:
@@ -124,14 +147,14 @@ class BlobReferences:
         if turn.waiting == 0:
             del self._turns[sha]
 
-    async def _plan(self, delta: Counter[str]) -> Plan | None:
-        plan = Plan()
+    async def _plan(self, unit: WriteUnit, delta: Counter[str]) -> list[str] | None:
+        """Put each changed blob's new reference record (and garbage entry) into ``unit``;
+        the blobs that go from unreferenced to referenced, which must exist before the
+        commit. None when a record is being collected or no longer fits what was read."""
+        publish = []
         now = time.time_ns()
-        for sha, change in delta.items():
-            if change == 0:
-                continue
-            ref_key = ks.ref_key(sha)
-            raw = await self.io.run(self.kv.get, ref_key)
+        rows = await unit.read_many(ks.ref_key(sha) for sha in delta)
+        for (sha, change), raw in zip(delta.items(), rows, strict=True):
             ref = decode_ref(raw)
             if ref.collecting:
                 return None
@@ -141,19 +164,19 @@ class BlobReferences:
                 # are already released): the batch would fail its expectation anyway, so the
                 # caller re-reads and plans again.
                 return None
-            plan.batch.expect_value(ref_key, raw)
-            plan.batch.put(ref_key, encode_ref(RefRecord(refs=refs, generation=ref.generation)))
+            unit.put(ks.ref_key(sha), encode_ref(RefRecord(refs=refs, generation=ref.generation)))
             if refs == 0:
-                plan.batch.put(ks.garbage_key(sha), encode_garbage(now))
+                unit.put(ks.garbage_key(sha), encode_garbage(now))
             elif ref.refs == 0:
-                plan.batch.delete(ks.garbage_key(sha))
-                plan.publish.append(sha)
-        return plan
+                unit.delete(ks.garbage_key(sha))
+                publish.append(sha)
+        return publish
 
-    async def commit(self, plan: Plan, staged: StagedBlob | None) -> bool:
-        """Publish needed blobs, then commit. False when an expectation no longer held."""
+    async def _publish_and_commit(self, unit: WriteUnit, publish: list[str]) -> bool:
+        """Publish the staged blob if the commit needs it, then commit."""
+        staged = unit.staged
         try:
-            if staged is not None and staged.sha256_hex in plan.publish:
+            if staged is not None and staged.sha256_hex in publish:
                 # Queue the blob for collection before it gets its name: if this commit then
                 # fails or the process dies before it, the file is still found and collected
                 # (the collector checks the count first). The commit below, which makes the
@@ -162,17 +185,14 @@ class BlobReferences:
                 # After reading the reference record, before the commit that expects it:
                 # a collection in between changes the record and fails this commit.
                 await self.io.run(self.blobs.publish, staged)
-            await self.io.run(self.kv.commit, plan.batch)
-        except KVConflict:
-            return False
+            return await unit.commit_records()
         except OSError as exc:
             raise storage_error(exc) from exc
-        return True
 
     async def _await_collection(self, sha: str) -> None:
-        batch = Batch(sync=False)  # the publish that follows fsyncs; a crash keeps this too
-        batch.put(ks.garbage_key(sha), encode_garbage(time.time_ns()))
-        await self.io.run(self.kv.commit, batch)
+        entry = Unit(self.kv, self.io, sync=False)  # the publish that follows fsyncs
+        entry.put(ks.garbage_key(sha), encode_garbage(time.time_ns()))
+        await entry.commit()  # expects nothing: it cannot lose a race
 
     async def collect_garbage(self, *, now_ns: int | None = None) -> int:
         """Remove blobs unreferenced for longer than the GC delay; returns how many."""
@@ -191,36 +211,28 @@ class BlobReferences:
         return collected
 
     async def _collect(self, sha: str) -> int:
+        """Collect one queued blob, in three commits that are each safe to crash after. Any
+        lost race means someone else got there (a writer referenced it again, another
+        collector finished it): it is left to them."""
         ref_key, garbage_key = ks.ref_key(sha), ks.garbage_key(sha)
-        raw = await self.io.run(self.kv.get, ref_key)
-        ref = decode_ref(raw)
+        check = Unit(self.kv, self.io)
+        ref = decode_ref(await check.read(ref_key))
         if ref.refs > 0:
             # Referenced again since it was queued: drop the entry, unless the count moved.
-            stale = Batch()
-            stale.expect_value(ref_key, raw)
-            stale.delete(garbage_key)
-            with contextlib.suppress(KVConflict):
-                await self.io.run(self.kv.commit, stale)
+            check.delete(garbage_key)
+            await check.commit()
             return 0
         marked = encode_ref(RefRecord(generation=ref.generation, collecting=True))
         if not ref.collecting:
-            mark = Batch()
-            mark.expect_value(ref_key, raw)
-            mark.put(ref_key, marked)
-            try:
-                await self.io.run(self.kv.commit, mark)
-            except KVConflict:
+            check.put(ref_key, marked)
+            if not await check.commit():
                 return 0
         await self.io.run(self.blobs.remove, sha)
-        finish = Batch()
-        finish.expect_value(ref_key, marked)
+        finish = Unit(self.kv, self.io)
+        finish.expect(ref_key, marked)
         finish.put(ref_key, encode_ref(RefRecord(generation=ref.generation + 1)))
         finish.delete(garbage_key)
-        try:
-            await self.io.run(self.kv.commit, finish)
-        except KVConflict:
-            return 0  # another daemon's collector finished it first
-        return 1
+        return 1 if await finish.commit() else 0
 
 
 def storage_error(exc: OSError) -> StorageError:

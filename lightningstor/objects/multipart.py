@@ -13,13 +13,13 @@ parts and be orphaned.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lightningstor.blobs.checksums import (
     CHECKSUM_TYPES,
@@ -28,6 +28,7 @@ from lightningstor.blobs.checksums import (
     combined_crc,
     composite,
 )
+from lightningstor.blobs.references import WriteUnit
 from lightningstor.blobs.transfer import verify_body
 from lightningstor.errors import (
     BadDigest,
@@ -42,7 +43,7 @@ from lightningstor.errors import (
     StorageError,
 )
 from lightningstor.meta import keyspace as ks
-from lightningstor.meta.kv import Batch, KVConflict
+from lightningstor.meta.kv import scan_all
 from lightningstor.meta.records import (
     PartRecord,
     UploadRecord,
@@ -58,14 +59,18 @@ from lightningstor.model import (
     Preconditions,
     Segment,
 )
+from lightningstor.objects.commits import Commits, active_bucket
 from lightningstor.objects.names import validate_key, validate_metadata
-from lightningstor.objects.store import ObjectStore
+
+if TYPE_CHECKING:  # the store builds its uploads; it is imported for its type only
+    from lightningstor.objects.store import ObjectStore
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3: every part but the last
 MAX_PART_NUMBER = 10_000
 MAX_PART_BYTES = 5 * 1024**3
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600
-_ATTEMPTS = 64
+# How often DeleteBucket looks again at uploads that another operation is closing.
+_BUSY_ROUNDS = 256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,8 +120,14 @@ def _part_info(record: PartRecord) -> PartInfo:
 
 
 class MultipartUploads:
-    def __init__(self, store: ObjectStore, *, min_part_bytes: int = MIN_PART_BYTES) -> None:
+    def __init__(
+        self, store: ObjectStore, commits: Commits, *, min_part_bytes: int = MIN_PART_BYTES
+    ) -> None:
+        # The store's public reads (buckets, objects) and its one way to commit, shared with
+        # it: uploads are the store's other half, not a client of its internals.
         self._store = store
+        self._commits = commits
+        self._kv, self._io = commits.kv, commits.io
         self.min_part_bytes = min_part_bytes
 
     # --- start ----------------------------------------------------------------------------
@@ -137,7 +148,7 @@ class MultipartUploads:
         user_metadata = dict(user_metadata or {})
         validate_metadata(headers, user_metadata)
         checksum_type = _checksum_type(checksum_algorithm, checksum_type)
-        _record, bucket_raw = await self._store.bucket_record(bucket)
+        await self._store.bucket_record(bucket)  # NoSuchBucket before anything else
         upload_id = secrets.token_hex(16)
         record = UploadRecord(
             created_ns=time.time_ns(),
@@ -146,13 +157,15 @@ class MultipartUploads:
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
         )
-        batch = Batch()
-        batch.expect_value(ks.bucket_key(bucket), bucket_raw)  # not while it is being deleted
-        batch.put(ks.upload_key(bucket, key, upload_id), encode_upload(record))
-        try:
-            await self._store.io.run(self._store.kv.commit, batch)
-        except KVConflict:
-            raise ConditionalRequestConflict(resource=key) from None
+
+        async def attempt(unit: WriteUnit) -> None:
+            # The bucket read is expected by the commit: no upload starts while it is deleted.
+            active_bucket(bucket, await unit.read(ks.bucket_key(bucket)))
+            unit.put(ks.upload_key(bucket, key, upload_id), encode_upload(record))
+
+        await self._commits.transact(
+            attempt, conflict=lambda: ConditionalRequestConflict(resource=key)
+        )
         return self._info(bucket, key, upload_id, record)
 
     @staticmethod
@@ -168,11 +181,16 @@ class MultipartUploads:
             checksum_type=record.checksum_type or _default_type(record.checksum_algorithm),
         )
 
-    async def _upload(self, bucket: str, key: str, upload_id: str) -> tuple[UploadRecord, bytes]:
+    async def _upload(
+        self, bucket: str, key: str, upload_id: str, unit: WriteUnit | None = None
+    ) -> tuple[UploadRecord, bytes]:
+        """The active upload's record, read through ``unit`` (so its commit expects it) when
+        one is given. Raises NoSuchBucket, NoSuchUpload."""
         await self._store.bucket_record(bucket)
         if len(upload_id) != 32 or not all(c in "0123456789abcdef" for c in upload_id):
             raise NoSuchUpload(resource=upload_id)
-        raw = await self._store.io.run(self._store.kv.get, ks.upload_key(bucket, key, upload_id))
+        upload_key = ks.upload_key(bucket, key, upload_id)
+        raw = await (unit.read(upload_key) if unit else self._io.run(self._kv.get, upload_key))
         if raw is None:
             raise NoSuchUpload(resource=upload_id)
         record = decode_upload(raw)
@@ -220,29 +238,26 @@ class MultipartUploads:
             )
             segment = Segment(sha256_hex=staged.sha256_hex, size=staged.size)
             part_key = ks.part_key(upload_id, number)
-            for _ in range(_ATTEMPTS):
-                _record, upload_raw = await self._upload(bucket, key, upload_id)
-                old_raw = await self._store.io.run(self._store.kv.get, part_key)
-                old = (_segment(decode_part(old_raw)),) if old_raw else ()
 
-                def fill(
-                    batch: Batch, upload_raw: bytes = upload_raw, old_raw: bytes | None = old_raw
-                ) -> None:
-                    batch.expect_value(ks.upload_key(bucket, key, upload_id), upload_raw)
-                    batch.expect_value(part_key, old_raw)
-                    batch.put(part_key, encode_part(part))
+            async def attempt(unit: WriteUnit) -> None:
+                await self._upload(bucket, key, upload_id, unit)  # still active at commit
+                old_raw = await unit.read(part_key)
+                unit.put(part_key, encode_part(part))
+                unit.add((segment,), staged)
+                unit.release((_segment(decode_part(old_raw)),) if old_raw else ())
 
-                if await self._store.refs.update((segment,), old, staged, fill):
-                    return _part_info(part)
-            raise ConditionalRequestConflict(resource=key)
+            await self._commits.transact(
+                attempt, conflict=lambda: ConditionalRequestConflict(resource=key)
+            )
+            return _part_info(part)
         finally:
             # Shielded: a cancelled request (client gone) must still remove its staged file.
-            await asyncio.shield(self._store.io.run(self._store.blobs.discard, staged))
+            await asyncio.shield(self._io.run(self._commits.blobs.discard, staged))
 
     async def _parts(self, upload_id: str) -> list[tuple[bytes, bytes]]:
         prefix = ks.part_prefix(upload_id)
-        return await self._store.io.run(
-            self._store.kv.scan, prefix, ks.prefix_end(prefix), limit=MAX_PART_NUMBER + 1
+        return await self._io.run(
+            self._kv.scan, prefix, ks.prefix_end(prefix), limit=MAX_PART_NUMBER + 1
         )
 
     async def list_parts(
@@ -257,29 +272,27 @@ class MultipartUploads:
     # --- finish ---------------------------------------------------------------------------
     async def _close(self, bucket: str, key: str, upload_id: str) -> tuple[UploadRecord, bytes]:
         """Mark the upload closing; returns it and the record bytes now stored."""
-        record, raw = await self._upload(bucket, key, upload_id)
-        closing = encode_upload(dataclasses.replace(record, state="closing"))
-        batch = Batch()
         upload_key = ks.upload_key(bucket, key, upload_id)
-        batch.expect_value(upload_key, raw)
-        batch.put(upload_key, closing)
-        try:
-            await self._store.io.run(self._store.kv.commit, batch)
-        except KVConflict:
-            raise NoSuchUpload("The upload was completed or aborted meanwhile.") from None
-        return record, closing
+
+        async def attempt(unit: WriteUnit) -> tuple[UploadRecord, bytes]:
+            record, _raw = await self._upload(bucket, key, upload_id, unit)
+            closing = encode_upload(dataclasses.replace(record, state="closing"))
+            unit.put(upload_key, closing)
+            return record, closing
+
+        return await self._commits.transact(
+            attempt,
+            conflict=lambda: NoSuchUpload("The upload was completed or aborted meanwhile."),
+        )
 
     async def _reopen(
         self, bucket: str, key: str, upload_id: str, record: UploadRecord, closing: bytes
     ) -> None:
-        batch = Batch()
-        upload_key = ks.upload_key(bucket, key, upload_id)
-        batch.expect_value(upload_key, closing)
-        batch.put(upload_key, encode_upload(record))
         # Nobody else changes a closing record (the sweeper skips them); if it did change,
         # there is nothing left to reopen.
-        with contextlib.suppress(KVConflict):
-            await self._store.io.run(self._store.kv.commit, batch)
+        await self._commits.swap(
+            ks.upload_key(bucket, key, upload_id), closing, encode_upload(record)
+        )
 
     async def complete(
         self,
@@ -321,21 +334,26 @@ class MultipartUploads:
                 segments=tuple(_segment(p) for p in chosen),
                 part_checksums=tuple(p.checksums for p in chosen) if object_checksums else (),
             )
-            expect: dict[bytes, bytes | None] = {ks.upload_key(bucket, key, upload_id): closing}
-            expect.update({part_key: raw for _p, part_key, raw in stored.values()})
-            release = tuple(_segment(p) for p, _k, _r in stored.values())
-            delete = (ks.upload_key(bucket, key, upload_id), *(k for _p, k, _r in stored.values()))
-            for _ in range(_ATTEMPTS):
-                if await self._store.attempt_commit(
+            upload_key = ks.upload_key(bucket, key, upload_id)
+
+            async def attempt(unit: WriteUnit) -> None:
+                # The upload must still be closing and its parts as listed: then the parts'
+                # records go and their references are released, in the object's commit.
+                unit.expect(upload_key, closing)
+                for _p, part_key, raw in stored.values():
+                    unit.expect(part_key, raw)
+                await self._commits.replace_object(
+                    unit,
                     head,
                     preconditions or Preconditions(),
-                    None,
-                    expect,
-                    release=release,
-                    delete=delete,
-                ):
-                    return head
-            raise ConditionalRequestConflict(resource=key)
+                    release=[_segment(p) for p, _k, _r in stored.values()],
+                    delete=[upload_key, *(k for _p, k, _r in stored.values())],
+                )
+
+            await self._commits.transact(
+                attempt, conflict=lambda: ConditionalRequestConflict(resource=key)
+            )
+            return head
         except BaseException:
             await self._reopen(bucket, key, upload_id, record, closing)
             raise
@@ -387,20 +405,16 @@ class MultipartUploads:
         await self._discard(ks.upload_key(bucket, key, upload_id), closing, upload_id)
 
     async def _discard(self, upload_key: bytes, closing: bytes, upload_id: str) -> None:
-        rows = await self._parts(upload_id)
-        removed = [_segment(decode_part(raw)) for _k, raw in rows]
-
-        def fill(batch: Batch) -> None:
-            batch.expect_value(upload_key, closing)
-            batch.delete(upload_key)
+        async def attempt(unit: WriteUnit) -> None:
+            rows = await self._parts(upload_id)
+            unit.expect(upload_key, closing)
+            unit.delete(upload_key)
             for part_key, raw in rows:
-                batch.expect_value(part_key, raw)
-                batch.delete(part_key)
+                unit.expect(part_key, raw)
+                unit.delete(part_key)
+            unit.release(_segment(decode_part(raw)) for _k, raw in rows)
 
-        for _ in range(_ATTEMPTS):
-            if await self._store.refs.update((), removed, None, fill):
-                return
-        raise ConditionalRequestConflict()
+        await self._commits.transact(attempt, conflict=ConditionalRequestConflict)
 
     # --- listing and sweeping ---------------------------------------------------------------
     async def list_uploads(
@@ -420,8 +434,8 @@ class MultipartUploads:
             start = max(start, ks.upload_key(bucket, key_marker, upload_id_marker) + b"\x00")
         elif key_marker:  # past every upload of that key
             start = max(start, ks.prefix_end(base + key_marker.encode() + b"\x00"))
-        rows = await self._store.io.run(
-            self._store.kv.scan, start, ks.prefix_end(base + prefix.encode()), limit=max_uploads + 1
+        rows = await self._io.run(
+            self._kv.scan, start, ks.prefix_end(base + prefix.encode()), limit=max_uploads + 1
         )
         uploads = []
         for raw_key, raw in rows:
@@ -434,8 +448,8 @@ class MultipartUploads:
     async def sweep(self, *, older_than_seconds: float = STALE_UPLOAD_SECONDS) -> int:
         """Abort uploads started more than ``older_than_seconds`` ago; returns how many."""
         cutoff = time.time_ns() - int(older_than_seconds * 1e9)
-        rows = await self._store.io.run(
-            self._store.kv.scan, ks.UPLOAD_PREFIX, ks.prefix_end(ks.UPLOAD_PREFIX), limit=10_000
+        rows = await self._io.run(
+            lambda: list(scan_all(self._kv, ks.UPLOAD_PREFIX, ks.prefix_end(ks.UPLOAD_PREFIX)))
         )
         swept = 0
         for raw_key, raw in rows:
@@ -455,10 +469,8 @@ class MultipartUploads:
         """Abort every upload of ``bucket``, which is marked "deleting": no upload can start
         meanwhile, and a completion under way fails its commit and reopens its upload."""
         base = ks.upload_prefix(bucket)
-        for _ in range(_ATTEMPTS * 4):
-            rows = await self._store.io.run(
-                self._store.kv.scan, base, ks.prefix_end(base), limit=1000
-            )
+        for _ in range(_BUSY_ROUNDS):
+            rows = await self._io.run(self._kv.scan, base, ks.prefix_end(base), limit=1000)
             if not rows:
                 return
             busy = [not await self._abort_record(raw_key, raw) for raw_key, raw in rows]
@@ -474,12 +486,7 @@ class MultipartUploads:
             return False
         upload_id = raw_key.rpartition(b"\x00")[2].decode()
         closing = encode_upload(dataclasses.replace(record, state="closing"))
-        batch = Batch()
-        batch.expect_value(raw_key, raw)
-        batch.put(raw_key, closing)
-        try:
-            await self._store.io.run(self._store.kv.commit, batch)
-        except KVConflict:
+        if not await self._commits.swap(raw_key, raw, closing):
             return False
         await self._discard(raw_key, closing, upload_id)
         return True

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from lightningstor.auth.credentials import CredentialStore
 from lightningstor.blobs.files import (
     BlobReader,
     BlobStore,
@@ -28,7 +29,8 @@ from lightningstor.blobs.files import (
     StagedBlob,
 )
 from lightningstor.blobs.inline import INLINE_MAX_BYTES, InlineBody, intact, take_small
-from lightningstor.blobs.references import GC_DELAY_SECONDS, BlobReferences
+from lightningstor.blobs.references import GC_DELAY_SECONDS, BlobReferences, WriteUnit
+from lightningstor.blobs.scrub import Scrubber
 from lightningstor.blobs.transfer import Transfers, verify_body
 from lightningstor.errors import (
     BucketAlreadyExists,
@@ -38,15 +40,13 @@ from lightningstor.errors import (
     InternalError,
     InvalidRange,
     InvalidRequest,
-    NoSuchBucket,
     NoSuchKey,
     NotModified,
     OperationAborted,
     PreconditionFailed,
-    StorageError,
 )
 from lightningstor.meta import keyspace as ks
-from lightningstor.meta.kv import Batch, KVConflict, OrderedKV, scan_all
+from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.leveldb import LevelDBKV
 from lightningstor.meta.records import (
     SCHEMA_VERSION,
@@ -56,10 +56,10 @@ from lightningstor.meta.records import (
     decode_schema,
     decode_upload,
     encode_bucket,
-    encode_object,
     encode_schema,
     encode_upload,
 )
+from lightningstor.meta.unit import Unit
 from lightningstor.model import (
     BodyExpectations,
     BucketInfo,
@@ -71,17 +71,19 @@ from lightningstor.model import (
     RangeRequest,
     Segment,
 )
-from lightningstor.objects.conditions import check_read, check_write, part_range, resolve_range
+from lightningstor.objects.commits import Commits, active_bucket
+from lightningstor.objects.conditions import check_read, part_range, resolve_range
 from lightningstor.objects.listing import PageTokens, list_page
+from lightningstor.objects.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.objects.names import validate_bucket_name, validate_key, validate_metadata
+from lightningstor.objects.stats import StoreStats
+from lightningstor.objects.stats import gather as gather_stats
 from lightningstor.offload import Offloader
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 log = logging.getLogger("lightningstor.store")
-
-_COMMIT_ATTEMPTS = 64
 
 
 class StoreVersionError(InternalError):
@@ -110,15 +112,19 @@ class ObjectStore:
         offloader: Offloader,
         gc_delay_seconds: float = GC_DELAY_SECONDS,
         inline_max_bytes: int = INLINE_MAX_BYTES,
+        min_part_bytes: int = MIN_PART_BYTES,
     ) -> None:
         self.kv = kv
         self.blobs = blobs
         self.io = offloader
         self.transfers = Transfers(blobs=blobs, offloader=offloader)
-        self.tokens = PageTokens(_token_key(kv))
+        self.tokens = PageTokens(_token_key(kv, offloader))
         self.refs = BlobReferences(
             kv=kv, blobs=blobs, offloader=offloader, gc_delay_seconds=gc_delay_seconds
         )
+        self._commits = Commits(kv=kv, blobs=blobs, io=offloader, refs=self.refs)
+        # Multipart uploads are the store's other half, writing through the same commits.
+        self.uploads = MultipartUploads(self, self._commits, min_part_bytes=min_part_bytes)
         self.verify_reads = True  # check blocks against their CRC32C before serving them
         self.inline_max_bytes = inline_max_bytes  # bodies this small live in their record
         # For metrics: reads refused for damaged bytes; blobs read without block checksums.
@@ -133,6 +139,9 @@ class ObjectStore:
         offloader: Offloader,
         gc_delay_seconds: float = GC_DELAY_SECONDS,
         inline_max_bytes: int = INLINE_MAX_BYTES,
+        min_part_bytes: int = MIN_PART_BYTES,
+        verify_reads: bool = True,
+        min_free_bytes: int = 0,
     ) -> ObjectStore:
         """Open (or create) the store in ``data_dir``; blocking, call before serving.
 
@@ -141,7 +150,7 @@ class ObjectStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         kv = LevelDBKV(data_dir / "meta")
         try:
-            _check_schema(kv, data_dir)
+            _check_schema(kv, offloader, data_dir)
         except BaseException:
             kv.close()
             raise
@@ -151,7 +160,10 @@ class ObjectStore:
             offloader=offloader,
             gc_delay_seconds=gc_delay_seconds,
             inline_max_bytes=inline_max_bytes,
+            min_part_bytes=min_part_bytes,
         )
+        store.verify_reads = verify_reads
+        store.blobs.min_free_bytes = min_free_bytes
         store.recover()
         return store
 
@@ -172,32 +184,61 @@ class ObjectStore:
                 )
 
     def _replace(self, key: bytes, old: bytes, new: bytes) -> None:
-        batch = Batch()
-        batch.expect_value(key, old)
-        batch.put(key, new)
-        self.kv.commit(batch)
+        unit = Unit(self.kv, self.io)
+        unit.expect(key, old)
+        unit.put(key, new)
+        if not unit.commit_now():  # start-up runs alone: nobody else changes records now
+            raise InternalError(f"record {key!r} changed during start-up")
 
     def close(self) -> None:
         self.kv.close()
+
+    # --- what else lives in the store's keyspace and blob tree ------------------------------
+    def credential_store(self, master_key: bytes) -> CredentialStore:
+        """The access keys, kept in this store's metadata and sealed with ``master_key``."""
+        return CredentialStore(kv=self.kv, offloader=self.io, master_key=master_key)
+
+    def scrubber(
+        self, *, bytes_per_second: float, interval_seconds: float, state_path: Path
+    ) -> Scrubber:
+        """The background re-verification of this store's blobs (see blobs/scrub.py)."""
+        return Scrubber(
+            blobs=self.blobs,
+            offloader=self.io,
+            bytes_per_second=bytes_per_second,
+            interval_seconds=interval_seconds,
+            state_path=state_path,
+        )
+
+    async def stats(self, data_dir: Path) -> StoreStats:
+        """Counts and sizes per bucket and for the store (a full keyspace pass, on the pool)."""
+        return await self.io.run(gather_stats, self.kv, data_dir)
+
+    def page_token(self, after: str) -> str:
+        """An opaque, sealed continuation token for a listing that continues after ``after``."""
+        return self.tokens.encode(after)
+
+    def resume_after(self, token: str) -> str:
+        """Where a continuation token continues; InvalidArgument for one the store did not
+        issue or that was altered."""
+        return self.tokens.decode(token)
 
     # --- buckets --------------------------------------------------------------------------
     async def create_bucket(self, name: str, *, owner: str) -> BucketInfo:
         """Raises InvalidBucketName, BucketAlreadyOwnedByYou or BucketAlreadyExists."""
         validate_bucket_name(name)
         info = BucketInfo(name=name, created_ns=time.time_ns(), owner=owner)
-        batch = Batch()
         key = ks.bucket_key(name)
-        batch.expect_value(key, None)
-        batch.put(key, encode_bucket(BucketRecord(info=info)))
-        try:
-            await self.io.run(self.kv.commit, batch)
-        except KVConflict:
-            raw = await self.io.run(self.kv.get, key)
-            if raw is None:  # deleted again in between: the caller may simply retry
-                raise OperationAborted(resource=name) from None
-            if decode_bucket(name, raw).info.owner == owner:
-                raise BucketAlreadyOwnedByYou(resource=name) from None
-            raise BucketAlreadyExists(resource=name) from None
+
+        async def attempt(unit: WriteUnit) -> None:
+            raw = await unit.read(key)
+            if raw is not None:
+                if decode_bucket(name, raw).info.owner == owner:
+                    raise BucketAlreadyOwnedByYou(resource=name)
+                raise BucketAlreadyExists(resource=name)
+            unit.put(key, encode_bucket(BucketRecord(info=info)))
+
+        await self._commits.transact(attempt, conflict=lambda: OperationAborted(resource=name))
         return info
 
     async def head_bucket(self, name: str) -> BucketInfo:
@@ -221,11 +262,18 @@ class ObjectStore:
         called (bucket marked) to end them, as S3's DeleteBucket does (MultipartUploads).
         A crash in between leaves the bucket "deleting", which start-up makes active again.
         """
-        record, raw = await self.bucket_record(name)
         key = ks.bucket_key(name)
-        deleting = encode_bucket(BucketRecord(info=record.info, state="deleting"))
-        await self._commit_one(
-            key, expect=raw, put=deleting, on_conflict=NoSuchBucket(resource=name)
+
+        async def mark(unit: WriteUnit) -> tuple[bytes, bytes]:
+            raw = await unit.read(key)
+            record = active_bucket(name, raw)
+            assert raw is not None
+            deleting = encode_bucket(BucketRecord(info=record.info, state="deleting"))
+            unit.put(key, deleting)
+            return raw, deleting
+
+        raw, deleting = await self._commits.transact(
+            mark, conflict=lambda: OperationAborted(resource=name)
         )
         try:
             prefixes = [ks.object_prefix(name)]
@@ -236,10 +284,11 @@ class ObjectStore:
             if release_uploads is not None:
                 await release_uploads(name)
         except BaseException:
-            restore = self._commit_one(key, expect=deleting, put=raw, on_conflict=InternalError())
-            await asyncio.shield(restore)
+            # Only this operation changes a bucket marked "deleting" (writes expect it active).
+            await asyncio.shield(self._commits.swap(key, deleting, raw))
             raise
-        await self._commit_one(key, expect=deleting, put=None, on_conflict=InternalError())
+        if not await self._commits.swap(key, deleting, None):
+            raise InternalError("The bucket record changed while it was being deleted.")
 
     async def _holds_any(self, prefixes: Sequence[bytes]) -> bool:
         for prefix in prefixes:
@@ -250,23 +299,9 @@ class ObjectStore:
                 return True
         return False
 
-    async def _commit_one(
-        self, key: bytes, *, expect: bytes | None, put: bytes | None, on_conflict: StorageError
-    ) -> None:
-        batch = Batch()
-        batch.expect_value(key, expect)
-        if put is None:
-            batch.delete(key)
-        else:
-            batch.put(key, put)
-        try:
-            await self.io.run(self.kv.commit, batch)
-        except KVConflict:
-            raise on_conflict from None
-
     async def bucket_record(self, name: str) -> tuple[BucketRecord, bytes]:
         raw = await self.io.run(self.kv.get, ks.bucket_key(name))
-        record = _active_bucket(name, raw)
+        record = active_bucket(name, raw)
         assert raw is not None
         return record, raw
 
@@ -278,7 +313,7 @@ class ObjectStore:
     def _read_bucket_and_object(self, bucket: str, key: str) -> tuple[bytes, bytes | None]:
         bucket_raw = self.kv.get(ks.bucket_key(bucket))
         obj_raw = self.kv.get(ks.object_key(bucket, key))
-        _active_bucket(bucket, bucket_raw)
+        active_bucket(bucket, bucket_raw)
         assert bucket_raw is not None
         return bucket_raw, obj_raw
 
@@ -334,64 +369,21 @@ class ObjectStore:
     async def _commit_object(
         self, head: ObjectHead, pre: Preconditions, staged: StagedBlob | None
     ) -> None:
-        one_job = head.inline is not None
-        for _ in range(_COMMIT_ATTEMPTS):
-            done = await self._disk(self._commit_inline, head, pre) if one_job else None
-            if done is None:  # the old version holds blobs: the general way from now on
-                one_job = False
-                done = await self.attempt_commit(head, pre, staged, {})
-            if done:
-                return
-        raise ConditionalRequestConflict(resource=head.key)
+        inline_way = head.inline is not None
 
-    def _commit_inline(self, head: ObjectHead, pre: Preconditions) -> bool | None:
-        """attempt_commit for an inline object whose old version holds no blob either, as one
-        pool job: no reference changes, so the reads, the checks and the commit need no trip
-        back to the event loop in between (a small PUT's cost is mostly its trips). None: the
-        old version holds blobs, for attempt_commit to release."""
-        self.blobs.ensure_room()  # an inline body is new data too, kept in the metadata
-        bucket_raw, old_raw = self._read_bucket_and_object(head.bucket, head.key)
-        old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
-        if old is not None and old.segments:
-            return None
-        check_write(old, pre, head.key)
-        batch = Batch()
-        _replace_object(batch, head, bucket_raw, old_raw)
-        try:
-            self.kv.commit(batch)
-        except KVConflict:
-            return False
-        return True
+        async def attempt(unit: WriteUnit) -> None:
+            nonlocal inline_way
+            if inline_way:
+                # One pool job when nothing holds blobs; once the old version is seen to
+                # hold some, the general way from then on (its blobs are to be released).
+                inline_way = await self.io.run(self._commits.replace_inline_now, unit, head, pre)
+                if inline_way:
+                    return
+            await self._commits.replace_object(unit, head, pre, staged)
 
-    async def attempt_commit(
-        self,
-        head: ObjectHead,
-        pre: Preconditions,
-        staged: StagedBlob | None,
-        expect: Mapping[bytes, bytes | None],
-        *,
-        release: tuple[Segment, ...] = (),
-        delete: tuple[bytes, ...] = (),
-    ) -> bool:
-        """One try at making ``head`` the current version; False when a race was lost.
-
-        The batch expects everything it read (bucket, old version, reference records and the
-        caller's ``expect``), so it commits only against exactly the state it was planned on.
-        ``release`` are further references dropped and ``delete`` further records removed in
-        the same batch (a completed upload's parts).
-        """
-        bucket_raw, old_raw = await self._bucket_and_object(head.bucket, head.key)
-        old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
-        check_write(old, pre, head.key)
-
-        def fill(batch: Batch) -> None:
-            batch.expect.update(expect)
-            for key in delete:
-                batch.delete(key)
-            _replace_object(batch, head, bucket_raw, old_raw)
-
-        removed = (*release, *(old.segments if old else ()))
-        return await self.refs.update(head.segments, removed, staged, fill)
+        await self._commits.transact(
+            attempt, conflict=lambda: ConditionalRequestConflict(resource=head.key)
+        )
 
     async def copy_object(
         self,
@@ -419,8 +411,15 @@ class ObjectStore:
             )
         if replace is not None:
             validate_metadata(replace[0], replace[1])
-        for _ in range(_COMMIT_ATTEMPTS):
-            src, src_raw = await self._read_object(src_bucket, src_key)
+
+        async def attempt(unit: WriteUnit) -> ObjectHead:
+            # The source must still be the version read (the commit expects it): its
+            # references keep the shared blobs from collection until this commit adds the
+            # copy's own.
+            _bucket_raw, src_raw = await self._commits.bucket_and_object(unit, src_bucket, src_key)
+            if src_raw is None:
+                raise NoSuchKey(resource=src_key)
+            src = decode_object(src_bucket, src_key, src_raw)
             if source_preconditions is not None:
                 _check_copy_source(src, source_preconditions)
             headers, metadata = replace or (src.headers, src.user_metadata)
@@ -432,31 +431,27 @@ class ObjectStore:
                 headers=headers,
                 user_metadata=dict(metadata),
             )
-            # The source must still be the version read: its references keep the shared
-            # blobs from collection until this commit adds the copy's own.
-            source_unchanged = {ks.object_key(src_bucket, src_key): src_raw}
-            if await self.attempt_commit(
-                head, preconditions or Preconditions(), None, source_unchanged
-            ):
-                return head
-        raise ConditionalRequestConflict(resource=dst_key)
+            await self._commits.replace_object(unit, head, preconditions or Preconditions())
+            return head
+
+        return await self._commits.transact(
+            attempt, conflict=lambda: ConditionalRequestConflict(resource=dst_key)
+        )
 
     async def delete_object(self, bucket: str, key: str) -> bool:
         """Remove ``key``; False if it did not exist. Raises NoSuchBucket."""
-        obj_key = ks.object_key(bucket, key)
-        for _ in range(_COMMIT_ATTEMPTS):
-            _bucket_raw, old_raw = await self._bucket_and_object(bucket, key)
+
+        async def attempt(unit: WriteUnit) -> bool:
+            _bucket_raw, old_raw = await self._commits.bucket_and_object(unit, bucket, key)
             if old_raw is None:
                 return False
-            old = decode_object(bucket, key, old_raw)
+            unit.delete(ks.object_key(bucket, key))
+            unit.release(decode_object(bucket, key, old_raw).segments)
+            return True
 
-            def fill(batch: Batch, old_raw: bytes = old_raw) -> None:
-                batch.expect_value(obj_key, old_raw)
-                batch.delete(obj_key)
-
-            if await self.refs.update((), old.segments, None, fill):
-                return True
-        raise ConditionalRequestConflict(resource=key)
+        return await self._commits.transact(
+            attempt, conflict=lambda: ConditionalRequestConflict(resource=key)
+        )
 
     # --- reads ----------------------------------------------------------------------------
     async def head_object(
@@ -586,26 +581,6 @@ class ObjectStore:
         return await self.refs.collect_garbage(now_ns=now_ns)
 
 
-def _replace_object(
-    batch: Batch, head: ObjectHead, bucket_raw: bytes, old_raw: bytes | None
-) -> None:
-    """``head`` becomes the object's record, if the bucket and the old version (None: none)
-    are still exactly as read."""
-    obj_key = ks.object_key(head.bucket, head.key)
-    batch.expect_value(ks.bucket_key(head.bucket), bucket_raw)
-    batch.expect_value(obj_key, old_raw)
-    batch.put(obj_key, encode_object(head))
-
-
-def _active_bucket(name: str, raw: bytes | None) -> BucketRecord:
-    if raw is None:
-        raise NoSuchBucket(resource=name)
-    record = decode_bucket(name, raw)
-    if record.state != "active":
-        raise NoSuchBucket("The bucket is being deleted.", resource=name)
-    return record
-
-
 def _check_copy_source(head: ObjectHead, pre: Preconditions) -> None:
     """Copy-source conditions fail with 412 whichever of them fails (S3 CopyObject)."""
     try:
@@ -614,29 +589,30 @@ def _check_copy_source(head: ObjectHead, pre: Preconditions) -> None:
         raise PreconditionFailed(resource=head.key) from None
 
 
-def _token_key(kv: OrderedKV) -> bytes:
+def _token_key(kv: OrderedKV, io: Offloader) -> bytes:
     """The key sealing continuation tokens, created once per store (blocking; at open)."""
     existing = kv.get(ks.TOKEN_KEY)
     if existing is not None:
         return existing
-    batch = Batch()
-    batch.expect_value(ks.TOKEN_KEY, None)
-    batch.put(ks.TOKEN_KEY, secrets.token_bytes(32))
-    with contextlib.suppress(KVConflict):  # another daemon created it first: use theirs
-        kv.commit(batch)
+    unit = Unit(kv, io)
+    unit.expect(ks.TOKEN_KEY, None)
+    unit.put(ks.TOKEN_KEY, secrets.token_bytes(32))
+    unit.commit_now()  # another daemon may have created it first: then theirs is used
     key = kv.get(ks.TOKEN_KEY)
     assert key is not None
     return key
 
 
-def _check_schema(kv: OrderedKV, data_dir: Path) -> None:
+def _check_schema(kv: OrderedKV, io: Offloader, data_dir: Path) -> None:
     raw = kv.get(ks.SCHEMA_KEY)
     if raw is None:
-        batch = Batch()
-        batch.expect_value(ks.SCHEMA_KEY, None)
-        batch.put(ks.SCHEMA_KEY, encode_schema())
-        kv.commit(batch)
-        return
+        unit = Unit(kv, io)
+        unit.expect(ks.SCHEMA_KEY, None)
+        unit.put(ks.SCHEMA_KEY, encode_schema())
+        if unit.commit_now():
+            return
+        raw = kv.get(ks.SCHEMA_KEY)  # written meanwhile by another process: check it
+        assert raw is not None
     version = decode_schema(raw)
     if version != SCHEMA_VERSION:
         raise StoreVersionError(

@@ -4,7 +4,6 @@ grants: creating or deleting a bucket needs write access to its name)."""
 from __future__ import annotations
 
 from lightningstor.auth.access import Access, visible
-from lightningstor.objects.multipart import MultipartUploads
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
@@ -14,9 +13,8 @@ from lightningstor_server.grpc.wrapping import Context
 
 
 class BucketServicer(pb_grpc.BucketServiceServicer):
-    def __init__(self, *, store: ObjectStore, uploads: MultipartUploads | None = None) -> None:
+    def __init__(self, *, store: ObjectStore) -> None:
         self._store = store
-        self._uploads = uploads or MultipartUploads(store)
 
     async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
         caller = current_caller()
@@ -33,7 +31,7 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
         self, request: pb.DeleteBucketRequest, context: Context
     ) -> pb.DeleteBucketResponse:
         current_caller().may(request.name, Access.WRITE)
-        await self._uploads.delete_bucket(request.name)  # its uploads in progress end with it
+        await self._store.uploads.delete_bucket(request.name)  # its uploads in progress end with it
         return pb.DeleteBucketResponse()
 
     async def ListBuckets(

@@ -117,7 +117,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
     ) -> pb.ListObjectsResponse:
         current_caller().may(request.bucket, Access.READ)
         if request.page_token:
-            after: str | None = self._store.tokens.decode(request.page_token)
+            after: str | None = self._store.resume_after(request.page_token)
         else:
             after = request.start_after or None
         page = await self._store.list_objects(
@@ -132,7 +132,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             common_prefixes=page.common_prefixes,
             next_page_token=""
             if page.next_after is None
-            else self._store.tokens.encode(page.next_after),
+            else self._store.page_token(page.next_after),
         )
 
 

@@ -10,7 +10,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from lightningstor.auth.credentials import CredentialStore
-from lightningstor.objects.multipart import MultipartUploads
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import admin_pb2
 from lightningstor.v1 import admin_pb2_grpc as admin_grpc
@@ -48,7 +47,6 @@ async def start_grpc_door(
     credentials: CredentialStore,
     listen: str,
     server_credentials: grpc.ServerCredentials | None = None,
-    multipart: MultipartUploads | None = None,
     limiter: FailedAuthLimiter | None = None,
     max_concurrent_calls: int = 0,
     max_open_calls: int = MAX_OPEN_CALLS,
@@ -70,8 +68,8 @@ async def start_grpc_door(
             ),
         ],
     )
-    uploads = multipart or MultipartUploads(store)
-    buckets = BucketServicer(store=store, uploads=uploads)
+    uploads = store.uploads
+    buckets = BucketServicer(store=store)
     pb_grpc.add_BucketServiceServicer_to_server(buckets, server)  # type: ignore[no-untyped-call]
     pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]
     admin_grpc.add_AdminServiceServicer_to_server(AdminServicer(credentials=credentials), server)  # type: ignore[no-untyped-call]

@@ -31,8 +31,8 @@ from lightningstor.errors import (
     ServiceUnavailable,
     StorageError,
 )
-from lightningstor.objects.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.objects.store import ObjectStore
+from lightningstor.offload import Offloader
 from lightningstor_server.metrics import METRICS, observe_request
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3 import (
@@ -431,16 +431,17 @@ def _logged_path(request: web.Request) -> str:
 def make_gateway(
     store: ObjectStore,
     *,
+    offloader: Offloader,
     region: str,
     lookup: SecretLookup,
-    min_part_bytes: int = MIN_PART_BYTES,
     virtual_host_domains: tuple[str, ...] = (),
     limiter: FailedAuthLimiter | None = None,
 ) -> S3App:
     gateway = Gateway(
         store=store,
         region=region,
-        multipart=MultipartUploads(store, min_part_bytes=min_part_bytes),
+        multipart=store.uploads,
+        io=offloader,
         virtual_host_domains=virtual_host_domains,
     )
     return S3App(gateway=gateway, lookup=lookup, limiter=limiter)

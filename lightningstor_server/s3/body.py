@@ -75,7 +75,7 @@ def object_upload(call: S3Call) -> Upload:
         seed_signature=call.auth.signature,
     )
     return Upload(
-        chunks=decoded_body(request.content, decoder, call.store.io),
+        chunks=decoded_body(request.content, decoder, call.gateway.io),
         expect=streaming_expectations(expect, streaming, decoder),
         # aws-chunked describes the transfer, not the object: S3 never stores it.
         headers=dataclasses.replace(content, content_encoding=streaming.content_encoding),
@@ -164,7 +164,7 @@ async def small_body(call: S3Call, limit: int) -> bytes:
             raise MalformedXML("The XML you provided was larger than the maximum allowed size.")
     declared = call.auth.payload_hash
     if declared != UNSIGNED_PAYLOAD:
-        computed = await call.store.io.run(_sha256_hex, bytes(body))
+        computed = await call.gateway.io.run(_sha256_hex, bytes(body))
         if not hmac.compare_digest(computed, declared):
             raise ContentSHA256Mismatch(
                 extra={"ClientComputedContentSHA256": declared, "S3ComputedContentSHA256": computed}

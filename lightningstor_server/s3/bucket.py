@@ -63,7 +63,7 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     query = call.query
     prefix = query.get("prefix", "")
     token = query.get("continuation-token")
-    after = call.store.tokens.decode(token) if token else None
+    after = call.store.resume_after(token) if token else None
     limit = _max_buckets(query.get("max-buckets"))
     # Bucket counts are small (S3 caps an account at 10,000): one scan, filtered here.
     credential = call.auth.credential
@@ -82,7 +82,7 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     fields = [
         group("Buckets", entries),
         owner,
-        element("ContinuationToken", call.store.tokens.encode(page[-1].name) if more else None),
+        element("ContinuationToken", call.store.page_token(page[-1].name) if more else None),
         element("Prefix", prefix if "prefix" in query else None),
     ]
     return web.Response(

@@ -10,6 +10,7 @@ from multidict import CIMultiDictProxy, MultiDictProxy
 from lightningstor.auth.access import Access, authorize
 from lightningstor.objects.multipart import MultipartUploads
 from lightningstor.objects.store import ObjectStore
+from lightningstor.offload import Offloader
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.sigv4 import AuthResult
 from lightningstor_server.s3.target import RequestTarget
@@ -21,6 +22,8 @@ class Gateway:
 
     store: ObjectStore
     multipart: MultipartUploads
+    # The door's own use of the thread pool (hashing and decoding bodies), not the store's.
+    io: Offloader
     region: str
     virtual_host_domains: tuple[str, ...] = ()
 

@@ -103,8 +103,8 @@ async def _delete_one(call: S3Call, target: _Target) -> str:
 async def handle_delete_objects(call: S3Call) -> web.StreamResponse:
     body = await small_body(call, MAX_BODY_BYTES)
     # Up to megabytes of XML: hashed and parsed on the pool, not on the loop.
-    await call.store.io.run(_check_integrity, call.headers, body)
-    targets, quiet = await call.store.io.run(parse_delete, body)
+    await call.gateway.io.run(_check_integrity, call.headers, body)
+    targets, quiet = await call.gateway.io.run(parse_delete, body)
     await call.store.head_bucket(call.endpoint.bucket)
     results: list[str] = []
     for target in targets:

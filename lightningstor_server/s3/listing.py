@@ -73,7 +73,7 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
     page, prefix, delimiter, limit = await _list(
         # An empty token is the first page (and echoed as given), as S3 answers it.
         call,
-        call.store.tokens.decode(token) if token else start_after,
+        call.store.resume_after(token) if token else start_after,
     )
     fields = [
         element("Name", call.endpoint.bucket),
@@ -86,7 +86,7 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
         element("ContinuationToken", token),
         element(
             "NextContinuationToken",
-            call.store.tokens.encode(page.next_after) if page.next_after else None,
+            call.store.page_token(page.next_after) if page.next_after else None,
         ),
         element("StartAfter", enc(start_after) if start_after else None),
         *_contents(call, page, enc, owner=query.get("fetch-owner") == "true"),

@@ -26,7 +26,7 @@ from lightningstor.blobs.files import (
 )
 from lightningstor.blobs.scrub import Scrubber
 from lightningstor.model import RangeRequest
-from lightningstor.objects.multipart import CompletedPart, MultipartUploads
+from lightningstor.objects.multipart import CompletedPart
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.ops.fsck import check_store
@@ -267,7 +267,8 @@ def test_partial_block_ranges_return_exactly_their_bytes(
 def test_multipart_objects_verify_each_part(tmp_path: Path) -> None:
     part1, part2 = payload(BLOCK_BYTES + 5, 1), payload(BLOCK_BYTES + 7, 2)
     with open_store(tmp_path / "d") as store:
-        uploads = MultipartUploads(store, min_part_bytes=1)
+        uploads = store.uploads
+        uploads.min_part_bytes = 1
 
         async def scenario() -> None:
             await store.create_bucket("rot", owner="o")

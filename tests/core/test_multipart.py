@@ -37,7 +37,8 @@ def store(tmp_path: Path) -> Iterator[ObjectStore]:
 
 @pytest.fixture
 def mpu(store: ObjectStore) -> MultipartUploads:
-    return MultipartUploads(store, min_part_bytes=MIN)
+    store.uploads.min_part_bytes = MIN
+    return store.uploads
 
 
 def part_bytes(n: int, size: int = MIN) -> bytes:
@@ -276,8 +277,10 @@ def test_complete_honours_conditional_write(store: ObjectStore, mpu: MultipartUp
 
 def test_a_completion_interrupted_by_a_crash_is_reopened_at_start(tmp_path: Path) -> None:
     offloader = Offloader(workers=2)
-    store = ObjectStore.open(tmp_path / "d", offloader=offloader, gc_delay_seconds=0)
-    uploads = MultipartUploads(store, min_part_bytes=MIN)
+    store = ObjectStore.open(
+        tmp_path / "d", offloader=offloader, gc_delay_seconds=0, min_part_bytes=MIN
+    )
+    uploads = store.uploads
 
     async def crash_mid_completion() -> tuple[str, CompletedPart]:
         await store.create_bucket("mpu", owner="o")
@@ -288,8 +291,10 @@ def test_a_completion_interrupted_by_a_crash_is_reopened_at_start(tmp_path: Path
 
     upload_id, part = run(crash_mid_completion)
     store.close()
-    store = ObjectStore.open(tmp_path / "d", offloader=offloader, gc_delay_seconds=0)
-    uploads = MultipartUploads(store, min_part_bytes=MIN)
+    store = ObjectStore.open(
+        tmp_path / "d", offloader=offloader, gc_delay_seconds=0, min_part_bytes=MIN
+    )
+    uploads = store.uploads
 
     async def finish() -> None:
         assert [u.upload_id for u in (await uploads.list_uploads("mpu"))[0]] == [upload_id]

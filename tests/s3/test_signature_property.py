@@ -45,6 +45,7 @@ from lightningstor.auth.credentials import Credential
 from lightningstor.errors import StorageError
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
+from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3.app import S3App, make_gateway
 from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS, V2_UNSIGNED_PARAMETERS
 
@@ -206,7 +207,14 @@ def door(
     store = ObjectStore.open(Path(tmp_path_factory.mktemp("prop")), offloader=offloader)
     for bucket in BUCKETS:
         loop.run_until_complete(store.create_bucket(bucket, owner=KEY_ID))
-    app = make_gateway(store, region="us-east-1", lookup=_lookup, virtual_host_domains=(DOMAIN,))
+    app = make_gateway(
+        store,
+        offloader=offloader,
+        region="us-east-1",
+        lookup=_lookup,
+        virtual_host_domains=(DOMAIN,),
+        limiter=FailedAuthLimiter(failures=0),  # every mutation fails: none may be SlowDown
+    )
     yield app, loop
     store.close()
     offloader.shutdown()
