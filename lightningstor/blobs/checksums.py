@@ -12,7 +12,6 @@ import hashlib
 import zlib
 from typing import Protocol
 
-import google_crc32c
 from awscrt import checksums as awscrt_checksums
 
 from lightningstor.errors import InvalidRequest
@@ -41,7 +40,7 @@ class _Crc32c:
         self._crc = 0
 
     def update(self, data: bytes, /) -> None:
-        self._crc = google_crc32c.extend(self._crc, data)
+        self._crc = awscrt_checksums.crc32c(data, self._crc)
 
     def value_b64(self) -> str:
         return base64.b64encode(self._crc.to_bytes(4, "big")).decode()

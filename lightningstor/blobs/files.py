@@ -65,9 +65,9 @@ _SHARDS = 256 * 256  # <aa>/<bb> directories per tree
 
 
 def crc32c(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
-    """CRC32C (Castagnoli). awscrt's takes a memoryview, so blocks straddling ``write()`` calls
-    are checksummed without copying (google_crc32c wants ``bytes``); it also measured twice as
-    fast. Both compute the same values (a test cross-checks them)."""
+    """CRC32C (Castagnoli), by awscrt (the one CRC32C library here: it takes a memoryview, so
+    blocks straddling ``write()`` calls are checksummed without copying, and measured twice
+    as fast as google-crc32c)."""
     return int(awscrt_checksums.crc32c(data, crc))
 
 

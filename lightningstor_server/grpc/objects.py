@@ -244,7 +244,7 @@ class _WriteBody:
 def _verify_chunk(message: Framed, data: bytes) -> None:
     """Refuse a message whose ``crc32c`` is not the CRC32C of its ``data`` (empty: 0).
 
-    Inline on the event loop on purpose: google_crc32c's C extension (hardware CRC32) takes
+    Inline on the event loop on purpose: awscrt's C implementation (hardware CRC32) takes
     under 0.1 ms for a full chunk, less than handing the chunk to the offload pool would.
     """
     computed = chunk_crc32c(data)

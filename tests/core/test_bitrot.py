@@ -11,7 +11,6 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-import google_crc32c
 import pytest
 
 from lightningstor import errors
@@ -74,9 +73,19 @@ def read(store: ObjectStore, key: str, rng: RangeRequest | None = None) -> bytes
     return run(lambda: read_all(store, "rot", key, rng))
 
 
+def _reference_crc32c(data: bytes) -> int:
+    """CRC-32C bit by bit (reflected polynomial 0x82F63B78): slow, plain, independent."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
 def test_our_crc32c_is_the_standard_one() -> None:
-    for data in (b"", b"a", b"123456789", payload(3 * MiB + 5)):
-        assert crc32c(data) == google_crc32c.value(data)
+    for data in (b"", b"a", b"123456789", payload(70_001)):
+        assert crc32c(data) == _reference_crc32c(data)
     assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value (RFC 3720)
 
 
@@ -87,7 +96,7 @@ def test_blocks_straddling_writes_get_the_crc_of_the_whole_block(piece: int) -> 
     for i in range(0, len(data), piece):
         crcs.update(data[i : i + piece])
     expected = b"".join(
-        google_crc32c.value(data[i : i + BLOCK_BYTES]).to_bytes(4, "big")
+        crc32c(data[i : i + BLOCK_BYTES]).to_bytes(4, "big")
         for i in range(0, len(data), BLOCK_BYTES)
     )
     assert crcs.finish() == expected
@@ -103,8 +112,7 @@ def test_every_blob_gets_a_sidecar_of_its_block_crcs(tmp_path: Path, size: int) 
     assert decode_sidecar_header(raw[:SIDECAR_HEADER_BYTES], len(raw)) == size
     entries = raw[SIDECAR_HEADER_BYTES:]
     assert [entries[i : i + 4] for i in range(0, len(entries), 4)] == [
-        google_crc32c.value(data[i : i + BLOCK_BYTES]).to_bytes(4, "big")
-        for i in range(0, size, BLOCK_BYTES)
+        crc32c(data[i : i + BLOCK_BYTES]).to_bytes(4, "big") for i in range(0, size, BLOCK_BYTES)
     ]
     assert sorted(p.name for p in (tmp_path / "d" / "tmp").iterdir()) == []
 
