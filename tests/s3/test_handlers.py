@@ -1,0 +1,197 @@
+"""The S3 door in process: the real S3App over a real store, served by aiohttp's test server
+and signed with botocore, no subprocess. Routing, handlers, XML and the error table, fast; the
+e2e tier keeps the real daemon and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from lightningstor.auth.credentials import Credential
+from lightningstor.objects.store import ObjectStore
+from lightningstor.offload import Offloader
+from lightningstor.ops.fsck import check_store
+from lightningstor_server.ratelimit import FailedAuthLimiter
+from lightningstor_server.s3.app import make_gateway
+
+KEY_ID, SECRET = "AKIDINPROCESS0000001", "in-process-secret-00001"
+NS = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+async def _lookup(key_id: str) -> Credential | None:
+    if key_id != KEY_ID:
+        return None
+    return Credential(
+        access_key_id=KEY_ID, secret_access_key=SECRET, name="t", admin=True, active=True
+    )
+
+
+class Door:
+    """A signed HTTP client of one in-process S3 door."""
+
+    def __init__(self, client: TestClient[Any, Any]) -> None:
+        self.client = client
+
+    async def call(
+        self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        host = f"127.0.0.1:{self.client.port}"
+        wanted = {**(headers or {}), "X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()}
+        request = AWSRequest(method=method, url=f"http://{host}{target}", data=body, headers=wanted)
+        S3SigV4Auth(Credentials(KEY_ID, SECRET), "s3", "us-east-1").add_auth(request)
+        sent = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        # A BytesIO: aiohttp warns that bytes this large would be sent in one blocking write.
+        response = await self.client.request(method, target, data=io.BytesIO(body), headers=sent)
+        return response.status, response.headers, await response.read()
+
+
+@asynccontextmanager
+async def serving(path: Path) -> AsyncIterator[Door]:
+    offloader = Offloader(workers=2)
+    store = await offloader.run(ObjectStore.open, path, offloader=offloader)
+    app = make_gateway(
+        store,
+        offloader=offloader,
+        region="us-east-1",
+        lookup=_lookup,
+        limiter=FailedAuthLimiter(failures=0),
+    )
+    client: TestClient[Any, Any] = TestClient(TestServer(app.build()))
+    await client.start_server()
+    try:
+        yield Door(client)
+    finally:
+        await client.close()
+        assert check_store(store.kv, store.blobs, verify_content=True).problems == []
+        store.close()
+        offloader.shutdown()
+
+
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[Callable[[Callable[[Door], Awaitable[None]]], None]]:
+    def run(scenario: Callable[[Door], Awaitable[None]]) -> None:
+        async def main() -> None:
+            async with serving(tmp_path / "data") as d:
+                await scenario(d)
+
+        asyncio.run(main())
+
+    yield run
+
+
+def code_of(body: bytes) -> str | None:
+    return ET.fromstring(body).findtext("Code") if body else None
+
+
+def test_bucket_and_object_round_trip(door: Any) -> None:
+    async def scenario(d: Door) -> None:
+        assert (await d.call("PUT", "/inproc"))[0] == 200
+        status, headers, _ = await d.call(
+            "PUT", "/inproc/a%20b/c", b"hello", {"Content-Type": "text/plain"}
+        )
+        assert status == 200 and headers["ETag"] == f'"{hashlib.md5(b"hello").hexdigest()}"'
+        status, headers, body = await d.call("GET", "/inproc/a%20b/c")
+        assert (status, body, headers["Content-Type"]) == (200, b"hello", "text/plain")
+        status, headers, body = await d.call("HEAD", "/inproc/a%20b/c")
+        assert (status, headers["Content-Length"], body) == (200, "5", b"")
+        status, _, body = await d.call("GET", "/inproc/a%20b/c", headers={"Range": "bytes=1-3"})
+        assert (status, body) == (206, b"ell")
+        assert (await d.call("DELETE", "/inproc/a%20b/c"))[0] == 204
+        status, _, body = await d.call("GET", "/inproc/a%20b/c")
+        assert (status, code_of(body)) == (404, "NoSuchKey")
+        assert (await d.call("DELETE", "/inproc"))[0] == 204
+
+    door(scenario)
+
+
+def test_listing_document(door: Any) -> None:
+    async def scenario(d: Door) -> None:
+        await d.call("PUT", "/lst")
+        for key in ("a/1", "a/2", "b", "c&d"):
+            await d.call("PUT", f"/lst/{key.replace('&', '%26')}", b"x")
+        status, _, body = await d.call("GET", "/lst?list-type=2&delimiter=%2F&max-keys=2")
+        assert status == 200
+        root = ET.fromstring(body)
+        assert root.tag == "{http://s3.amazonaws.com/doc/2006-03-01/}ListBucketResult"
+        assert [p.text for p in root.iterfind("s3:CommonPrefixes/s3:Prefix", NS)] == ["a/"]
+        assert [k.text for k in root.iterfind("s3:Contents/s3:Key", NS)] == ["b"]
+        assert root.findtext("s3:IsTruncated", namespaces=NS) == "true"
+        assert root.findtext("s3:KeyCount", namespaces=NS) == "2"
+        token = root.findtext("s3:NextContinuationToken", namespaces=NS)
+        assert token
+        status, _, body = await d.call(
+            "GET", f"/lst?list-type=2&delimiter=%2F&continuation-token={quote(token, safe='')}"
+        )
+        keys = [k.text for k in ET.fromstring(body).iterfind("s3:Contents/s3:Key", NS)]
+        assert keys == ["c&d"]
+
+    door(scenario)
+
+
+def test_errors_are_s3_documents_with_request_ids(door: Any) -> None:
+    async def scenario(d: Door) -> None:
+        status, headers, body = await d.call("GET", "/missing-bucket/k")
+        assert (status, code_of(body)) == (404, "NoSuchBucket")
+        root = ET.fromstring(body)
+        assert root.findtext("RequestId") == headers["x-amz-request-id"]
+        assert (await d.call("PUT", "/ab"))[0] == 400  # too short a name
+        status, _, body = await d.call("PUT", "/okbucket?website")
+        assert (status, code_of(body)) == (501, "NotImplemented")
+        status, _, body = await d.call("PATCH", "/okbucket")
+        assert status == 405 and code_of(body) == "MethodNotAllowed"
+
+    door(scenario)
+
+
+def test_unsigned_and_badly_signed_requests(door: Any) -> None:
+    async def scenario(d: Door) -> None:
+        response = await d.client.get("/anything?acl")
+        assert (response.status, code_of(await response.read())) == (403, "AccessDenied")
+        host = f"127.0.0.1:{d.client.port}"
+        request = AWSRequest(method="GET", url=f"http://{host}/")
+        request.headers["X-Amz-Content-SHA256"] = EMPTY_SHA256
+        S3SigV4Auth(Credentials(KEY_ID, "wrong-secret-wrong"), "s3", "us-east-1").add_auth(request)
+        sent = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        response = await d.client.get("/", headers=sent)
+        assert code_of(await response.read()) == "SignatureDoesNotMatch"
+
+    door(scenario)
+
+
+def test_multipart_in_process(door: Any) -> None:
+    async def scenario(d: Door) -> None:
+        await d.call("PUT", "/mpu")
+        status, _, body = await d.call("POST", "/mpu/big?uploads")
+        upload = ET.fromstring(body).findtext("s3:UploadId", namespaces=NS)
+        assert status == 200 and upload
+        part = b"p" * (5 * 1024 * 1024)
+        status, headers, _ = await d.call("PUT", f"/mpu/big?partNumber=1&uploadId={upload}", part)
+        etag1 = headers["ETag"]
+        _, headers, _ = await d.call("PUT", f"/mpu/big?partNumber=2&uploadId={upload}", b"end")
+        etag2 = headers["ETag"]
+        complete = (
+            "<CompleteMultipartUpload>"
+            f"<Part><PartNumber>1</PartNumber><ETag>{etag1}</ETag></Part>"
+            f"<Part><PartNumber>2</PartNumber><ETag>{etag2}</ETag></Part>"
+            "</CompleteMultipartUpload>"
+        ).encode()
+        status, _, body = await d.call("POST", f"/mpu/big?uploadId={upload}", complete)
+        assert status == 200 and ET.fromstring(body).findtext("s3:ETag", namespaces=NS)
+        status, headers, body = await d.call("GET", "/mpu/big?partNumber=2")
+        assert (status, body, headers["x-amz-mp-parts-count"]) == (206, b"end", "2")
+
+    door(scenario)
