@@ -10,7 +10,8 @@ import pytest
 
 from lightningstor import errors
 from lightningstor.v1 import storage_pb2 as pb
-from lightningstor_server.grpc.errors import STATUS_BY_CODE
+from lightningstor_server.grpc.errors import status_of
+from lightningstor_server.s3.errors import status_of as http_status_of
 from tests.grpc.harness import BUCKETS, KEY_ID, SECRET, GrpcEnv, grpc_test, trailers
 
 S = grpc.StatusCode
@@ -22,47 +23,70 @@ def core_error_classes() -> list[type[errors.StorageError]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if cls.__module__ == errors.__name__ and "code" in vars(cls):
+        if cls.__module__ == errors.__name__:
             found.append(cls)
     return found
 
 
-def test_every_core_error_code_has_a_status() -> None:
-    missing = {cls.code for cls in core_error_classes()} - set(STATUS_BY_CODE)
-    assert not missing, f"add these codes to lightningstor_server/grpc/errors.py: {missing}"
+def instance(cls: type[errors.StorageError]) -> errors.StorageError:
+    if cls is errors.InvalidRange:
+        return errors.InvalidRange(size=0)
+    if cls is errors.NoSuchConfiguration:
+        return errors.NoSuchConfiguration("NoSuchTagSet", "The TagSet does not exist")
+    if cls is errors.NotModified:
+        return errors.NotModified(resource="k", etag="e", mtime_ns=0)
+    return cls()
+
+
+def test_every_error_class_resolves_in_both_tables() -> None:
+    """By class: each error gets its family's status or its own; only InternalError (and the
+    base class) is INTERNAL / 500."""
+    for cls in core_error_classes():
+        internal = cls in (errors.InternalError, errors.StorageError) or issubclass(
+            cls, errors.InternalError
+        )
+        assert (status_of(instance(cls)) == S.INTERNAL) == internal, cls
+        assert (http_status_of(instance(cls)) == 500) == internal, cls
 
 
 @pytest.mark.parametrize(
-    ("code", "status"),
+    ("error", "status", "http"),
     [
-        ("NoSuchBucket", S.NOT_FOUND),
-        ("NoSuchKey", S.NOT_FOUND),
-        ("BucketAlreadyExists", S.ALREADY_EXISTS),
-        ("BucketAlreadyOwnedByYou", S.ALREADY_EXISTS),
-        ("BucketNotEmpty", S.FAILED_PRECONDITION),
-        ("PreconditionFailed", S.FAILED_PRECONDITION),
-        ("NotModified", S.FAILED_PRECONDITION),
-        ("ConditionalRequestConflict", S.ABORTED),
-        ("OperationAborted", S.ABORTED),
-        ("InvalidBucketName", S.INVALID_ARGUMENT),
-        ("InvalidArgument", S.INVALID_ARGUMENT),
-        ("BadDigest", S.INVALID_ARGUMENT),
-        ("InvalidDigest", S.INVALID_ARGUMENT),
-        ("XAmzContentSHA256Mismatch", S.INVALID_ARGUMENT),
-        ("IncompleteBody", S.INVALID_ARGUMENT),
-        ("InvalidRange", S.OUT_OF_RANGE),
-        ("InvalidAccessKeyId", S.UNAUTHENTICATED),
-        ("SignatureDoesNotMatch", S.UNAUTHENTICATED),
-        ("MissingSecurityHeader", S.UNAUTHENTICATED),
-        ("AccessDenied", S.PERMISSION_DENIED),
-        ("InsufficientStorage", S.RESOURCE_EXHAUSTED),
-        ("EntityTooLarge", S.RESOURCE_EXHAUSTED),
-        ("NotImplemented", S.UNIMPLEMENTED),
-        ("InternalError", S.INTERNAL),
+        (errors.NoSuchBucket(), S.NOT_FOUND, 404),
+        (errors.NoSuchKey(), S.NOT_FOUND, 404),
+        (errors.NoSuchConfiguration("NoSuchTagSet", "none"), S.NOT_FOUND, 404),
+        (errors.BucketAlreadyExists(), S.ALREADY_EXISTS, 409),
+        (errors.BucketAlreadyOwnedByYou(), S.ALREADY_EXISTS, 409),
+        (errors.BucketNotEmpty(), S.FAILED_PRECONDITION, 409),
+        (errors.LastAdminKey(), S.FAILED_PRECONDITION, 409),
+        (errors.PreconditionFailed(), S.FAILED_PRECONDITION, 412),
+        (errors.NotModified(resource="k", etag="e", mtime_ns=0), S.FAILED_PRECONDITION, 304),
+        (errors.ConditionalRequestConflict(), S.ABORTED, 409),
+        (errors.OperationAborted(), S.ABORTED, 409),
+        (errors.InvalidBucketName(), S.INVALID_ARGUMENT, 400),
+        (errors.InvalidArgument(), S.INVALID_ARGUMENT, 400),
+        (errors.BadDigest(), S.INVALID_ARGUMENT, 400),
+        (errors.InvalidDigest(), S.INVALID_ARGUMENT, 400),
+        (errors.ContentSHA256Mismatch(), S.INVALID_ARGUMENT, 400),
+        (errors.IncompleteBody(), S.INVALID_ARGUMENT, 400),
+        (errors.InvalidRange(size=3), S.OUT_OF_RANGE, 416),
+        (errors.InvalidPartNumber(), S.OUT_OF_RANGE, 416),
+        (errors.MissingContentLength(), S.INVALID_ARGUMENT, 411),
+        (errors.MethodNotAllowed(), S.INVALID_ARGUMENT, 405),
+        (errors.InvalidAccessKeyId(), S.UNAUTHENTICATED, 403),
+        (errors.SignatureDoesNotMatch(), S.UNAUTHENTICATED, 403),
+        (errors.AuthorizationHeaderMalformed(), S.UNAUTHENTICATED, 400),
+        (errors.MissingSecurityHeader(), S.UNAUTHENTICATED, 400),
+        (errors.AccessDenied(), S.PERMISSION_DENIED, 403),
+        (errors.InsufficientStorage(), S.RESOURCE_EXHAUSTED, 507),
+        (errors.EntityTooLarge(), S.RESOURCE_EXHAUSTED, 400),
+        (errors.NotImplementedByServer(), S.UNIMPLEMENTED, 501),
+        (errors.SlowDown(), S.UNAVAILABLE, 503),
+        (errors.InternalError(), S.INTERNAL, 500),
     ],
 )
-def test_table(code: str, status: grpc.StatusCode) -> None:
-    assert STATUS_BY_CODE[code] == status
+def test_tables(error: errors.StorageError, status: grpc.StatusCode, http: int) -> None:
+    assert (status_of(error), http_status_of(error)) == (status, http)
 
 
 @grpc_test
