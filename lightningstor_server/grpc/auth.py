@@ -20,7 +20,6 @@ from typing import Any
 
 import grpc
 
-from lightningstor.auth.access import Access, authorize
 from lightningstor.auth.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
@@ -39,7 +38,8 @@ from lightningstor.wire import (
     TIMESTAMP_HEADER,
     verify_call,
 )
-from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
+from lightningstor_server.grpc.access import enforce
+from lightningstor_server.grpc.wrapping import AroundInterceptor, Check, Context
 from lightningstor_server.ratelimit import FailedAuthLimiter
 
 # Health and reflection answer without credentials, as load balancers and generic tools expect;
@@ -67,14 +67,6 @@ class Caller:
     access_key_id: str
     admin: bool
     grants: Mapping[str, str] = field(default_factory=dict)
-
-    def may(self, bucket: str, access: Access) -> None:
-        """Raise AccessDenied unless this caller may ``access`` ``bucket``."""
-        authorize(admin=self.admin, grants=self.grants, bucket=bucket, access=access)
-
-    def must_be_admin(self) -> None:
-        if not self.admin:
-            raise AccessDenied("This call needs an admin key.")
 
 
 _caller: ContextVar[Caller] = ContextVar("lightningstor_grpc_caller")
@@ -175,7 +167,8 @@ def _host_of(peer: str) -> str:
 
 
 class AuthInterceptor(AroundInterceptor):
-    """Verifies every guarded call's token, and bounds the open (unauthenticated) streams.
+    """Verifies every guarded call's token, checks its access (``access.py``), and bounds the
+    open (unauthenticated) streams.
 
     Health and reflection need no key, so anyone can hold their streams open (a health
     ``Watch`` lasts until the client leaves). Left alone, a thousand of them would take every
@@ -206,6 +199,11 @@ class AuthInterceptor(AroundInterceptor):
         if method.startswith(OPEN_METHOD_PREFIXES):
             return self._open(context)
         return self._verified(method, context)
+
+    def check(self, method: str) -> Check | None:
+        if method.startswith(OPEN_METHOD_PREFIXES):
+            return None
+        return lambda message: enforce(method, current_caller(), message)
 
     @asynccontextmanager
     async def _open(self, context: Context) -> AsyncIterator[None]:

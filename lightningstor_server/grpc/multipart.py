@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from lightningstor.auth.access import Access
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import BodyExpectations
 from lightningstor.objects.multipart import CompletedPart, MultipartUploads, PartInfo, UploadInfo
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
-from lightningstor_server.grpc.auth import current_caller
 from lightningstor_server.grpc.messages import (
     parse_headers,
     parse_page_size,
@@ -49,7 +47,6 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
     async def CreateMultipartUpload(
         self, request: pb.CreateMultipartUploadRequest, context: Context
     ) -> pb.MultipartUpload:
-        current_caller().may(request.bucket, Access.WRITE)
         upload = await self._uploads.create(
             request.bucket,
             request.key,
@@ -67,7 +64,6 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
         if first is None or first.WhichOneof("payload") != "spec":
             raise InvalidArgument("The first UploadPart message must carry the spec.")
         spec = first.spec
-        current_caller().may(spec.bucket, Access.WRITE)
         expect = BodyExpectations(
             checksums={name.lower(): value for name, value in spec.checksums.items()},
             size=spec.size if spec.HasField("size") else None,
@@ -81,7 +77,6 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
     async def CompleteMultipartUpload(
         self, request: pb.CompleteMultipartUploadRequest, context: Context
     ) -> pb.Object:
-        current_caller().may(request.bucket, Access.WRITE)
         parts = [
             CompletedPart(number=p.part_number, etag=p.etag, checksums=dict(p.checksums))
             for p in request.parts
@@ -100,14 +95,12 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
     async def AbortMultipartUpload(
         self, request: pb.AbortMultipartUploadRequest, context: Context
     ) -> pb.AbortMultipartUploadResponse:
-        current_caller().may(request.bucket, Access.WRITE)
         await self._uploads.abort(request.bucket, request.key, request.upload_id)
         return pb.AbortMultipartUploadResponse()
 
     async def ListParts(
         self, request: pb.ListPartsRequest, context: Context
     ) -> pb.ListPartsResponse:
-        current_caller().may(request.bucket, Access.READ)
         upload, parts, more = await self._uploads.list_parts(
             request.bucket,
             request.key,
@@ -122,7 +115,6 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
     async def ListMultipartUploads(
         self, request: pb.ListMultipartUploadsRequest, context: Context
     ) -> pb.ListMultipartUploadsResponse:
-        current_caller().may(request.bucket, Access.READ)
         uploads, more = await self._uploads.list_uploads(
             request.bucket,
             prefix=request.prefix,

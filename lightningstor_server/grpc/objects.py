@@ -6,13 +6,11 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
-from lightningstor.auth.access import Access
 from lightningstor.errors import BadDigest, IncompleteBody, InvalidArgument
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor.wire import WRITE_ACCEPTED_KEY, chunk_crc32c
-from lightningstor_server.grpc.auth import current_caller
 from lightningstor_server.grpc.messages import (
     MAX_CHUNK_BYTES,
     parse_expectations,
@@ -44,7 +42,6 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         if first is None or first.WhichOneof("payload") != "spec":
             raise InvalidArgument("The first WriteObject message must carry the spec.")
         spec = first.spec
-        current_caller().may(spec.bucket, Access.WRITE)
         async with write_stream(first, messages, context=context) as body:
             head = await self._store.put_object(
                 spec.bucket,
@@ -62,7 +59,6 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
     async def ReadObject(
         self, request: pb.ReadObjectRequest, context: Context
     ) -> AsyncIterator[pb.ReadObjectResponse]:
-        current_caller().may(request.bucket, Access.READ)
         reader = await self._store.open_object(
             request.bucket,
             request.key,
@@ -81,19 +77,15 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                     yield render_chunk(chunk[start : start + MAX_CHUNK_BYTES])
 
     async def HeadObject(self, request: pb.HeadObjectRequest, context: Context) -> pb.Object:
-        current_caller().may(request.bucket, Access.READ)
         return render_object(await self._store.head_object(request.bucket, request.key))
 
     async def DeleteObject(
         self, request: pb.DeleteObjectRequest, context: Context
     ) -> pb.DeleteObjectResponse:
-        current_caller().may(request.bucket, Access.WRITE)
         existed = await self._store.delete_object(request.bucket, request.key)
         return pb.DeleteObjectResponse(existed=existed)
 
     async def CopyObject(self, request: pb.CopyObjectRequest, context: Context) -> pb.Object:
-        current_caller().may(request.source_bucket, Access.READ)
-        current_caller().may(request.bucket, Access.WRITE)
         replace = (
             (parse_headers(request.headers), parse_user_metadata(request.metadata))
             if request.replace_metadata
@@ -115,7 +107,6 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
     async def ListObjects(
         self, request: pb.ListObjectsRequest, context: Context
     ) -> pb.ListObjectsResponse:
-        current_caller().may(request.bucket, Access.READ)
         if request.page_token:
             after: str | None = self._store.resume_after(request.page_token)
         else:

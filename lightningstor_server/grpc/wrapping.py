@@ -39,10 +39,15 @@ Around = Callable[[Context], AbstractAsyncContextManager[None]]
 # The stubs describe sync behaviours; grpc.aio ones return coroutines or async generators.
 _Behaviour = Callable[..., Any]
 _Deserializer = Callable[[bytes], Any] | None
+# Raises to refuse a call, given its request message (see access.py).
+Check = Callable[[Any], None]
 
 
-def wrap_handler(handler: Handler, around: Around) -> Handler:
-    """A handler like ``handler`` whose behaviour runs inside ``around(context)``."""
+def wrap_handler(handler: Handler, around: Around, check: Check | None = None) -> Handler:
+    """A handler like ``handler`` whose behaviour runs inside ``around(context)``, and, when
+    given, ``check``s the request (a streamed request's first message) before the servicer
+    sees it."""
+    parse = _checked(_parser(handler), check, streaming=handler.request_streaming)
     if handler.response_streaming:
         make = (
             grpc.stream_stream_rpc_method_handler
@@ -50,7 +55,7 @@ def wrap_handler(handler: Handler, around: Around) -> Handler:
             else grpc.unary_stream_rpc_method_handler
         )
         original = handler.stream_stream if handler.request_streaming else handler.unary_stream
-        behaviour = _streaming(original, around, _parser(handler))
+        behaviour = _streaming(original, around, parse)
     else:
         make = (
             grpc.stream_unary_rpc_method_handler
@@ -58,7 +63,7 @@ def wrap_handler(handler: Handler, around: Around) -> Handler:
             else grpc.unary_unary_rpc_method_handler
         )
         original = handler.stream_unary if handler.request_streaming else handler.unary_unary
-        behaviour = _single(original, around, _parser(handler))
+        behaviour = _single(original, around, parse)
     return make(
         behaviour,
         request_deserializer=None,  # grpc.aio hands over the raw bytes: see _parser
@@ -88,6 +93,31 @@ def _parser(handler: Handler) -> Callable[[Any], Any]:
             yield parse(raw)
 
     return parse_each
+
+
+def _checked(
+    parse: Callable[[Any], Any], check: Check | None, *, streaming: bool
+) -> Callable[[Any], Any]:
+    if check is None:
+        return parse
+    if not streaming:
+
+        def parse_and_check(raw: Any) -> Any:
+            message = parse(raw)
+            check(message)
+            return message
+
+        return parse_and_check
+
+    async def check_first(raw_messages: Any) -> AsyncIterator[Any]:
+        checked = False
+        async for message in parse(raw_messages):
+            if not checked:
+                check(message)
+                checked = True
+            yield message
+
+    return check_first
 
 
 def _single(original: _Behaviour | None, around: Around, parse: Callable[[Any], Any]) -> _Behaviour:
@@ -131,6 +161,10 @@ class AroundInterceptor(ServerInterceptor):
     def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
         raise NotImplementedError
 
+    def check(self, method: str) -> Check | None:
+        """What checks ``method``'s request inside :meth:`around` (None: nothing)."""
+        return None
+
     async def intercept_service(
         self,
         continuation: Continuation,
@@ -142,4 +176,4 @@ class AroundInterceptor(ServerInterceptor):
         method = handler_call_details.method
         if method.startswith(self._open_prefixes):
             return handler
-        return wrap_handler(handler, partial(self.around, method))
+        return wrap_handler(handler, partial(self.around, method), self.check(method))

@@ -36,6 +36,7 @@ OBJECTS = "/lightningstor.v1.ObjectService/"
 @dataclass(slots=True, kw_only=True)
 class GrpcEnv:
     store: ObjectStore
+    credentials: CredentialStore
     data_dir: Path
     target: str
     channel: grpc.aio.Channel
@@ -81,7 +82,7 @@ async def _serve(tmp_path: Path, scenario: Scenario, kwargs: dict[str, Any]) -> 
     data_dir = tmp_path / "data"
     store = ObjectStore.open(data_dir, offloader=offloader)
     try:
-        credentials = CredentialStore(kv=store.kv, offloader=store.io, master_key=MASTER_KEY)
+        credentials = store.credential_store(MASTER_KEY)
         await credentials.create(
             access_key_id=KEY_ID, secret_access_key=SECRET, name="grpc-tests", admin=True
         )
@@ -92,6 +93,7 @@ async def _serve(tmp_path: Path, scenario: Scenario, kwargs: dict[str, Any]) -> 
             async with grpc.aio.insecure_channel(target) as channel:
                 env = GrpcEnv(
                     store=store,
+                    credentials=credentials,
                     data_dir=data_dir,
                     target=target,
                     channel=channel,

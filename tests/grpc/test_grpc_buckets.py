@@ -6,13 +6,11 @@ import time
 
 import grpc
 
-from lightningstor.auth.credentials import CredentialStore
 from lightningstor.client import call_metadata
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import (
     BUCKETS,
     KEY_ID,
-    MASTER_KEY,
     OBJECTS,
     SECRET,
     GrpcEnv,
@@ -101,8 +99,7 @@ async def test_deleting_a_bucket_with_objects_fails(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_another_owners_bucket_already_exists(env: GrpcEnv) -> None:
-    other = CredentialStore(kv=env.store.kv, offloader=env.store.io, master_key=MASTER_KEY)
-    await other.create(
+    await env.credentials.create(
         access_key_id="LSOTHERKEY0000000001",
         secret_access_key=SECRET,
         name="other",
