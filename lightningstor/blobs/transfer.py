@@ -29,7 +29,6 @@ from lightningstor.offload import Offloader
 P = ParamSpec("P")
 T = TypeVar("T")
 
-MAX_OBJECT_BYTES = 5 * 1024**4  # S3's 5 TiB object limit
 # Chunks at least this large are digested and written on two pool threads at once.
 _SPLIT_HASHING_BYTES = 256 * 1024
 # How many chunks (BODY_CHUNK_BYTES each from S3) an upload's lanes may lag behind its socket.
@@ -43,11 +42,13 @@ class Transfers:
         self.blobs = blobs
         self.io = offloader
 
-    async def stage(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
+    async def stage(
+        self, body: AsyncIterator[bytes], expect: BodyExpectations, *, max_bytes: int
+    ) -> StagedBlob:
         """Stream ``body`` into a staged (fsync'd, unpublished) blob with its digests.
 
-        Raises EntityTooLarge, InsufficientStorage, or what the body raised; nothing is left
-        behind when it raises.
+        Raises EntityTooLarge once more than ``max_bytes`` arrived, InsufficientStorage, or
+        what the body raised; nothing is left behind when it raises.
         """
         algorithms = tuple(sorted(expect.checksums))
         writer = await self.opened(
@@ -58,8 +59,8 @@ class Transfers:
         try:
             async for chunk in body:
                 received += len(chunk)
-                if received > MAX_OBJECT_BYTES:
-                    raise EntityTooLarge()
+                if received > max_bytes:
+                    raise EntityTooLarge(extra={"MaxSizeAllowed": str(max_bytes)})
                 await lanes.push(chunk)
             await lanes.drain()
             return await self.disk(writer.finish)

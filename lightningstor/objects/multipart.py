@@ -60,14 +60,13 @@ from lightningstor.model import (
     Segment,
 )
 from lightningstor.objects.commits import Commits, active_bucket
+from lightningstor.objects.limits import MAX_PART_NUMBER
 from lightningstor.objects.names import validate_key, validate_metadata
 
 if TYPE_CHECKING:  # the store builds its uploads; it is imported for its type only
     from lightningstor.objects.store import ObjectStore
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3: every part but the last
-MAX_PART_NUMBER = 10_000
-MAX_PART_BYTES = 5 * 1024**3
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600
 # How often DeleteBucket looks again at uploads that another operation is closing.
 _BUSY_ROUNDS = 256
@@ -226,8 +225,6 @@ class MultipartUploads:
         staged = await self._store.stage_body(body, expect)
         try:
             verify_body(staged, expect, key)
-            if staged.size > MAX_PART_BYTES:
-                raise InvalidArgument("A part may hold at most 5 GiB.", resource="partNumber")
             part = PartRecord(
                 number=number,
                 sha256_hex=staged.sha256_hex,

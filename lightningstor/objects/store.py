@@ -71,6 +71,7 @@ from lightningstor.model import (
     RangeRequest,
     Segment,
 )
+from lightningstor.objects import limits
 from lightningstor.objects.commits import Commits, active_bucket
 from lightningstor.objects.conditions import check_read, part_range, resolve_range
 from lightningstor.objects.listing import PageTokens, list_page
@@ -361,7 +362,9 @@ class ObjectStore:
             await asyncio.shield(self.io.run(self.blobs.discard, staged))
 
     async def stage_body(self, body: AsyncIterator[bytes], expect: BodyExpectations) -> StagedBlob:
-        return await self.transfers.stage(body, expect)
+        """A PUT's body or a part's, staged; EntityTooLarge past S3's 5 GiB, whichever door
+        it came through (read at call time, so a test may lower it)."""
+        return await self.transfers.stage(body, expect, max_bytes=limits.MAX_PUT_BYTES)
 
     async def _disk(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self.transfers.disk(fn, *args, **kwargs)

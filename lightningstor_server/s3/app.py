@@ -1,19 +1,29 @@
-"""The S3 door: one aiohttp route that routes, authenticates once, dispatches and maps errors.
+"""The S3 door: one way through, as aiohttp middlewares (outermost first), then the handler.
 
-Order of a request: parse the target once (``target.py``; a target that is not a valid URI is
-refused before anything else), route from that parse (method + path + query -> Endpoint),
-authenticate over the same parse (SigV4 or SigV2, header or query), then the handler. With
-``Expect: 100-continue`` all of this runs before the client is told to send its body, so a bad
-signature or a malformed request is answered without reading it.
+    request id   names the request (x-amz-request-id on every answer)
+    access log   one log line and one metric per answer, exactly as it was sent
+    drain        refuses new requests while the daemon shuts down
+    errors       turns any exception into S3's XML error (an unexpected one is logged and
+                 answered as InternalError, never as aiohttp's bare 500)
+    preflight    parses the target once (a target that is not a valid URI is refused first),
+                 authenticates over that parse, routes to a typed Endpoint, authorizes it and
+                 checks an upload's declared size; only then invites the body (100-continue)
+    dispatch     the operation's handler, given an S3Call
+
+The access log sits outside the drain and the error mapping so that it sees every answer,
+the drain's refusals too. Authentication comes before routing, so an unsigned request learns
+nothing but 403 (not which sub-resources exist). With ``Expect: 100-continue`` the client is
+told to send its body only once the preflight passed: a bad signature or a malformed request
+is answered without reading the body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -26,11 +36,11 @@ from lightningstor.errors import (
     AuthError,
     EntityTooLarge,
     InternalError,
-    InvalidArgument,
     InvalidRequest,
     ServiceUnavailable,
     StorageError,
 )
+from lightningstor.objects.limits import MAX_PUT_BYTES
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor_server.metrics import METRICS, observe_request
@@ -45,40 +55,37 @@ from lightningstor_server.s3 import (
     multipart,
     object,
 )
+from lightningstor_server.s3.authentication import (
+    authenticate,
+    claimed_key_id,
+    claims_a_signature,
+)
 from lightningstor_server.s3.context import Gateway, S3Call
 from lightningstor_server.s3.errors import error_response
 from lightningstor_server.s3.post import handle_post_object
-from lightningstor_server.s3.presign import query_headers, verify_presigned_v4, verify_v2
+from lightningstor_server.s3.presign import query_headers
 from lightningstor_server.s3.router import Endpoint, route
-from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
+from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest
 from lightningstor_server.s3.target import RequestTarget, bucket_from_host, parse_target
 
 log = logging.getLogger("lightningstor.s3")
 
 Handler = Callable[[S3Call], Awaitable[web.StreamResponse]]
+_Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Operations that only read; every other operation on a bucket needs write access to it (and
-# CopyObject / UploadPartCopy also read access to their source, checked by their handlers).
-READ_OPERATIONS = frozenset(
-    {
-        "GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "ListObjectVersions",
-        "HeadBucket", "GetBucketLocation", "GetBucketConfiguration", "GetObjectTagging",
-        "GetObjectAcl", "ListParts", "ListMultipartUploads", "GetObjectAttributes",
-    }
-)  # fmt: skip
-
-# A single PUT (object or part) carries at most 5 GiB; larger objects go multipart.
-MAX_PUT_BYTES = 5 * 1024**3
 _UPLOADS = frozenset({"PutObject", "UploadPart"})
 # Request ids: 16 hex digits, a random per-process half and a counter (an os.urandom call per
 # request showed up in profiles; ids need to be unique, not secret).
 _REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
-# What one request keeps between its steps (aiohttp's typed request storage).
-_TARGET = web.RequestKey("ls.target", RequestTarget)
-_PREFLIGHT: web.RequestKey[tuple[Endpoint, AuthResult | None]] = web.RequestKey("ls.preflight")
-_REQUEST_ID = web.RequestKey("ls.request_id", str)
-_HEADERS: web.RequestKey[CIMultiDictProxy[str]] = web.RequestKey("ls.headers")
 _request_numbers = itertools.count()
+# What one request keeps between its steps (aiohttp's typed request storage).
+_REQUEST_ID = web.RequestKey("ls.request_id", str)
+_TARGET = web.RequestKey("ls.target", RequestTarget)
+_HEADERS: web.RequestKey[CIMultiDictProxy[str]] = web.RequestKey("ls.headers")
+_PREFLIGHT: web.RequestKey[tuple[Endpoint, AuthResult | None]] = web.RequestKey("ls.preflight")
+# The error code an answer carries, for the access log ("-" for none).
+_ERROR_CODE = web.RequestKey("ls.error_code", str)
+_CONTINUED = web.RequestKey("ls.continued", bool)
 
 HANDLERS: dict[str, Handler] = {
     "ListBuckets": bucket.handle_list_buckets,
@@ -109,45 +116,6 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-_V4_QUERY_NAMES = frozenset({"X-Amz-Signature", "X-Amz-Algorithm", "X-Amz-Credential"})
-_V2_QUERY_NAMES = frozenset({"Signature", "AWSAccessKeyId"})
-_HEADER_KEY_ID = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]*)|AWS ([^:]*):")
-
-
-async def authenticate(req: SignedRequest, lookup: SecretLookup) -> AuthResult:
-    """Whichever of the four S3 authentication forms the request uses; exactly one must be."""
-    names = {name for name, _ in req.target.params}
-    in_query_v4 = not names.isdisjoint(_V4_QUERY_NAMES)
-    in_query_v2 = not names.isdisjoint(_V2_QUERY_NAMES)
-    if in_query_v4 + in_query_v2 + ("authorization" in req.headers) > 1:
-        raise InvalidArgument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
-            "Signature query string parameter or the Authorization header should be specified"
-        )
-    if in_query_v4:
-        return await verify_presigned_v4(req, lookup)
-    if in_query_v2 or req.headers.get("authorization", "").startswith("AWS "):
-        return await verify_v2(req, lookup)
-    return await verify(req, lookup)
-
-
-def _claims_a_signature(request: web.Request, target: RequestTarget) -> bool:
-    names = {name for name, _ in target.params}
-    return "Authorization" in request.headers or not names.isdisjoint(
-        _V4_QUERY_NAMES | _V2_QUERY_NAMES
-    )
-
-
-def claimed_key_id(req: SignedRequest) -> str:
-    """The access key id a request says it is signed by ("" if it names none)."""
-    params = dict(req.target.params)
-    claimed = params.get("AWSAccessKeyId") or params.get("X-Amz-Credential", "").split("/")[0]
-    if claimed:
-        return claimed
-    match = _HEADER_KEY_ID.match(req.headers.get("authorization", ""))
-    return (match[1] or match[2]) if match else ""
-
-
 class S3App:
     def __init__(
         self, *, gateway: Gateway, lookup: SecretLookup, limiter: FailedAuthLimiter | None = None
@@ -172,12 +140,66 @@ class S3App:
 
     def build(self) -> web.Application:
         # client_max_size only bounds read()/post(); object bodies are streamed regardless.
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(
+            client_max_size=1024 * 1024,
+            middlewares=[
+                web.middleware(_with_request_id),
+                web.middleware(_logged),
+                web.middleware(functools.partial(S3App._drained, self)),
+                web.middleware(_mapped_errors),
+                web.middleware(functools.partial(S3App._preflighted, self)),
+            ],
+        )
         # One route for everything: target.py parses the target. (Not ".*": aiohttp matches
         # its decoded path, in which a key's "%0A" is a newline that "." does not match.)
-        app.router.add_route("*", "/{tail:[\\s\\S]*}", self.handle, expect_handler=self.expect)
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", self._dispatch, expect_handler=_later)
         app.on_response_prepare.append(_stamp_request_id)
         return app
+
+    # --- middlewares and the handler ---------------------------------------------------------
+
+    async def _drained(self, request: web.Request, handler: _Next) -> web.StreamResponse:
+        if self._draining:
+            response = _error(request, ServiceUnavailable("The server is shutting down."))
+            response.force_close()
+            return response
+        self._in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _preflighted(self, request: web.Request, handler: _Next) -> web.StreamResponse:
+        await self.preflight(request)
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0
+            request[_CONTINUED] = True
+        return await handler(request)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        endpoint, auth = request[_PREFLIGHT]
+        if auth is None:
+            return await handle_post_object(
+                request, endpoint, self.gateway, self._lookup, self._limiter
+            )
+        call = S3Call(
+            request=request,
+            target=self.target(request),
+            headers=self.headers(request),
+            endpoint=endpoint,
+            auth=auth,
+            gateway=self.gateway,
+            request_id=_request_id(request),
+        )
+        response = await HANDLERS[endpoint.operation](call)
+        # Bytes of bodies that were accepted and of responses that were sent whole.
+        METRICS.traffic("s3", request.content_length or 0, response.content_length or 0)
+        return response
+
+    # --- the preflight -----------------------------------------------------------------------
 
     def target(self, request: web.Request) -> RequestTarget:
         """The one parse of the request target everything else reads; raises InvalidURI."""
@@ -191,59 +213,55 @@ class S3App:
         request[_TARGET] = target
         return target
 
-    async def preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
-        """Authenticate and route; a POST Object form authenticates inside its body (None).
-
-        Authentication comes before routing, so an unsigned request learns nothing but 403
-        (not which sub-resources exist). The one exception is a form POST, which carries its
-        signature in the body: an unsigned POST that routes to PostObject goes on to the form.
-        """
-        if _PREFLIGHT in request:
-            return request[_PREFLIGHT]
-        target = self.target(request)
-        headers = self.headers(request)
-        if request.method == "POST" and not _claims_a_signature(request, target):
-            with contextlib.suppress(StorageError):  # anything else is refused as unsigned
-                endpoint = route(request.method, target.routed_path, target.query, headers)
-                if endpoint.operation == "PostObject":
-                    request[_PREFLIGHT] = (endpoint, None)
-                    return endpoint, None
-        raw = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
-        signed = SignedRequest(method=request.method, target=target, headers=raw)
-        try:
-            auth = await authenticate(signed, self._lookup)
-        except AuthError as error:
-            raise self._limiter.refuse(
-                error, door="s3", source=request.remote or "-", key_id=claimed_key_id(signed)
-            ) from error
-        endpoint = route(request.method, target.routed_path, target.query, headers)
-        if endpoint.operation == "PostObject":
-            raise InvalidRequest(
-                "A POST to a bucket is a browser form upload, authenticated by the policy it "
-                "carries, not by an Authorization header or a presigned URL."
-            )
-        if endpoint.bucket:
-            credential = auth.credential
-            authorize(
-                admin=credential.admin,
-                grants=credential.grants,
-                bucket=endpoint.bucket,
-                access=Access.READ if endpoint.operation in READ_OPERATIONS else Access.WRITE,
-            )
-        if endpoint.operation in _UPLOADS:
-            await self._check_upload(request, endpoint)
-        request[_PREFLIGHT] = (endpoint, auth)
-        return endpoint, auth
-
     def headers(self, request: web.Request) -> CIMultiDictProxy[str]:
         """The request's headers with those its query carries (see with_query_headers)."""
         if _HEADERS not in request:
             request[_HEADERS] = with_query_headers(request.headers, self.target(request))
         return request[_HEADERS]
 
+    async def preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
+        """Authenticate, route and authorize; a POST Object form authenticates inside its body
+        (None). An unsigned POST that routes to PostObject goes on to the form; any other
+        unsigned request is refused as unsigned."""
+        if _PREFLIGHT in request:
+            return request[_PREFLIGHT]
+        target = self.target(request)
+        headers = self.headers(request)
+        if request.method == "POST" and not claims_a_signature(
+            "Authorization" in request.headers, target
+        ):
+            with contextlib.suppress(StorageError):
+                endpoint = route(request.method, target.routed_path, target.query, headers)
+                if endpoint.operation == "PostObject":
+                    request[_PREFLIGHT] = (endpoint, None)
+                    return endpoint, None
+        auth = await self._authenticate(request, target)
+        endpoint = route(request.method, target.routed_path, target.query, headers)
+        if endpoint.operation == "PostObject":
+            raise InvalidRequest(
+                "A POST to a bucket is a browser form upload, authenticated by the policy it "
+                "carries, not by an Authorization header or a presigned URL."
+            )
+        _authorize(endpoint, auth)
+        if endpoint.operation in _UPLOADS:
+            await self._check_upload(request, endpoint)
+        request[_PREFLIGHT] = (endpoint, auth)
+        return endpoint, auth
+
+    async def _authenticate(self, request: web.Request, target: RequestTarget) -> AuthResult:
+        raw = {name.lower(): ",".join(request.headers.getall(name)) for name in request.headers}
+        signed = SignedRequest(method=request.method, target=target, headers=raw)
+        try:
+            return await authenticate(signed, self._lookup)
+        except AuthError as error:
+            raise self._limiter.refuse(
+                error, door="s3", source=request.remote or "-", key_id=claimed_key_id(signed)
+            ) from error
+
     async def _check_upload(self, request: web.Request, endpoint: Endpoint) -> None:
-        """What can be refused before a body is invited: a size over the limit, a bucket
-        that does not exist (S3-CLIENTS.md section 10)."""
+        """What can be refused before a body is invited: a size over the store's limit (which
+        the store enforces too, on the bytes), a bucket that does not exist (S3-CLIENTS.md
+        section 10)."""
         declared = request.headers.get("x-amz-decoded-content-length") or request.headers.get(
             "Content-Length"
         )
@@ -258,104 +276,83 @@ class S3App:
             return  # nothing to spare: the commit checks the bucket, one pool trip fewer
         await self.gateway.store.head_bucket(endpoint.bucket)
 
-    async def expect(self, request: web.Request) -> web.StreamResponse | None:
-        """Answer ``Expect: 100-continue`` only once the request may proceed."""
-        request_id = _request_id(request)
-        if request.headers.get("Expect", "").lower() != "100-continue":
-            return None
-        try:
-            await self.preflight(request)
-        except Exception as exc:
-            # As in _handle: an exception that is not ours is a bug, answered as InternalError
-            # with the request id it was logged under, never by aiohttp's bare 500.
-            if isinstance(exc, StorageError):
-                error: StorageError = exc
-            else:
-                log.exception(
-                    "request=%s %s %s failed unexpectedly",
-                    request_id,
-                    request.method,
-                    _logged_path(request),
-                )
-                error = InternalError()
-            response = self._fail(request, error, request_id, time.monotonic())
-            response.force_close()  # the body was never invited, so it cannot be read
-            return response
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0
-        return None
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        request_id = _request_id(request)
-        started = time.monotonic()
-        if self._draining:
-            response = self._fail(
-                request, ServiceUnavailable("The server is shutting down."), request_id, started
-            )
-            response.force_close()
-            return response
-        self._in_flight += 1
-        try:
-            return await self._handle(request, request_id, started)
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+def _authorize(endpoint: Endpoint, auth: AuthResult) -> None:
+    """The access the endpoint needs on its bucket, and READ on a copy's source."""
+    credential = auth.credential
+    needs = [(endpoint.bucket, endpoint.access)] if endpoint.access else []
+    if endpoint.params.copy_source is not None:
+        needs.append((endpoint.params.copy_source[0], Access.READ))
+    for name, access in needs:
+        authorize(admin=credential.admin, grants=credential.grants, bucket=name, access=access)
 
-    async def _handle(
-        self, request: web.Request, request_id: str, started: float
-    ) -> web.StreamResponse:
-        try:
-            endpoint, auth = await self.preflight(request)
-            if auth is None:
-                response = await handle_post_object(
-                    request, endpoint, self.gateway, self._lookup, self._limiter
-                )
-                _log_request(request, request_id, response.status, started, endpoint.operation)
-                return response
-            target = self.target(request)
-            call = S3Call(
-                request=request,
-                target=target,
-                headers=self.headers(request),
-                endpoint=endpoint,
-                auth=auth,
-                gateway=self.gateway,
-                request_id=request_id,
-            )
-            response = await HANDLERS[endpoint.operation](call)
-        except StorageError as error:
-            return self._fail(request, error, request_id, started)
-        except (ConnectionResetError, TimeoutError) as exc:
-            log.info("request=%s client went away: %s", request_id, type(exc).__name__)
-            transport = request.transport
-            if isinstance(exc, TimeoutError) or (transport and not transport.is_closing()):
-                raise
-            # Nobody is left to answer. Raising would make aiohttp log a traceback at ERROR
-            # for every client that drops an upload; a reply to a closed connection is
-            # dropped quietly.
-            gone = web.Response(status=400)
-            gone.force_close()
-            return gone
-        except Exception:
-            log.exception(
-                "request=%s %s %s failed unexpectedly",
-                request_id,
-                request.method,
-                _logged_path(request),
-            )
-            return self._fail(request, InternalError(), request_id, started)
-        # Bytes of bodies that were accepted and of responses that were sent whole.
-        METRICS.traffic("s3", request.content_length or 0, response.content_length or 0)
-        _log_request(request, request_id, response.status, started, endpoint.operation)
-        return response
 
-    def _fail(
-        self, request: web.Request, error: StorageError, request_id: str, started: float
-    ) -> web.Response:
-        response = error_response(error, request_id=request_id, with_body=request.method != "HEAD")
-        _log_request(request, request_id, response.status, started, error.code)
-        return response
+async def _later(request: web.Request) -> None:
+    """aiohttp's expect handler runs before the middlewares; the preflight middleware answers
+    ``Expect: 100-continue`` once the request may proceed."""
+    return None
+
+
+async def _with_request_id(request: web.Request, handler: _Next) -> web.StreamResponse:
+    _request_id(request)
+    return await handler(request)
+
+
+async def _logged(request: web.Request, handler: _Next) -> web.StreamResponse:
+    # Operator-facing: who asked for what, how it ended, how long it took. Never secrets.
+    started = time.monotonic()
+    response = await handler(request)
+    preflight = request.get(_PREFLIGHT)
+    what = request.get(_ERROR_CODE) or (preflight[0].operation if preflight else "-")
+    auth = preflight[1] if preflight else None  # None also for a POST form (signed inside)
+    elapsed = time.monotonic() - started
+    observe_request("s3", what, str(response.status), elapsed)
+    log.info(
+        "request=%s method=%s path=%s op=%s status=%d key_id=%s ms=%.1f peer=%s",
+        _request_id(request),
+        request.method,
+        _logged_path(request),
+        what,
+        response.status,
+        auth.credential.access_key_id if auth is not None else "-",
+        elapsed * 1000,
+        request.remote,
+    )
+    return response
+
+
+async def _mapped_errors(request: web.Request, handler: _Next) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except StorageError as error:
+        response = _error(request, error)
+    except (ConnectionResetError, TimeoutError) as exc:
+        log.info("request=%s client went away: %s", _request_id(request), type(exc).__name__)
+        transport = request.transport
+        if isinstance(exc, TimeoutError) or (transport and not transport.is_closing()):
+            raise
+        # Nobody is left to answer. Raising would make aiohttp log a traceback at ERROR for
+        # every client that drops an upload; a reply to a closed connection is dropped quietly.
+        request[_ERROR_CODE] = "ClientGone"
+        response = web.Response(status=400)
+    except Exception:
+        log.exception(
+            "request=%s %s %s failed unexpectedly",
+            _request_id(request),
+            request.method,
+            _logged_path(request),
+        )
+        response = _error(request, InternalError())
+    if request.headers.get("Expect", "").lower() == "100-continue" and _CONTINUED not in request:
+        response.force_close()  # the body was never invited, so it cannot be read
+    return response
+
+
+def _error(request: web.Request, error: StorageError) -> web.Response:
+    request[_ERROR_CODE] = error.code
+    return error_response(
+        error, request_id=_request_id(request), with_body=request.method != "HEAD"
+    )
 
 
 def _digits_over(value: str, limit: int) -> bool:
@@ -379,28 +376,6 @@ def _request_id(request: web.Request) -> str:
     request_id = f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFF:08X}"
     request[_REQUEST_ID] = request_id
     return request_id
-
-
-def _log_request(
-    request: web.Request, request_id: str, status: int, started: float, what: str
-) -> None:
-    # Operator-facing: who asked for what, how it ended, how long it took. Never secrets.
-    preflight = request.get(_PREFLIGHT)
-    auth = preflight[1] if preflight else None  # None also for a POST form (signed inside)
-    access_key = auth.credential.access_key_id if auth is not None else "-"
-    elapsed = time.monotonic() - started
-    observe_request("s3", what, str(status), elapsed)
-    log.info(
-        "request=%s method=%s path=%s op=%s status=%d key_id=%s ms=%.1f peer=%s",
-        request_id,
-        request.method,
-        _logged_path(request),
-        what,
-        status,
-        access_key,
-        elapsed * 1000,
-        request.remote,
-    )
 
 
 def with_query_headers(

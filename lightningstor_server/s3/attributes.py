@@ -10,6 +10,7 @@ from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import ObjectHead
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.params import plain_number
 from lightningstor_server.s3.xml import checksum_elements, document, element, group
 
 ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
@@ -92,7 +93,7 @@ def _parts(call: S3Call, head: ObjectHead) -> str:
 def _number(value: str | None, default: int) -> int:
     if value is None:
         return default
-    number = h.plain_number(value)
+    number = plain_number(value)
     if number is None:
         raise InvalidArgument("Provided value is not an integer or within integer range")
     return number

@@ -7,15 +7,14 @@ import xml.etree.ElementTree as ET
 from aiohttp import web
 
 from lightningstor.auth.access import visible
-from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidArgument, MalformedXML
+from lightningstor.errors import BucketAlreadyOwnedByYou, MalformedXML
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.headers import iso_date, plain_number
+from lightningstor_server.s3.headers import iso_date
 from lightningstor_server.s3.xml import document, element, group
 
 MAX_CREATE_BODY_BYTES = 64 * 1024
-MAX_BUCKETS_PER_PAGE = 10_000
 
 
 async def handle_create_bucket(call: S3Call) -> web.StreamResponse:
@@ -64,7 +63,7 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     prefix = query.get("prefix", "")
     token = query.get("continuation-token")
     after = call.store.resume_after(token) if token else None
-    limit = _max_buckets(query.get("max-buckets"))
+    limit = call.params.max_buckets
     # Bucket counts are small (S3 caps an account at 10,000): one scan, filtered here.
     credential = call.auth.credential
     buckets = await call.store.list_buckets()
@@ -88,15 +87,3 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     return web.Response(
         body=document("ListAllMyBucketsResult", fields), content_type="application/xml"
     )
-
-
-def _max_buckets(value: str | None) -> int:
-    if value is None:
-        return MAX_BUCKETS_PER_PAGE
-    number = plain_number(value)
-    if number is None or not 1 <= number <= MAX_BUCKETS_PER_PAGE:
-        raise InvalidArgument(
-            f"max-buckets must be an integer between 1 and {MAX_BUCKETS_PER_PAGE}",
-            resource="max-buckets",
-        )
-    return number

@@ -11,6 +11,7 @@ from lightningstor.auth.access import Access, authorize
 from lightningstor.objects.multipart import MultipartUploads
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
+from lightningstor_server.s3.params import Params
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.sigv4 import AuthResult
 from lightningstor_server.s3.target import RequestTarget
@@ -42,6 +43,11 @@ class S3Call:
     @property
     def query(self) -> MultiDictProxy[str]:
         return self.target.query
+
+    @property
+    def params(self) -> Params:
+        """The operation's parameters, parsed by the router."""
+        return self.endpoint.params
 
     @property
     def store(self) -> ObjectStore:

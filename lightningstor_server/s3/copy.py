@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 from aiohttp import web
 
 from lightningstor.errors import InvalidArgument
@@ -15,28 +13,11 @@ from lightningstor_server.s3.xml import document, element
 COPY_SOURCE_PREFIX = "x-amz-copy-source-"
 
 
-def parse_copy_source(value: str) -> tuple[str, str]:
-    """``bucket/key[?versionId=...]``, URL-encoded by the client: decoded exactly once, with
-    ``+`` kept a plus (S3-CLIENTS.md section 14)."""
-    path, _, query = value.partition("?")
-    if query:
-        name, _, version = query.partition("=")
-        if name != "versionId" or unquote(version) != "null":
-            raise InvalidArgument("Invalid version id specified", resource="x-amz-copy-source")
-    bucket, _, key = unquote(path).removeprefix("/").partition("/")
-    if not bucket or not key:
-        raise InvalidArgument(
-            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-            resource="x-amz-copy-source",
-        )
-    return bucket, key
-
-
 async def handle_copy_object(call: S3Call) -> web.StreamResponse:
     headers = call.headers
     check_write_headers(call)
-    source = parse_copy_source(headers["x-amz-copy-source"])
-    call.may_read(source[0])
+    source = call.params.copy_source
+    assert source is not None  # the router parses it, and authorizes reading it
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidArgument("Unknown metadata directive.", resource="x-amz-metadata-directive")

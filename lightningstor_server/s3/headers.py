@@ -11,7 +11,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from multidict import CIMultiDictProxy
 
 from lightningstor.blobs.checksums import SUPPORTED_ALGORITHMS, checksum_type
-from lightningstor.errors import InvalidArgument, InvalidDigest, InvalidRequest
+from lightningstor.errors import InvalidDigest, InvalidRequest
 from lightningstor.model import (
     DEFAULT_CONTENT_TYPE,
     BodyExpectations,
@@ -190,30 +190,3 @@ def checksum_headers(checksums: Mapping[str, str], *, of: Mapping[str, str]) -> 
     for value in list(of.values())[:1]:
         headers["x-amz-checksum-type"] = checksum_type(value)
     return headers
-
-
-def max_keys(value: str | None) -> int:
-    if value is None:
-        return 1000
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidArgument(
-            "Provided max-keys not an integer or within integer range", resource="max-keys"
-        ) from None
-    if number < 0:
-        raise InvalidArgument(
-            "Argument maxKeys must be an integer between 0 and 2147483647", resource="max-keys"
-        )
-    return min(number, 1000)
-
-
-def plain_number(value: str | None, *, max_digits: int = 18) -> int | None:
-    """``value`` as a non-negative integer when it is plain ASCII digits of reasonable length,
-    else None. ``str.isdigit`` admits digits such as "²" that ``int`` refuses, and ``int``
-    refuses more than 4300 digits: either would otherwise surface as an internal error."""
-    if value is None or not value.isascii() or not value.isdigit():
-        return None
-    if len(value.lstrip("0")) > max_digits:
-        return None
-    return int(value)

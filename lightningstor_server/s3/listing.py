@@ -9,7 +9,7 @@ from aiohttp import web
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import ListPage
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.headers import iso_date, max_keys
+from lightningstor_server.s3.headers import iso_date
 from lightningstor_server.s3.sigv4 import uri_encode
 from lightningstor_server.s3.xml import document, element, group
 
@@ -54,7 +54,7 @@ async def _list(call: S3Call, after: str | None) -> tuple[ListPage, str, str, in
     """The page, with the prefix, delimiter and max-keys it was asked with."""
     query = call.query
     prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
-    limit = max_keys(query.get("max-keys"))
+    limit = call.params.max_keys
     page = await call.store.list_objects(
         call.endpoint.bucket,
         prefix=prefix,

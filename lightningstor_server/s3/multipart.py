@@ -10,12 +10,13 @@ from aiohttp import web
 from lightningstor.blobs.checksums import checksum_type
 from lightningstor.errors import InvalidArgument, MalformedXML
 from lightningstor.model import RangeRequest
-from lightningstor.objects.multipart import MAX_PART_NUMBER, CompletedPart
+from lightningstor.objects.multipart import CompletedPart
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.body import object_upload, small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.copy import COPY_SOURCE_PREFIX, parse_copy_source
+from lightningstor_server.s3.copy import COPY_SOURCE_PREFIX
+from lightningstor_server.s3.params import plain_number
 from lightningstor_server.s3.xml import (
     CHECKSUM_ELEMENTS,
     checksum_elements,
@@ -26,20 +27,6 @@ from lightningstor_server.s3.xml import (
 
 # 10,000 parts of a few hundred bytes of XML each.
 MAX_COMPLETE_BODY_BYTES = 8 * 1024 * 1024
-
-
-def _part_number(call: S3Call) -> int:
-    number = h.plain_number(call.query.get("partNumber"))
-    if number is None or not 1 <= number <= MAX_PART_NUMBER:
-        raise InvalidArgument(
-            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
-            resource="partNumber",
-        )
-    return number
-
-
-def _upload_id(call: S3Call) -> str:
-    return call.query.get("uploadId", "")
 
 
 def _checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
@@ -81,8 +68,8 @@ async def handle_upload_part(call: S3Call) -> web.StreamResponse:
     part = await call.gateway.multipart.upload_part(
         call.endpoint.bucket,
         call.endpoint.key,
-        _upload_id(call),
-        _part_number(call),
+        call.params.upload_id,
+        call.params.part_number,
         upload.chunks,
         expect=upload.expect,
     )
@@ -92,9 +79,8 @@ async def handle_upload_part(call: S3Call) -> web.StreamResponse:
 async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
     headers = call.headers
     check_write_headers(call)
-    source = parse_copy_source(headers["x-amz-copy-source"])
-    call.may_read(source[0])
-    number = _part_number(call)
+    source, number = call.params.copy_source, call.params.part_number
+    assert source is not None  # the router parses it, and authorizes reading it
     reader = await call.store.open_object(
         *source,
         byte_range=_copy_range(headers.get("x-amz-copy-source-range")),
@@ -103,7 +89,7 @@ async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
     )
     # A range of a blob is other content, so its bytes are staged as a new blob.
     part = await call.gateway.multipart.upload_part(
-        call.endpoint.bucket, call.endpoint.key, _upload_id(call), number, reader.chunks
+        call.endpoint.bucket, call.endpoint.key, call.params.upload_id, number, reader.chunks
     )
     fields = [element("LastModified", h.iso_date(part.mtime_ns)), element("ETag", f'"{part.etag}"')]
     fields += checksum_elements(part.checksums)
@@ -135,7 +121,7 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
         if node.tag.rpartition("}")[2] != "Part":
             raise MalformedXML()
         fields = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in node}
-        number, etag = h.plain_number(fields.get("PartNumber"), max_digits=5), fields.get("ETag")
+        number, etag = plain_number(fields.get("PartNumber"), max_digits=5), fields.get("ETag")
         if number is None or etag is None:
             raise MalformedXML()
         checksums = {a: fields[n] for n, a in CHECKSUM_ELEMENTS.items() if n in fields}
@@ -148,7 +134,7 @@ async def handle_complete_multipart_upload(call: S3Call) -> web.StreamResponse:
     head = await call.gateway.multipart.complete(
         call.endpoint.bucket,
         call.endpoint.key,
-        _upload_id(call),
+        call.params.upload_id,
         parts,
         preconditions=h.preconditions(call.headers),
         checksums=h.declared_checksums(call.headers),
@@ -167,27 +153,20 @@ async def handle_complete_multipart_upload(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_abort_multipart_upload(call: S3Call) -> web.StreamResponse:
-    await call.gateway.multipart.abort(call.endpoint.bucket, call.endpoint.key, _upload_id(call))
+    await call.gateway.multipart.abort(
+        call.endpoint.bucket, call.endpoint.key, call.params.upload_id
+    )
     return web.Response(status=204)
 
 
-def _bounded(value: str | None, name: str, default: int = 1000) -> int:
-    if value is None:
-        return default
-    number = h.plain_number(value)
-    if number is None:
-        raise InvalidArgument(
-            f"Provided {name} not an integer or within integer range", resource=name
-        )
-    return min(number, 1000)
-
-
 async def handle_list_parts(call: S3Call) -> web.StreamResponse:
-    query = call.query
-    marker = _bounded(query.get("part-number-marker"), "part-number-marker", 0)
-    limit = _bounded(query.get("max-parts"), "max-parts")
+    marker, limit = call.params.part_number_marker, call.params.max_parts
     upload, parts, more = await call.gateway.multipart.list_parts(
-        call.endpoint.bucket, call.endpoint.key, _upload_id(call), after=marker, max_parts=limit
+        call.endpoint.bucket,
+        call.endpoint.key,
+        call.params.upload_id,
+        after=marker,
+        max_parts=limit,
     )
     owner = [element("ID", call.caller), element("DisplayName", call.caller)]
     entries = [
@@ -223,7 +202,7 @@ async def handle_list_parts(call: S3Call) -> web.StreamResponse:
 
 async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
     query = call.query
-    limit = _bounded(query.get("max-uploads"), "max-uploads")
+    limit = call.params.max_uploads
     key_marker, id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
     prefix = query.get("prefix", "")
     uploads, more = await call.gateway.multipart.list_uploads(

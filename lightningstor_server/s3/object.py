@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from lightningstor.errors import InvalidArgument, InvalidRequest
+from lightningstor.errors import InvalidArgument
 from lightningstor.model import ByteRange, ObjectHead
 from lightningstor.objects.conditions import part_range, resolve_range
 from lightningstor_server.s3 import headers as h
@@ -17,7 +17,6 @@ from lightningstor_server.s3.context import S3Call
 
 log = logging.getLogger("lightningstor.s3")
 
-MAX_PART_NUMBER = 10_000
 # GET bodies up to this size are read whole before the response starts (see handle_get_object).
 _WHOLE_GET_BYTES = 64 * 1024
 # GET may override these response headers through signed query parameters.
@@ -65,21 +64,6 @@ def _checksums_of(
     return head.checksums if whole else {}
 
 
-def _part_number(call: S3Call) -> int | None:
-    value = call.query.get("partNumber")
-    if value is None:
-        return None
-    number = h.plain_number(value)
-    if number is None or not 1 <= number <= MAX_PART_NUMBER:
-        raise InvalidArgument(
-            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
-            resource="partNumber",
-        )
-    if "Range" in call.headers:
-        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter.")
-    return int(value)
-
-
 def _response(
     call: S3Call,
     head: ObjectHead,
@@ -114,7 +98,7 @@ def _response(
 
 async def handle_head_object(call: S3Call) -> web.StreamResponse:
     headers = call.headers
-    part_number = _part_number(call)
+    part_number = call.params.part_number or None
     head = await call.store.head_object(
         call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(headers)
     )
@@ -127,7 +111,7 @@ async def handle_head_object(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_get_object(call: S3Call) -> web.StreamResponse:
-    part_number = _part_number(call)
+    part_number = call.params.part_number or None
     reader = await call.store.open_object(
         call.endpoint.bucket,
         call.endpoint.key,

@@ -31,7 +31,7 @@ from lightningstor.errors import (
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
-from lightningstor_server.s3.headers import plain_number
+from lightningstor_server.s3.params import plain_number
 from lightningstor_server.s3.sigv4 import (
     ALGORITHM,
     MAX_SKEW_SECONDS,

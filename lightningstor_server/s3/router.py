@@ -8,11 +8,13 @@ SDKs' ``x-id`` label and the authentication parameters.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from multidict import MultiMapping
 
+from lightningstor.auth.access import Access
 from lightningstor.errors import (
     InvalidArgument,
     InvalidBucketName,
@@ -20,6 +22,7 @@ from lightningstor.errors import (
     MethodNotAllowed,
     NotImplementedByServer,
 )
+from lightningstor_server.s3.params import Params, check_numbers, parse_params
 from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS, is_query_header
 
 # Query parameters that modify an operation rather than select a sub-resource.
@@ -61,8 +64,6 @@ _NUMBER_PARAMS = {
     "max-uploads": "Provided max-uploads not an integer or within integer range",
     "max-buckets": "Provided max-buckets not an integer or within integer range",
 }
-# More significant digits than any count or part number S3 accepts (2**31 - 1 is the largest).
-_MAX_NUMBER_DIGITS = 18
 _OBJECT_READS = {
     "tagging": "GetObjectTagging",
     "acl": "GetObjectAcl",
@@ -70,18 +71,47 @@ _OBJECT_READS = {
 }
 
 
+# Operations that only read; every other operation on a bucket needs write access to it.
+READ_OPERATIONS = frozenset(
+    {
+        "GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "ListObjectVersions",
+        "HeadBucket", "GetBucketLocation", "GetBucketConfiguration", "GetObjectTagging",
+        "GetObjectAcl", "ListParts", "ListMultipartUploads", "GetObjectAttributes",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
+    """What a request asks for, and what it needs: everything after routing reads this."""
+
     operation: str
     bucket: str = ""
     key: str = ""
     subresource: str = ""
+    # What the caller needs on ``bucket`` (None: no bucket, as for ListBuckets); a copy also
+    # needs READ on its source, ``params.copy_source``.
+    access: Access | None = None
+    params: Params = dataclasses.field(default_factory=Params)
 
 
 def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str, str]) -> Endpoint:
     """``path`` and ``query`` come from the one parse of the target (``target.py``): the path
     in path-style form, decoded once (``+`` stays a plus, ``//`` is kept)."""
-    _check_numbers(query)
+    check_numbers(query, _NUMBER_PARAMS)
+    endpoint = _endpoint(method, path, query, headers)
+    return dataclasses.replace(
+        endpoint,
+        access=(Access.READ if endpoint.operation in READ_OPERATIONS else Access.WRITE)
+        if endpoint.bucket
+        else None,
+        params=parse_params(endpoint.operation, query, headers),
+    )
+
+
+def _endpoint(
+    method: str, path: str, query: MultiMapping[str], headers: Mapping[str, str]
+) -> Endpoint:
     bucket, _, key = path.removeprefix("/").partition("/")
     if not bucket and key:  # "//k": a key in no bucket
         raise InvalidBucketName("The request names an object but no bucket.", resource="")
@@ -167,19 +197,6 @@ def _object_endpoint(
     if "partNumber" in names and method not in ("GET", "HEAD"):
         raise InvalidRequest("partNumber on a write needs an uploadId.", resource="partNumber")
     return _pick(method, operations, bucket=bucket, key=key)
-
-
-def _check_numbers(query: MultiMapping[str]) -> None:
-    """Refuse a numeric parameter that only looks like a number: handlers test values with
-    str.isdigit(), which admits digits such as "²" that int() refuses, and int() refuses more
-    than 4300 digits. Either would otherwise reach int() and fail as an internal error.
-    Anything else (a sign, letters, an empty value) is left for the handler's own message."""
-    for name, message in _NUMBER_PARAMS.items():
-        for value in query.getall(name, ()):
-            if value.isdigit() and (
-                not value.isascii() or len(value.lstrip("0")) > _MAX_NUMBER_DIGITS
-            ):
-                raise InvalidArgument(message, resource=name)
 
 
 def _only(names: set[str], allowed: frozenset[str], where: str) -> None:

@@ -17,6 +17,7 @@ from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import scan_all
 from lightningstor.meta.records import decode_ref
 from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions
+from lightningstor.objects import limits
 from lightningstor.objects.multipart import CompletedPart, MultipartUploads, multipart_etag
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
@@ -305,3 +306,27 @@ def test_a_completion_interrupted_by_a_crash_is_reopened_at_start(tmp_path: Path
     assert check_store(store.kv, store.blobs).problems == []
     store.close()
     offloader.shutdown()
+
+
+def test_the_store_refuses_a_put_or_part_over_the_single_put_limit(
+    store: ObjectStore, mpu: MultipartUploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5 GiB per PUT and per part, enforced on the bytes by the store, so a door that does
+    not check a declared size (gRPC, or an S3 body without one) cannot pass it."""
+    monkeypatch.setattr(limits, "MAX_PUT_BYTES", 4096)
+
+    async def scenario() -> None:
+        await store.create_bucket("mpu", owner="o")
+        await store.put_object("mpu", "kept", chunks(b"k" * 4096))
+        with pytest.raises(errors.EntityTooLarge) as caught:
+            await store.put_object("mpu", "kept", chunks(b"x" * 4097, 1000))
+        assert caught.value.extra == {"MaxSizeAllowed": "4096"}
+        upload = await mpu.create("mpu", "obj")
+        with pytest.raises(errors.EntityTooLarge):
+            await mpu.upload_part("mpu", "obj", upload.upload_id, 1, chunks(b"p" * 4097, 1000))
+        assert await read_all(store, "mpu", "kept") == b"k" * 4096  # nothing was lost
+        assert (await mpu.list_parts("mpu", "obj", upload.upload_id))[1] == []
+        assert list(store.blobs.tmp_root.iterdir()) == []  # nothing staged stays
+        await mpu.abort("mpu", "obj", upload.upload_id)
+
+    run(scenario)

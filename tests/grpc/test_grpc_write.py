@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from lightningstor import errors
+from lightningstor.objects import limits
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import OBJECTS, GrpcEnv, MiB, expect_status, grpc_test
 
@@ -277,3 +278,16 @@ async def test_message_over_grpc_limit_is_resource_exhausted(env: GrpcEnv) -> No
         await call
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     await assert_nothing_stored(env, settle=True)
+
+
+@grpc_test
+async def test_a_write_over_the_single_put_limit_is_refused_by_the_store(
+    env: GrpcEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No size declared, so only the bytes tell: the store's limit (5 GiB, lowered here)
+    stands behind every door."""
+    monkeypatch.setattr(limits, "MAX_PUT_BYTES", MiB)
+    await env.store.create_bucket(BUCKET, owner="test")
+    call = write(env, [spec(), *data_messages(b"x" * (2 * MiB), chunk=MiB // 2)])
+    await expect_status(call, grpc.StatusCode.RESOURCE_EXHAUSTED, "EntityTooLarge")
+    await assert_nothing_stored(env)

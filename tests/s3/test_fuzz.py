@@ -40,6 +40,7 @@ from lightningstor_server.s3.chunked import (
     StreamingUpload,
     streaming_upload,
 )
+from lightningstor_server.s3.params import max_keys
 from lightningstor_server.s3.router import route
 from lightningstor_server.s3.sigv4 import (
     ChunkSigner,
@@ -424,7 +425,7 @@ def _raises_only_storage_errors(parse: Callable[[], Any]) -> None:
 def test_other_header_parsers_only_ever_raise_storage_errors(
     value: str | None, date: str | None
 ) -> None:
-    _raises_only_storage_errors(lambda: h.max_keys(value))
+    _raises_only_storage_errors(lambda: max_keys(value))
     fields = CIMultiDict[str]()
     for name in ("Content-MD5", "x-amz-checksum-crc32", "x-amz-sdk-checksum-algorithm"):
         if value is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,34 +26,50 @@ from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.ops.fsck import check_store
 from lightningstor_server.ratelimit import FailedAuthLimiter
-from lightningstor_server.s3.app import make_gateway
+from lightningstor_server.s3 import app as s3_app
+from lightningstor_server.s3.app import S3App, make_gateway
 
 KEY_ID, SECRET = "AKIDINPROCESS0000001", "in-process-secret-00001"
+# A key that may write bucket "dst" and nothing else.
+LIMITED = "AKIDINPROCESSLIMITED"
 NS = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 async def _lookup(key_id: str) -> Credential | None:
-    if key_id != KEY_ID:
+    if key_id not in (KEY_ID, LIMITED):
         return None
+    admin = key_id == KEY_ID
+    grants = {} if admin else {"dst": "readwrite"}
     return Credential(
-        access_key_id=KEY_ID, secret_access_key=SECRET, name="t", admin=True, active=True
+        access_key_id=key_id,
+        secret_access_key=SECRET,
+        name="t",
+        admin=admin,
+        active=True,
+        grants=grants,
     )
 
 
 class Door:
     """A signed HTTP client of one in-process S3 door."""
 
-    def __init__(self, client: TestClient[Any, Any]) -> None:
+    def __init__(self, client: TestClient[Any, Any], app: S3App) -> None:
         self.client = client
+        self.app = app
 
     async def call(
-        self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        key_id: str = KEY_ID,
     ) -> tuple[int, Mapping[str, str], bytes]:
         host = f"127.0.0.1:{self.client.port}"
         wanted = {**(headers or {}), "X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()}
         request = AWSRequest(method=method, url=f"http://{host}{target}", data=body, headers=wanted)
-        S3SigV4Auth(Credentials(KEY_ID, SECRET), "s3", "us-east-1").add_auth(request)
+        S3SigV4Auth(Credentials(key_id, SECRET), "s3", "us-east-1").add_auth(request)
         sent = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
         # A BytesIO: aiohttp warns that bytes this large would be sent in one blocking write.
         response = await self.client.request(method, target, data=io.BytesIO(body), headers=sent)
@@ -73,7 +90,7 @@ async def serving(path: Path) -> AsyncIterator[Door]:
     client: TestClient[Any, Any] = TestClient(TestServer(app.build()))
     await client.start_server()
     try:
-        yield Door(client)
+        yield Door(client, app)
     finally:
         await client.close()
         assert check_store(store.kv, store.blobs, verify_content=True).problems == []
@@ -193,5 +210,99 @@ def test_multipart_in_process(door: Any) -> None:
         assert status == 200 and ET.fromstring(body).findtext("s3:ETag", namespaces=NS)
         status, headers, body = await d.call("GET", "/mpu/big?partNumber=2")
         assert (status, body, headers["x-amz-mp-parts-count"]) == (206, b"end", "2")
+
+    door(scenario)
+
+
+def test_parameters_are_parsed_and_bounded_before_any_handler(door: Any) -> None:
+    async def scenario(d: Door) -> None:
+        await d.call("PUT", "/params")
+        await d.call("PUT", "/params/k", b"0123456789")
+        refused = {
+            "/params/k?partNumber=0": (400, "InvalidArgument", "Part number must be"),
+            "/params/k?partNumber=10001": (400, "InvalidArgument", "Part number must be"),
+            "/params?max-keys=abc": (400, "InvalidArgument", "Provided max-keys not an integer"),
+            "/params?max-keys=-1": (400, "InvalidArgument", "Argument maxKeys must be"),
+            "/?max-buckets=0": (400, "InvalidArgument", "max-buckets must be an integer"),
+            "/params?uploads&max-uploads=x": (400, "InvalidArgument", "Provided max-uploads"),
+        }
+        for target, (status, code, message) in refused.items():
+            got, _, body = await d.call("GET", target)
+            assert (got, code_of(body)) == (status, code), target
+            assert (ET.fromstring(body).findtext("Message") or "").startswith(message), target
+        got, _, body = await d.call("GET", "/params/k?partNumber=1", headers={"Range": "bytes=0-1"})
+        assert (got, code_of(body)) == (400, "InvalidRequest")
+        status, _, body = await d.call("GET", "/params?max-keys=5000")
+        assert ET.fromstring(body).findtext("s3:MaxKeys", namespaces=NS) == "1000"  # capped
+        assert (await d.call("GET", "/params/k"))[2] == b"0123456789"  # nothing was lost
+
+    door(scenario)
+
+
+def test_a_copy_needs_read_access_to_its_source(door: Any) -> None:
+    async def scenario(d: Door) -> None:
+        for bucket in ("src", "dst"):
+            await d.call("PUT", f"/{bucket}")
+        await d.call("PUT", "/src/secret", b"not yours")
+        await d.call("PUT", "/dst/mine", b"yours", key_id=LIMITED)
+        copy = {"x-amz-copy-source": "src/secret"}
+        status, _, body = await d.call("PUT", "/dst/stolen", headers=copy, key_id=LIMITED)
+        assert (status, code_of(body)) == (403, "AccessDenied")
+        _, _, body = await d.call("POST", "/dst/big?uploads", key_id=LIMITED)
+        upload = ET.fromstring(body).findtext("s3:UploadId", namespaces=NS)
+        status, _, body = await d.call(
+            "PUT", f"/dst/big?partNumber=1&uploadId={upload}", headers=copy, key_id=LIMITED
+        )
+        assert (status, code_of(body)) == (403, "AccessDenied")
+        status, _, _ = await d.call("GET", "/dst/stolen")
+        assert status == 404  # nothing was written
+        own = {"x-amz-copy-source": "dst/mine"}
+        assert (await d.call("PUT", "/dst/copy", headers=own, key_id=LIMITED))[0] == 200
+        assert (await d.call("GET", "/dst/copy"))[2] == b"yours"
+        assert (await d.call("DELETE", f"/dst/big?uploadId={upload}"))[0] == 204
+
+    door(scenario)
+
+
+def test_the_access_log_records_every_answer_once(
+    door: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(d: Door) -> None:
+        caplog.set_level(logging.INFO, logger="lightningstor.s3")
+        await d.call("PUT", "/logged")
+        _, headers, _ = await d.call("GET", "/logged/missing")
+        await d.app.drain(0)
+        status, refused_headers, body = await d.call("GET", "/logged")
+        assert (status, code_of(body)) == (503, "ServiceUnavailable")
+        assert refused_headers["Connection"] == "close"
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("request=")]
+        assert len(lines) == 3
+        assert "op=CreateBucket status=200" in lines[0] and f"key_id={KEY_ID}" in lines[0]
+        assert lines[1].startswith(f"request={headers['x-amz-request-id']} method=GET")
+        assert "op=NoSuchKey status=404" in lines[1]
+        assert "op=ServiceUnavailable status=503" in lines[2]
+        assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+    door(scenario)
+
+
+def test_an_unexpected_exception_is_an_internal_error_with_its_request_id(
+    door: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(call: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(s3_app.HANDLERS, "HeadBucket", broken)
+
+    async def scenario(d: Door) -> None:
+        await d.call("PUT", "/buggy")
+        status, headers, body = await d.call("GET", "/buggy?location")
+        assert status == 200  # the other operations are unaffected
+        status, headers, body = await d.call("HEAD", "/buggy")
+        assert (status, body) == (500, b"")
+        request_id = headers["x-amz-request-id"]
+        failures = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+        assert [r.getMessage().split()[0] for r in failures] == [f"request={request_id}"]
+        assert failures[0].exc_info is not None
 
     door(scenario)
