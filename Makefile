@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/lightningstor/v1/*.proto)
 STUBS  := lightningstor/v1/.generated
 DATA   ?= ./var/lightningstor
-PYTEST_ARGS ?=
+# Test files run in parallel, one per core (pytest-xdist); PYTEST_ARGS= runs them in one.
+PYTEST_ARGS ?= -n auto --dist loadfile
 BENCH_ARGS ?=
 # The S3 conformance kit (ceph/s3-tests, pinned, with selections and a runner); see
 # tests/conformance/run.py for where to get it when it is not here.

@@ -1,9 +1,10 @@
-"""The one error hierarchy of LightningSTOR.
+"""The one error hierarchy of the core.
 
 Every failure the core reports is a :class:`StorageError` carrying the S3 error code that names
-it, a human message and the resource it concerns. The front ends translate these through one
-table each (``lightningstor_server/s3/errors.py``, ``lightningstor_server/grpc/errors.py``);
-the core itself knows nothing of HTTP statuses or gRPC codes.
+it, a human message and the resource it concerns. The doors translate these by class, walking
+the MRO with family defaults (``lightningstor_server/s3/errors.py``,
+``lightningstor_server/grpc/errors.py``); the core knows nothing of HTTP statuses or gRPC
+codes. Errors only S3 has (its URI, header, form and XML refusals) live in the S3 door.
 
     StorageError
     ├── NotFound ............. NoSuchBucket, NoSuchKey, NoSuchUpload,
@@ -11,24 +12,20 @@ the core itself knows nothing of HTTP statuses or gRPC codes.
     ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
     │                          ConditionalRequestConflict, OperationAborted, LastAdminKey
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
-    │                          InvalidRequest, InvalidURI, InvalidPartNumber, InvalidPart,
-    │                          InvalidPartOrder, EntityTooSmall, MalformedXML, EntityTooLarge,
-    │                          MalformedPOSTRequest, InvalidPolicyDocument,
-    │                          InvalidBucketAclWithObjectOwnership, AccessControlListNotSupported,
-    │                          MetadataTooLarge, MissingContentLength, MethodNotAllowed,
-    │                          NotImplemented
-    ├── IntegrityError ....... BadDigest, InvalidDigest, XAmzContentSHA256Mismatch, IncompleteBody
+    │                          InvalidRequest, InvalidPartNumber, InvalidPart, InvalidPartOrder,
+    │                          EntityTooSmall, EntityTooLarge, MetadataTooLarge
+    ├── IntegrityError ....... BadDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
     ├── AuthError ............ AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
-    │                          AuthorizationHeaderMalformed, AuthorizationQueryParametersError,
-    │                          RequestTimeTooSkewed,
-    │                          MissingSecurityHeader
+    │                          AuthorizationHeaderMalformed, RequestTimeTooSkewed,
+    │                          MissingSecurityHeader (both doors authenticate)
     ├── InsufficientStorage
     └── InternalError, ServiceUnavailable (SlowDown)
 """
 
 from __future__ import annotations
 
+import errno
 from typing import ClassVar
 
 
@@ -216,42 +213,6 @@ class InvalidRequest(InvalidInput):
     default_message = "Invalid Request"
 
 
-class InvalidURI(InvalidInput):
-    code = "InvalidURI"
-    default_message = "Couldn't parse the specified URI."
-
-
-class InvalidBucketAclWithObjectOwnership(InvalidInput):
-    code = "InvalidBucketAclWithObjectOwnership"
-    default_message = (
-        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
-    )
-
-
-class AccessControlListNotSupported(InvalidInput):
-    code = "AccessControlListNotSupported"
-    default_message = "The bucket does not allow ACLs"
-
-
-class MalformedPOSTRequest(InvalidInput):
-    code = "MalformedPOSTRequest"
-    default_message = "The body of your POST request is not well-formed multipart/form-data."
-
-
-class InvalidPolicyDocument(InvalidInput):
-    code = "InvalidPolicyDocument"
-    default_message = (
-        "The content of the form does not meet the conditions specified in the policy document."
-    )
-
-
-class MalformedXML(InvalidInput):
-    code = "MalformedXML"
-    default_message = (
-        "The XML you provided was not well-formed or did not validate against our published schema"
-    )
-
-
 class EntityTooLarge(InvalidInput):
     code = "EntityTooLarge"
     default_message = "Your proposed upload exceeds the maximum allowed object size."
@@ -262,23 +223,6 @@ class MetadataTooLarge(InvalidInput):
     default_message = "Your metadata headers exceed the maximum allowed metadata size."
 
 
-class MissingContentLength(InvalidInput):
-    code = "MissingContentLength"
-    default_message = "You must provide the Content-Length HTTP header."
-
-
-class MethodNotAllowed(InvalidInput):
-    code = "MethodNotAllowed"
-    default_message = "The specified method is not allowed against this resource."
-
-
-class NotImplementedByServer(InvalidInput):
-    code = "NotImplemented"
-    default_message = (
-        "A header or query you provided implies functionality that is not implemented."
-    )
-
-
 # --- integrity ------------------------------------------------------------------------------
 class IntegrityError(StorageError):
     pass
@@ -287,11 +231,6 @@ class IntegrityError(StorageError):
 class BadDigest(IntegrityError):
     code = "BadDigest"
     default_message = "The Content-MD5 or checksum you specified did not match what we received."
-
-
-class InvalidDigest(IntegrityError):
-    code = "InvalidDigest"
-    default_message = "The Content-MD5 or checksum you specified is not valid."
 
 
 class ContentSHA256Mismatch(IntegrityError):
@@ -351,11 +290,6 @@ class AuthorizationHeaderMalformed(AuthError):
     default_message = "The authorization header you provided is invalid."
 
 
-class AuthorizationQueryParametersError(AuthError):
-    code = "AuthorizationQueryParametersError"
-    default_message = "The query-string authentication parameters are malformed."
-
-
 class RequestTimeTooSkewed(AuthError):
     code = "RequestTimeTooSkewed"
     default_message = "The difference between the request time and the current time is too large."
@@ -364,3 +298,12 @@ class RequestTimeTooSkewed(AuthError):
 class MissingSecurityHeader(AuthError):
     code = "MissingSecurityHeader"
     default_message = "Your request is missing a required header."
+
+
+def from_os_error(exc: OSError) -> StorageError:
+    """The one translation of an operating-system error: a full disk or quota is
+    InsufficientStorage (the client may retry elsewhere or later), anything else is an
+    InternalError that names the OS's reason, never a path."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage()
+    return InternalError(f"I/O error: {exc.strerror}")

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from lightningstor.blobs.files import BlobStore, StagedBlob
-from lightningstor.errors import InsufficientStorage, InternalError, StorageError
+from lightningstor.errors import from_os_error
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.records import (
@@ -187,7 +187,7 @@ class BlobReferences:
                 await self.io.run(self.blobs.publish, staged)
             return await unit.commit_records()
         except OSError as exc:
-            raise storage_error(exc) from exc
+            raise from_os_error(exc) from exc
 
     async def _await_collection(self, sha: str) -> None:
         entry = Unit(self.kv, self.io, sync=False)  # the publish that follows fsyncs
@@ -233,9 +233,3 @@ class BlobReferences:
         finish.put(ref_key, encode_ref(RefRecord(generation=ref.generation + 1)))
         finish.delete(garbage_key)
         return 1 if await finish.commit() else 0
-
-
-def storage_error(exc: OSError) -> StorageError:
-    if exc.errno in (28, 122):  # ENOSPC, EDQUOT
-        return InsufficientStorage()
-    return InternalError(f"I/O error: {exc.strerror}")

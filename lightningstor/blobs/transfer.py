@@ -16,12 +16,12 @@ from typing import Any, ParamSpec, TypeVar
 
 from lightningstor.blobs.files import BlobReader, BlobStore, BlobWriter, StagedBlob
 from lightningstor.blobs.inline import InlineBody
-from lightningstor.blobs.references import storage_error
 from lightningstor.errors import (
     BadDigest,
     ContentSHA256Mismatch,
     EntityTooLarge,
     IncompleteBody,
+    from_os_error,
 )
 from lightningstor.model import BodyExpectations
 from lightningstor.offload import Offloader
@@ -98,7 +98,7 @@ class Transfers:
         try:
             return await self.io.run(fn, *args, **kwargs)
         except OSError as exc:
-            raise storage_error(exc) from exc
+            raise from_os_error(exc) from exc
 
     async def read_ahead(
         self, reader: BlobReader, offset: int, stop: int

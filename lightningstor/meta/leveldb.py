@@ -32,7 +32,7 @@ from pathlib import Path
 
 import plyvel
 
-from lightningstor.errors import InsufficientStorage
+from lightningstor.errors import InsufficientStorage, StorageError, from_os_error
 from lightningstor.meta.kv import Batch, KVConflict
 
 log = logging.getLogger("lightningstor.kv")
@@ -205,9 +205,9 @@ class LevelDBKV:
             self._db.close()
 
 
-def _storage_error(exc: plyvel.IOError) -> Exception:
-    """LevelDB reports a full disk as an IOError whose text names the errno's message."""
+def _storage_error(exc: plyvel.IOError) -> StorageError:
+    """LevelDB reports a full disk as an IOError whose text names the errno's message, so
+    the errno is read back from the text before the one translation (errors.from_os_error)."""
     text = str(exc)
-    if any(reason in text for reason in _NO_SPACE):
-        return InsufficientStorage()
-    return OSError(errno.EIO, f"metadata write failed: {text}")
+    no_space = any(reason in text for reason in _NO_SPACE)
+    return from_os_error(OSError(errno.ENOSPC if no_space else errno.EIO, "metadata write failed"))

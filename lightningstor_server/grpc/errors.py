@@ -53,7 +53,6 @@ STATUS_BY_CLASS: dict[type[StorageError], grpc.StatusCode] = {
     e.InvalidRange: S.OUT_OF_RANGE,
     e.InvalidPartNumber: S.OUT_OF_RANGE,
     e.EntityTooLarge: S.RESOURCE_EXHAUSTED,
-    e.NotImplementedByServer: S.UNIMPLEMENTED,
     e.AccessDenied: S.PERMISSION_DENIED,
 }
 

@@ -61,7 +61,7 @@ from lightningstor_server.s3.authentication import (
     claims_a_signature,
 )
 from lightningstor_server.s3.context import Gateway, S3Call
-from lightningstor_server.s3.errors import error_response
+from lightningstor_server.s3.error_reply import error_response
 from lightningstor_server.s3.post import handle_post_object
 from lightningstor_server.s3.presign import query_headers
 from lightningstor_server.s3.router import Endpoint, route

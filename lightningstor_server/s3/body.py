@@ -10,12 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from lightningstor.errors import (
-    ContentSHA256Mismatch,
-    InvalidRequest,
-    MalformedXML,
-    MissingContentLength,
-)
+from lightningstor.errors import ContentSHA256Mismatch, InvalidRequest
 from lightningstor.model import BodyExpectations, ContentHeaders
 from lightningstor.offload import Offloader
 from lightningstor_server.s3 import headers as h
@@ -26,6 +21,7 @@ from lightningstor_server.s3.chunked import (
     streaming_upload,
 )
 from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.errors import MalformedXML, MissingContentLength
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
 
 # The loop hands the thread pool 1 MiB at a time: large enough that hashing and writing run at

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 from aiohttp import web
 
 from lightningstor.auth.access import visible
-from lightningstor.errors import BucketAlreadyOwnedByYou, MalformedXML
+from lightningstor.errors import BucketAlreadyOwnedByYou
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.headers import iso_date
-from lightningstor_server.s3.xml import document, element, group
+from lightningstor_server.s3.xml import document, element, group, parse_request
 
 MAX_CREATE_BODY_BYTES = 64 * 1024
 
@@ -34,10 +32,7 @@ async def _check_location(call: S3Call) -> None:
     body = await small_body(call, MAX_CREATE_BODY_BYTES)
     if not body.strip():
         return
-    try:
-        ET.fromstring(body)  # noqa: S314 - stdlib expat refuses external entities
-    except ET.ParseError:
-        raise MalformedXML() from None
+    parse_request(body)
 
 
 async def handle_delete_bucket(call: S3Call) -> web.StreamResponse:

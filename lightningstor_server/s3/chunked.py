@@ -40,10 +40,9 @@ from lightningstor.errors import (
     IncompleteBody,
     InvalidArgument,
     InvalidRequest,
-    MissingContentLength,
-    NotImplementedByServer,
     SignatureDoesNotMatch,
 )
+from lightningstor_server.s3.errors import MissingContentLength, NotImplementedByServer
 from lightningstor_server.s3.sigv4 import (
     STREAMING_PREFIX,
     STREAMING_SIGNED,

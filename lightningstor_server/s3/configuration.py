@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.errors import (
+from lightningstor.errors import NoSuchConfiguration
+from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.errors import (
     AccessControlListNotSupported,
     InvalidBucketAclWithObjectOwnership,
-    NoSuchConfiguration,
     NotImplementedByServer,
 )
-from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.xml import document, element, group
 
 # Configurations whose absence S3 reports as an error: sub-resource -> (code, message).

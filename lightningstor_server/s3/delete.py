@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import hmac
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from lightningstor.blobs.checksums import BodyDigests
-from lightningstor.errors import BadDigest, InvalidRequest, MalformedXML, StorageError
+from lightningstor.errors import BadDigest, InvalidRequest, StorageError
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.errors import MalformedXML
 from lightningstor_server.s3.headers import CHECKSUM_PREFIX, body_expectations
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
-from lightningstor_server.s3.xml import document, element, group
+from lightningstor_server.s3.xml import document, element, group, local_name, parse_request
 
 MAX_KEYS_PER_REQUEST = 1000
 # 1000 keys of up to 1024 bytes each, escaped, plus the XML around them.
@@ -28,26 +28,17 @@ class _Target:
     version_id: str | None
 
 
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
 def parse_delete(body: bytes) -> tuple[list[_Target], bool]:
     """The keys to delete and the Quiet flag; MalformedXML for anything S3 would refuse."""
-    try:
-        root = ET.fromstring(body)  # noqa: S314 - expat refuses external entities and bounds expansion
-    except ET.ParseError:
-        raise MalformedXML() from None
-    if _local(root.tag) != "Delete":
-        raise MalformedXML()
+    root = parse_request(body, "Delete")
     targets: list[_Target] = []
     quiet = False
     for child in root:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "Quiet":
             quiet = (child.text or "").strip().lower() == "true"
         elif name == "Object":
-            fields = {_local(c.tag): c.text or "" for c in child}
+            fields = {local_name(c.tag): c.text or "" for c in child}
             if "Key" not in fields:
                 raise MalformedXML()
             targets.append(_Target(fields["Key"], fields.get("VersionId")))

@@ -1,17 +1,99 @@
-"""The S3 mapping table: error class -> HTTP status, and the S3 XML error body."""
+"""The S3 door's errors: the codes only S3 has (its URI, header, form and XML refusals), each
+with its HTTP status beside it, and the status of every core error, by class.
+
+A core error's status is found by walking its MRO: a family's status unless a member says
+otherwise, so a new core error gets its family's answer without an entry here (a test checks
+that every class resolves, and that none but InternalError falls through to 500).
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import ClassVar
 
 from lightningstor import errors as e
-from lightningstor.errors import InvalidRange, NotModified, StorageError
-from lightningstor_server.s3.headers import http_date
-from lightningstor_server.s3.xml import document, element
+from lightningstor.errors import StorageError
 
-# By class, walking each error's MRO: a family's status unless a member says otherwise, so a
-# new error class gets its family's answer without an entry here (a test checks every class
-# resolves, and that none falls through to 500 but InternalError).
+
+class S3Error(StorageError):
+    """Marks the errors only the S3 door raises; each names its own ``http_status``."""
+
+    http_status: ClassVar[int]
+
+
+class InvalidURI(e.InvalidInput, S3Error):
+    code = "InvalidURI"
+    http_status = 400
+    default_message = "Couldn't parse the specified URI."
+
+
+class InvalidBucketAclWithObjectOwnership(e.InvalidInput, S3Error):
+    code = "InvalidBucketAclWithObjectOwnership"
+    http_status = 400
+    default_message = (
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+    )
+
+
+class AccessControlListNotSupported(e.InvalidInput, S3Error):
+    code = "AccessControlListNotSupported"
+    http_status = 400
+    default_message = "The bucket does not allow ACLs"
+
+
+class MalformedPOSTRequest(e.InvalidInput, S3Error):
+    code = "MalformedPOSTRequest"
+    http_status = 400
+    default_message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class InvalidPolicyDocument(e.InvalidInput, S3Error):
+    code = "InvalidPolicyDocument"
+    http_status = 400
+    default_message = (
+        "The content of the form does not meet the conditions specified in the policy document."
+    )
+
+
+class MalformedXML(e.InvalidInput, S3Error):
+    code = "MalformedXML"
+    http_status = 400
+    default_message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
+class MissingContentLength(e.InvalidInput, S3Error):
+    code = "MissingContentLength"
+    http_status = 411
+    default_message = "You must provide the Content-Length HTTP header."
+
+
+class MethodNotAllowed(e.InvalidInput, S3Error):
+    code = "MethodNotAllowed"
+    http_status = 405
+    default_message = "The specified method is not allowed against this resource."
+
+
+class NotImplementedByServer(e.InvalidInput, S3Error):
+    code = "NotImplemented"
+    http_status = 501
+    default_message = (
+        "A header or query you provided implies functionality that is not implemented."
+    )
+
+
+class InvalidDigest(e.IntegrityError, S3Error):
+    code = "InvalidDigest"
+    http_status = 400
+    default_message = "The Content-MD5 or checksum you specified is not valid."
+
+
+class AuthorizationQueryParametersError(e.AuthError, S3Error):
+    code = "AuthorizationQueryParametersError"
+    http_status = 400
+    default_message = "The query-string authentication parameters are malformed."
+
+
 STATUS_BY_CLASS: dict[type[StorageError], int] = {
     # families
     e.NotFound: 404,
@@ -27,44 +109,16 @@ STATUS_BY_CLASS: dict[type[StorageError], int] = {
     # members whose HTTP status is not their family's
     e.InvalidRange: 416,
     e.InvalidPartNumber: 416,
-    e.MissingContentLength: 411,
-    e.MethodNotAllowed: 405,
-    e.NotImplementedByServer: 501,
     e.AuthorizationHeaderMalformed: 400,
-    e.AuthorizationQueryParametersError: 400,
     e.MissingSecurityHeader: 400,
 }
 
 
 def status_of(error: StorageError) -> int:
+    if isinstance(error, S3Error):
+        return error.http_status
     for cls in type(error).__mro__:
         status = STATUS_BY_CLASS.get(cls)
         if status is not None:
             return status
     return 500
-
-
-def error_response(error: StorageError, *, request_id: str, with_body: bool) -> web.Response:
-    """The S3 error reply. HEAD and 304 replies carry no body, as S3's do."""
-    status = status_of(error)
-    headers = {"x-amz-request-id": request_id}
-    if isinstance(error, InvalidRange):
-        headers["Content-Range"] = f"bytes */{error.size}"
-    if isinstance(error, NotModified) and error.etag:
-        headers["ETag"] = f'"{error.etag}"'
-        headers["Last-Modified"] = http_date(error.mtime_ns)
-    if not with_body or status == 304:
-        return web.Response(status=status, headers=headers)
-    body = document(
-        "Error",
-        [
-            element("Code", error.code),
-            element("Message", error.message),
-            element("Resource", error.resource or None),
-            element("RequestId", request_id),
-            *(element(name, value) for name, value in error.extra.items()),
-        ],
-        namespace=False,
-    )
-    headers["Content-Type"] = "application/xml"
-    return web.Response(status=status, body=body, headers=headers)

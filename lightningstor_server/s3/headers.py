@@ -11,7 +11,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from multidict import CIMultiDictProxy
 
 from lightningstor.blobs.checksums import SUPPORTED_ALGORITHMS, checksum_type
-from lightningstor.errors import InvalidDigest, InvalidRequest
+from lightningstor.errors import InvalidRequest
 from lightningstor.model import (
     DEFAULT_CONTENT_TYPE,
     BodyExpectations,
@@ -20,6 +20,7 @@ from lightningstor.model import (
     Preconditions,
     RangeRequest,
 )
+from lightningstor_server.s3.errors import InvalidDigest
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
 
 META_PREFIX = "x-amz-meta-"

@@ -3,12 +3,10 @@ ListMultipartUploads."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 from aiohttp import web
 
 from lightningstor.blobs.checksums import checksum_type
-from lightningstor.errors import InvalidArgument, MalformedXML
+from lightningstor.errors import InvalidArgument
 from lightningstor.model import RangeRequest
 from lightningstor.objects.multipart import CompletedPart
 from lightningstor_server.s3 import headers as h
@@ -16,6 +14,7 @@ from lightningstor_server.s3.body import object_upload, small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.copy import COPY_SOURCE_PREFIX
+from lightningstor_server.s3.errors import MalformedXML
 from lightningstor_server.s3.params import plain_number
 from lightningstor_server.s3.xml import (
     CHECKSUM_ELEMENTS,
@@ -23,6 +22,8 @@ from lightningstor_server.s3.xml import (
     document,
     element,
     group,
+    local_name,
+    parse_request,
 )
 
 # 10,000 parts of a few hundred bytes of XML each.
@@ -110,17 +111,12 @@ def _copy_range(value: str | None) -> RangeRequest | None:
 
 
 def parse_complete(body: bytes) -> list[CompletedPart]:
-    try:
-        root = ET.fromstring(body)  # noqa: S314 - expat refuses external entities
-    except ET.ParseError:
-        raise MalformedXML() from None
-    if root.tag.rpartition("}")[2] != "CompleteMultipartUpload":
-        raise MalformedXML()
+    root = parse_request(body, "CompleteMultipartUpload")
     parts: list[CompletedPart] = []
     for node in root:
-        if node.tag.rpartition("}")[2] != "Part":
+        if local_name(node.tag) != "Part":
             raise MalformedXML()
-        fields = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in node}
+        fields = {local_name(child.tag): (child.text or "").strip() for child in node}
         number, etag = plain_number(fields.get("PartNumber"), max_digits=5), fields.get("ETag")
         if number is None or etag is None:
             raise MalformedXML()

@@ -37,15 +37,14 @@ from lightningstor.errors import (
     EntityTooSmall,
     InvalidAccessKeyId,
     InvalidArgument,
-    InvalidPolicyDocument,
     InvalidRequest,
-    MalformedPOSTRequest,
     SignatureDoesNotMatch,
 )
 from lightningstor.model import DEFAULT_CONTENT_TYPE, ContentHeaders
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3.body import BODY_CHUNK_BYTES
 from lightningstor_server.s3.context import Gateway
+from lightningstor_server.s3.errors import InvalidPolicyDocument, MalformedPOSTRequest
 from lightningstor_server.s3.headers import META_PREFIX
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.sigv4 import SecretLookup, signatures_match, signing_key

@@ -26,11 +26,11 @@ from email.utils import parsedate_to_datetime
 
 from lightningstor.errors import (
     AccessDenied,
-    AuthorizationQueryParametersError,
     InvalidAccessKeyId,
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
+from lightningstor_server.s3.errors import AuthorizationQueryParametersError
 from lightningstor_server.s3.params import plain_number
 from lightningstor_server.s3.sigv4 import (
     ALGORITHM,

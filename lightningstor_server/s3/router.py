@@ -15,13 +15,8 @@ from dataclasses import dataclass
 from multidict import MultiMapping
 
 from lightningstor.auth.access import Access
-from lightningstor.errors import (
-    InvalidArgument,
-    InvalidBucketName,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotImplementedByServer,
-)
+from lightningstor.errors import InvalidArgument, InvalidBucketName, InvalidRequest
+from lightningstor_server.s3.errors import MethodNotAllowed, NotImplementedByServer
 from lightningstor_server.s3.params import Params, check_numbers, parse_params
 from lightningstor_server.s3.presign import AUTH_QUERY_PARAMETERS, is_query_header
 

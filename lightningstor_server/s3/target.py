@@ -30,7 +30,7 @@ from urllib.parse import unquote
 
 from multidict import MultiDict, MultiDictProxy
 
-from lightningstor.errors import InvalidURI
+from lightningstor_server.s3.errors import InvalidURI
 
 # RFC 3986: pchar = unreserved / pct-encoded / sub-delims / ":" / "@"; a path adds "/", a query
 # adds "/" and "?". pct-encoded is checked separately (a "%" and two hex digits).

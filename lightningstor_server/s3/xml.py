@@ -1,12 +1,19 @@
 """Tiny S3 XML writer and reader. S3 bodies are small and flat; a string builder is enough
-and avoids building element trees for every listing entry."""
+and avoids building element trees for every listing entry. Request XML is read with
+defusedxml: a body is the network's, so a DTD or an entity declaration is refused outright
+(stdlib expat only bounds entity expansion)."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
+import defusedxml
+import defusedxml.ElementTree
+
 from lightningstor.objects.names import NOT_XML_RE
+from lightningstor_server.s3.errors import MalformedXML
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -50,3 +57,20 @@ def group(name: str, children: Iterable[str]) -> str:
 def document(root: str, children: Iterable[str], *, namespace: bool = True) -> bytes:
     attrs = f' xmlns="{S3_NAMESPACE}"' if namespace else ""
     return f"{XML_DECLARATION}<{root}{attrs}>{''.join(children)}</{root}>".encode()
+
+
+def parse_request(body: bytes, root: str | None = None) -> ET.Element:
+    """A request body's XML root (named ``root``, namespace aside, when given); MalformedXML
+    for anything else: not well-formed, a DTD, an entity declaration, another root."""
+    try:
+        parsed = defusedxml.ElementTree.fromstring(body, forbid_dtd=True)
+    except (ET.ParseError, defusedxml.DefusedXmlException, ValueError):
+        raise MalformedXML() from None
+    if root is not None and local_name(parsed.tag) != root:
+        raise MalformedXML()
+    return parsed
+
+
+def local_name(tag: str) -> str:
+    """``{namespace}Name`` -> ``Name``: S3 accepts request XML with or without its namespace."""
+    return tag.rpartition("}")[2]

@@ -23,6 +23,7 @@ from lightningstor.auth.credentials import Credential
 from lightningstor.model import BodyExpectations
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
+from lightningstor_server.s3 import errors as s3_errors
 from lightningstor_server.s3.body import BODY_CHUNK_BYTES, decoded_body, streaming_expectations
 from lightningstor_server.s3.chunked import (
     MAX_LINE_BYTES,
@@ -480,14 +481,14 @@ SIGV4A = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"
     [
         ("STREAMING-UNSIGNED-PAYLOAD", "", "", "5", errors.InvalidRequest, "end in a checksum"),
         ("UNSIGNED-PAYLOAD", CHUNKED, "", "5", errors.InvalidRequest, "end in a checksum"),
-        (UT, "", CRC, "", errors.MissingContentLength, "x-amz-decoded-content-length"),
+        (UT, "", CRC, "", s3_errors.MissingContentLength, "x-amz-decoded-content-length"),
         (UT, "", CRC, "-1", errors.InvalidArgument, "non-negative"),
         (UT, "", "", "5", errors.InvalidRequest, "needs an x-amz-trailer"),
         (SIGNED, "", CRC, "5", errors.InvalidRequest, "only allowed with"),
         (UT, "", "x-amz-checksum-xxhash64", "5", errors.InvalidRequest, "XXHASH64 is not"),
         (UT, "", CRC + ",x-amz-checksum-sha1", "5", errors.InvalidRequest, "single trailing"),
         (UT, "", "x-amz-meta-late", "5", errors.InvalidRequest, "not supported"),
-        (SIGV4A, "", "", "5", errors.NotImplementedByServer, "SigV4a"),
+        (SIGV4A, "", "", "5", s3_errors.NotImplementedByServer, "SigV4a"),
         (EMPTY_SHA256, CHUNKED, "", "5", errors.InvalidRequest, "needs x-amz-content-sha256"),
     ],
 )

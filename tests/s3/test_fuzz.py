@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from lightningstor.auth.credentials import Credential
-from lightningstor.errors import InvalidURI, StorageError
+from lightningstor.errors import StorageError
 from lightningstor.model import RangeRequest
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.chunked import (
@@ -40,6 +40,7 @@ from lightningstor_server.s3.chunked import (
     StreamingUpload,
     streaming_upload,
 )
+from lightningstor_server.s3.errors import InvalidURI
 from lightningstor_server.s3.params import max_keys
 from lightningstor_server.s3.router import route
 from lightningstor_server.s3.sigv4 import (

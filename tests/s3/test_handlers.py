@@ -5,6 +5,7 @@ e2e tier keeps the real daemon and real clients."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import io
 import logging
@@ -304,5 +305,44 @@ def test_an_unexpected_exception_is_an_internal_error_with_its_request_id(
         failures = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
         assert [r.getMessage().split()[0] for r in failures] == [f"request={request_id}"]
         assert failures[0].exc_info is not None
+
+    door(scenario)
+
+
+ENTITY_BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+)
+EXTERNAL = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+
+
+def test_request_xml_with_a_dtd_or_entities_is_malformed(door: Any) -> None:
+    """defusedxml: no DTD, no entity declaration, however small; nothing is changed."""
+
+    async def scenario(d: Door) -> None:
+        await d.call("PUT", "/xmlsafe")
+        await d.call("PUT", "/xmlsafe/keep", b"kept")
+        bodies = {
+            "POST /xmlsafe?delete": ENTITY_BOMB
+            + b"<Delete><Object><Key>&b;</Key></Object><Object><Key>keep</Key></Object></Delete>",
+            "PUT /xmlsafe-new": EXTERNAL
+            + b"<CreateBucketConfiguration><LocationConstraint>&x;</LocationConstraint>"
+            + b"</CreateBucketConfiguration>",
+        }
+        _, _, body = await d.call("POST", "/xmlsafe/big?uploads")
+        upload = ET.fromstring(body).findtext("s3:UploadId", namespaces=NS)
+        bodies[f"POST /xmlsafe/big?uploadId={upload}"] = (
+            EXTERNAL + b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+            b"<ETag>&x;</ETag></Part></CompleteMultipartUpload>"
+        )
+        for what, xml in bodies.items():
+            method, target = what.split(" ")
+            md5 = base64.b64encode(hashlib.md5(xml).digest()).decode()
+            status, _, body = await d.call(method, target, xml, {"Content-MD5": md5})
+            assert (status, code_of(body)) == (400, "MalformedXML"), what
+        assert (await d.call("GET", "/xmlsafe/keep"))[2] == b"kept"
+        assert (await d.call("HEAD", "/xmlsafe-new"))[0] == 404
+        assert (await d.call("GET", f"/xmlsafe/big?uploadId={upload}"))[0] == 200  # still open
+        assert (await d.call("DELETE", f"/xmlsafe/big?uploadId={upload}"))[0] == 204
 
     door(scenario)
