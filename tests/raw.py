@@ -1,11 +1,12 @@
 """Raw HTTP for tests that must send what clients never would: exact bytes over a socket, forms
-built by hand, and the daemon's metrics read back."""
+built by hand, and the daemon's metrics and staging area read back."""
 
 from __future__ import annotations
 
 import http.client
 import re
 import socket
+import time
 import urllib.request
 from dataclasses import dataclass
 
@@ -102,3 +103,15 @@ def metric(daemon: Daemon, name: str, **labels: str) -> float:
         if sample == (f"{name}{{{wanted}}}" if labels else name):
             return float(value)
     return 0.0
+
+
+def wait_for_staged_file(daemon: Daemon, min_bytes: int) -> None:
+    """Until an upload in progress has at least ``min_bytes`` in <data>/tmp: the test then
+    knows the daemon is mid-body (the deadline only guards against a hang)."""
+    tmp = daemon.data_dir / "tmp"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(p.stat().st_size >= min_bytes for p in tmp.iterdir()):
+            return
+        time.sleep(0.02)
+    raise AssertionError("the upload never reached the staging area")

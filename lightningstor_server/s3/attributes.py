@@ -10,8 +10,8 @@ from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import ObjectHead
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.documents import GetObjectAttributesResponse, ObjectParts, xml_response
 from lightningstor_server.s3.params import plain_number
-from lightningstor_server.s3.xml import checksum_elements, document, element, group
 
 ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
 MAX_PARTS = 1000
@@ -23,18 +23,17 @@ async def handle_get_object_attributes(call: S3Call) -> web.StreamResponse:
     head = await call.store.head_object(
         call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(headers)
     )
-    fields = [
-        element("ETag", head.etag) if "ETag" in wanted else "",
-        _checksum(head) if "Checksum" in wanted else "",
-        _parts(call, head) if "ObjectParts" in wanted else "",
-        element("StorageClass", "STANDARD") if "StorageClass" in wanted else "",
-        element("ObjectSize", head.size) if "ObjectSize" in wanted else "",
-    ]
-    return web.Response(
-        body=document("GetObjectAttributesResponse", fields),
-        content_type="application/xml",
-        headers={"Last-Modified": h.http_date(head.mtime_ns)},
+    first = next(iter(head.checksums.values()), None)
+    checksum = "Checksum" in wanted and first is not None
+    result = GetObjectAttributesResponse(
+        etag=head.etag if "ETag" in wanted else None,
+        checksums=head.checksums if checksum else None,
+        checksum_type=checksum_type(first) if checksum and first is not None else None,
+        parts=_parts(call, head) if "ObjectParts" in wanted else None,
+        storage_class="STANDARD" if "StorageClass" in wanted else None,
+        size=head.size if "ObjectSize" in wanted else None,
     )
+    return xml_response(result, headers={"Last-Modified": h.http_date(head.mtime_ns)})
 
 
 def _wanted(value: str) -> set[str]:
@@ -50,43 +49,23 @@ def _wanted(value: str) -> set[str]:
     return names
 
 
-def _checksum(head: ObjectHead) -> str:
-    if not head.checksums:
-        return ""
-    value = next(iter(head.checksums.values()))
-    return group(
-        "Checksum",
-        [*checksum_elements(head.checksums), element("ChecksumType", checksum_type(value))],
-    )
-
-
-def _parts(call: S3Call, head: ObjectHead) -> str:
+def _parts(call: S3Call, head: ObjectHead) -> ObjectParts | None:
     """ObjectParts, for a multipart object only (as S3 answers)."""
     if "-" not in head.etag:
-        return ""
+        return None
     marker = _number(call.headers.get("x-amz-part-number-marker"), 0)
     limit = min(_number(call.headers.get("x-amz-max-parts"), MAX_PARTS), MAX_PARTS)
     sums = head.part_checksums or tuple({} for _ in head.segments)
     numbered = list(enumerate(zip(head.segments, sums, strict=True), start=1))
     later = [(n, part) for n, part in numbered if n > marker]
     page = later[:limit]
-    parts = [
-        group(
-            "Part",
-            [element("PartNumber", n), element("Size", seg.size), *checksum_elements(seg_sums)],
-        )
-        for n, (seg, seg_sums) in page
-    ]
-    return group(
-        "ObjectParts",
-        [
-            element("PartsCount", len(head.segments)),
-            element("PartNumberMarker", marker),
-            element("NextPartNumberMarker", page[-1][0] if page else marker),
-            element("MaxParts", limit),
-            element("IsTruncated", len(later) > limit),
-            *parts,
-        ],
+    return ObjectParts(
+        parts_count=len(head.segments),
+        part_number_marker=marker,
+        next_part_number_marker=page[-1][0] if page else marker,
+        max_parts=limit,
+        truncated=len(later) > limit,
+        parts=[(n, seg.size, seg_sums) for n, (seg, seg_sums) in page],
     )
 
 

@@ -9,8 +9,13 @@ from lightningstor.errors import BucketAlreadyOwnedByYou
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.headers import iso_date
-from lightningstor_server.s3.xml import document, element, group, parse_request
+from lightningstor_server.s3.documents import (
+    BucketEntry,
+    ListAllMyBucketsResult,
+    LocationConstraint,
+    xml_response,
+)
+from lightningstor_server.s3.xml import parse_request
 
 MAX_CREATE_BODY_BYTES = 64 * 1024
 
@@ -49,8 +54,7 @@ async def handle_get_bucket_location(call: S3Call) -> web.StreamResponse:
     await call.store.head_bucket(call.endpoint.bucket)
     # us-east-1 is reported as an empty LocationConstraint, as AWS does.
     region = "" if call.gateway.region == "us-east-1" else call.gateway.region
-    body = document("LocationConstraint", [region])
-    return web.Response(body=body, content_type="application/xml")
+    return xml_response(LocationConstraint(region))
 
 
 async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
@@ -68,17 +72,10 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     names = [b for b in buckets if b.name in shown and b.name.startswith(prefix)]
     page = [b for b in names if after is None or b.name > after][:limit]
     more = len(page) == limit and page[-1].name != names[-1].name
-    owner = group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
-    entries = (
-        group("Bucket", [element("Name", b.name), element("CreationDate", iso_date(b.created_ns))])
-        for b in page
+    result = ListAllMyBucketsResult(
+        buckets=[BucketEntry(b.name, b.created_ns) for b in page],
+        owner=call.caller,
+        continuation_token=call.store.page_token(page[-1].name) if more else None,
+        prefix=prefix if "prefix" in query else None,
     )
-    fields = [
-        group("Buckets", entries),
-        owner,
-        element("ContinuationToken", call.store.page_token(page[-1].name) if more else None),
-        element("Prefix", prefix if "prefix" in query else None),
-    ]
-    return web.Response(
-        body=document("ListAllMyBucketsResult", fields), content_type="application/xml"
-    )
+    return xml_response(result)

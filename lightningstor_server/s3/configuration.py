@@ -8,12 +8,17 @@ from aiohttp import web
 
 from lightningstor.errors import NoSuchConfiguration
 from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.documents import (
+    AccessControlPolicy,
+    EmptyConfiguration,
+    Tagging,
+    xml_response,
+)
 from lightningstor_server.s3.errors import (
     AccessControlListNotSupported,
     InvalidBucketAclWithObjectOwnership,
     NotImplementedByServer,
 )
-from lightningstor_server.s3.xml import document, element, group
 
 # Configurations whose absence S3 reports as an error: sub-resource -> (code, message).
 _ABSENT: dict[str, tuple[str, str]] = {
@@ -47,12 +52,14 @@ _ABSENT: dict[str, tuple[str, str]] = {
     ),
 }
 # Configurations whose absence S3 reports as an empty (or default) document.
-_EMPTY: dict[str, tuple[str, list[str]]] = {
-    "versioning": ("VersioningConfiguration", []),
-    "logging": ("BucketLoggingStatus", []),
-    "notification": ("NotificationConfiguration", []),
-    "accelerate": ("AccelerateConfiguration", []),
-    "requestPayment": ("RequestPaymentConfiguration", [element("Payer", "BucketOwner")]),
+_EMPTY: dict[str, EmptyConfiguration] = {
+    "versioning": EmptyConfiguration("VersioningConfiguration"),
+    "logging": EmptyConfiguration("BucketLoggingStatus"),
+    "notification": EmptyConfiguration("NotificationConfiguration"),
+    "accelerate": EmptyConfiguration("AccelerateConfiguration"),
+    "requestPayment": EmptyConfiguration(
+        "RequestPaymentConfiguration", (("Payer", "BucketOwner"),)
+    ),
 }
 ABSENT_CONFIGURATION_CODES = frozenset(code for code, _ in _ABSENT.values())
 # Canned ACLs that grant nothing beyond the owner; the public ones are refused, as AWS refuses
@@ -107,37 +114,22 @@ def check_write_headers(call: S3Call) -> None:
             raise NotImplementedByServer(f"The header {name} is not implemented.", resource=name)
 
 
-def _owner(call: S3Call) -> str:
-    return group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
-
-
-def _acl_document(call: S3Call) -> bytes:
-    grantee = (
-        '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
-        f"{element('ID', call.caller)}{element('DisplayName', call.caller)}</Grantee>"
-    )
-    grant = group("Grant", [grantee, element("Permission", "FULL_CONTROL")])
-    return document("AccessControlPolicy", [_owner(call), group("AccessControlList", [grant])])
-
-
 async def handle_get_bucket_configuration(call: S3Call) -> web.StreamResponse:
     bucket, name = call.endpoint.bucket, call.endpoint.subresource
     await call.store.head_bucket(bucket)
     if name == "acl":
-        return web.Response(body=_acl_document(call), content_type="application/xml")
+        return xml_response(AccessControlPolicy(call.caller))
     if name in _EMPTY:
-        root, children = _EMPTY[name]
-        return web.Response(body=document(root, children), content_type="application/xml")
+        return xml_response(_EMPTY[name])
     code, message = _ABSENT[name]
     raise NoSuchConfiguration(code, message, resource=bucket)
 
 
 async def handle_get_object_tagging(call: S3Call) -> web.StreamResponse:
     await call.store.head_object(call.endpoint.bucket, call.endpoint.key)
-    body = document("Tagging", [group("TagSet", [])])
-    return web.Response(body=body, content_type="application/xml")
+    return xml_response(Tagging())
 
 
 async def handle_get_object_acl(call: S3Call) -> web.StreamResponse:
     await call.store.head_object(call.endpoint.bucket, call.endpoint.key)
-    return web.Response(body=_acl_document(call), content_type="application/xml")
+    return xml_response(AccessControlPolicy(call.caller))

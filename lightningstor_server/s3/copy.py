@@ -8,7 +8,7 @@ from lightningstor.errors import InvalidArgument
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.xml import document, element
+from lightningstor_server.s3.documents import CopyResult, xml_response
 
 COPY_SOURCE_PREFIX = "x-amz-copy-source-"
 
@@ -31,6 +31,4 @@ async def handle_copy_object(call: S3Call) -> web.StreamResponse:
         source_preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
         preconditions=h.preconditions(headers),
     )
-    fields = [element("LastModified", h.iso_date(head.mtime_ns)), element("ETag", f'"{head.etag}"')]
-    fields += [element(f"Checksum{alg.upper()}", value) for alg, value in head.checksums.items()]
-    return web.Response(body=document("CopyObjectResult", fields), content_type="application/xml")
+    return xml_response(CopyResult("CopyObjectResult", head.mtime_ns, head.etag, head.checksums))

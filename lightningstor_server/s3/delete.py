@@ -12,10 +12,11 @@ from lightningstor.blobs.checksums import BodyDigests
 from lightningstor.errors import BadDigest, InvalidRequest, StorageError
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.documents import DeleteOutcome, DeleteResult, xml_response
 from lightningstor_server.s3.errors import MalformedXML
 from lightningstor_server.s3.headers import CHECKSUM_PREFIX, body_expectations
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
-from lightningstor_server.s3.xml import document, element, group, local_name, parse_request
+from lightningstor_server.s3.xml import local_name, parse_request
 
 MAX_KEYS_PER_REQUEST = 1000
 # 1000 keys of up to 1024 bytes each, escaped, plus the XML around them.
@@ -66,29 +67,19 @@ def _check_integrity(headers: CIMultiDictProxy[str], body: bytes) -> None:
             raise BadDigest(resource=CHECKSUM_PREFIX + algorithm)
 
 
-async def _delete_one(call: S3Call, target: _Target) -> str:
+async def _delete_one(call: S3Call, target: _Target) -> DeleteOutcome:
     if target.version_id not in (None, "null"):
-        return group(
-            "Error",
-            [
-                element("Key", target.key),
-                element("VersionId", target.version_id),
-                element("Code", "NoSuchVersion"),
-                element("Message", "The specified version does not exist."),
-            ],
+        return DeleteOutcome(
+            target.key,
+            target.version_id,
+            code="NoSuchVersion",
+            message="The specified version does not exist.",
         )
     try:
         await call.store.delete_object(call.endpoint.bucket, target.key)
     except StorageError as error:
-        return group(
-            "Error",
-            [
-                element("Key", target.key),
-                element("Code", error.code),
-                element("Message", error.message),
-            ],
-        )
-    return ""
+        return DeleteOutcome(target.key, code=error.code, message=error.message)
+    return DeleteOutcome(target.key, target.version_id)
 
 
 async def handle_delete_objects(call: S3Call) -> web.StreamResponse:
@@ -97,15 +88,6 @@ async def handle_delete_objects(call: S3Call) -> web.StreamResponse:
     await call.gateway.io.run(_check_integrity, call.headers, body)
     targets, quiet = await call.gateway.io.run(parse_delete, body)
     await call.store.head_bucket(call.endpoint.bucket)
-    results: list[str] = []
-    for target in targets:
-        error = await _delete_one(call, target)
-        if error:
-            results.append(error)
-        elif not quiet:
-            results.append(
-                group(
-                    "Deleted", [element("Key", target.key), element("VersionId", target.version_id)]
-                )
-            )
-    return web.Response(body=document("DeleteResult", results), content_type="application/xml")
+    outcomes = [await _delete_one(call, target) for target in targets]
+    # Quiet: only the failures are reported.
+    return xml_response(DeleteResult([o for o in outcomes if o.code or not quiet]))

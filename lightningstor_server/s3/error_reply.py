@@ -6,9 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from lightningstor.errors import InvalidRange, NotModified, StorageError
+from lightningstor_server.s3.documents import ErrorDocument
 from lightningstor_server.s3.errors import status_of
 from lightningstor_server.s3.headers import http_date
-from lightningstor_server.s3.xml import document, element
 
 
 def error_response(error: StorageError, *, request_id: str, with_body: bool) -> web.Response:
@@ -22,16 +22,12 @@ def error_response(error: StorageError, *, request_id: str, with_body: bool) -> 
         headers["Last-Modified"] = http_date(error.mtime_ns)
     if not with_body or status == 304:
         return web.Response(status=status, headers=headers)
-    body = document(
-        "Error",
-        [
-            element("Code", error.code),
-            element("Message", error.message),
-            element("Resource", error.resource or None),
-            element("RequestId", request_id),
-            *(element(name, value) for name, value in error.extra.items()),
-        ],
-        namespace=False,
-    )
+    body = ErrorDocument(
+        code=error.code,
+        message=error.message,
+        resource=error.resource,
+        request_id=request_id,
+        extra=error.extra,
+    ).render()
     headers["Content-Type"] = "application/xml"
     return web.Response(status=status, body=body, headers=headers)

@@ -9,9 +9,14 @@ from aiohttp import web
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import ListPage
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.headers import iso_date
+from lightningstor_server.s3.documents import (
+    ListBucketResult,
+    ListBucketResultV2,
+    ListedObject,
+    ListVersionsResult,
+    xml_response,
+)
 from lightningstor_server.s3.sigv4 import uri_encode
-from lightningstor_server.s3.xml import document, element, group
 
 
 def _encoder(call: S3Call) -> Callable[[str], str]:
@@ -26,28 +31,8 @@ def _encoder(call: S3Call) -> Callable[[str], str]:
     return lambda text: uri_encode(text, keep_slash=True)
 
 
-def _contents(call: S3Call, page: ListPage, enc: Callable[[str], str], owner: bool) -> list[str]:
-    owner_xml = (
-        group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
-        if owner
-        else ""
-    )
-    items = [
-        group(
-            "Contents",
-            [
-                element("Key", enc(e.key)),
-                element("LastModified", iso_date(e.mtime_ns)),
-                element("ETag", f'"{e.etag}"'),
-                element("Size", e.size),
-                owner_xml,
-                element("StorageClass", "STANDARD"),
-            ],
-        )
-        for e in page.entries
-    ]
-    items += [group("CommonPrefixes", [element("Prefix", enc(p))]) for p in page.common_prefixes]
-    return items
+def _objects(page: ListPage, enc: Callable[[str], str]) -> list[ListedObject]:
+    return [ListedObject(enc(e.key), e.mtime_ns, e.etag, e.size) for e in page.entries]
 
 
 async def _list(call: S3Call, after: str | None) -> tuple[ListPage, str, str, int]:
@@ -75,23 +60,21 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
         call,
         call.store.resume_after(token) if token else start_after,
     )
-    fields = [
-        element("Name", call.endpoint.bucket),
-        element("Prefix", enc(prefix)),
-        element("Delimiter", enc(delimiter) if delimiter else None),
-        element("MaxKeys", limit),
-        element("EncodingType", query.get("encoding-type")),
-        element("KeyCount", len(page.entries) + len(page.common_prefixes)),
-        element("IsTruncated", page.truncated),
-        element("ContinuationToken", token),
-        element(
-            "NextContinuationToken",
-            call.store.page_token(page.next_after) if page.next_after else None,
-        ),
-        element("StartAfter", enc(start_after) if start_after else None),
-        *_contents(call, page, enc, owner=query.get("fetch-owner") == "true"),
-    ]
-    return web.Response(body=document("ListBucketResult", fields), content_type="application/xml")
+    listing = ListBucketResultV2(
+        bucket=call.endpoint.bucket,
+        prefix=enc(prefix),
+        delimiter=enc(delimiter) if delimiter else None,
+        max_keys=limit,
+        encoding_type=query.get("encoding-type"),
+        truncated=page.truncated,
+        objects=_objects(page, enc),
+        common_prefixes=[enc(p) for p in page.common_prefixes],
+        continuation_token=token,
+        next_continuation_token=call.store.page_token(page.next_after) if page.next_after else None,
+        start_after=enc(start_after) if start_after else None,
+        owner=call.caller if query.get("fetch-owner") == "true" else None,
+    )
+    return xml_response(listing)
 
 
 async def handle_list_objects(call: S3Call) -> web.StreamResponse:
@@ -99,23 +82,25 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
     enc = _encoder(call)
     marker = query.get("marker", "")
     page, prefix, delimiter, limit = await _list(call, marker)
-    fields = [
-        element("Name", call.endpoint.bucket),
+    listing = ListBucketResult(
+        bucket=call.endpoint.bucket,
         # V1's Prefix is not URL-encoded, whatever encoding-type says: botocore decodes
         # Delimiter, Marker, NextMarker and keys of a V1 listing, not its Prefix, as S3 sends
         # it (ceph/s3-tests' test_bucket_list_prefix_unreadable checks the same).
-        element("Prefix", prefix),
-        element("Marker", enc(marker)),
+        prefix=prefix,
+        delimiter=enc(delimiter) if delimiter else None,
+        max_keys=limit,
+        encoding_type=query.get("encoding-type"),
+        truncated=page.truncated,
+        objects=_objects(page, enc),
+        common_prefixes=[enc(p) for p in page.common_prefixes],
+        marker=enc(marker),
         # Always sent when truncated (AWS only does with a delimiter): clients that page on
         # NextMarker would otherwise loop.
-        element("NextMarker", enc(page.next_after) if page.next_after else None),
-        element("MaxKeys", limit),
-        element("Delimiter", enc(delimiter) if delimiter else None),
-        element("EncodingType", query.get("encoding-type")),
-        element("IsTruncated", page.truncated),
-        *_contents(call, page, enc, owner=True),
-    ]
-    return web.Response(body=document("ListBucketResult", fields), content_type="application/xml")
+        next_marker=enc(page.next_after) if page.next_after else None,
+        owner=call.caller,
+    )
+    return xml_response(listing)
 
 
 async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
@@ -125,36 +110,18 @@ async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
     enc = _encoder(call)
     key_marker = query.get("key-marker", "")
     page, prefix, delimiter, limit = await _list(call, key_marker)
-    owner = group("Owner", [element("ID", call.caller), element("DisplayName", call.caller)])
-    versions = [
-        group(
-            "Version",
-            [
-                element("Key", enc(e.key)),
-                element("VersionId", "null"),
-                element("IsLatest", True),
-                element("LastModified", iso_date(e.mtime_ns)),
-                element("ETag", f'"{e.etag}"'),
-                element("Size", e.size),
-                owner,
-                element("StorageClass", "STANDARD"),
-            ],
-        )
-        for e in page.entries
-    ]
-    prefixes = [group("CommonPrefixes", [element("Prefix", enc(p))]) for p in page.common_prefixes]
-    fields = [
-        element("Name", call.endpoint.bucket),
-        element("Prefix", enc(prefix)),
-        element("KeyMarker", enc(key_marker)),
-        element("VersionIdMarker", query.get("version-id-marker", "")),
-        element("NextKeyMarker", enc(page.next_after) if page.next_after else None),
-        element("NextVersionIdMarker", "null" if page.next_after else None),
-        element("MaxKeys", limit),
-        element("Delimiter", enc(delimiter) if delimiter else None),
-        element("EncodingType", query.get("encoding-type")),
-        element("IsTruncated", page.truncated),
-        *versions,
-        *prefixes,
-    ]
-    return web.Response(body=document("ListVersionsResult", fields), content_type="application/xml")
+    listing = ListVersionsResult(
+        bucket=call.endpoint.bucket,
+        prefix=enc(prefix),
+        delimiter=enc(delimiter) if delimiter else None,
+        max_keys=limit,
+        encoding_type=query.get("encoding-type"),
+        truncated=page.truncated,
+        objects=_objects(page, enc),
+        common_prefixes=[enc(p) for p in page.common_prefixes],
+        key_marker=enc(key_marker),
+        version_id_marker=query.get("version-id-marker", ""),
+        next_key_marker=enc(page.next_after) if page.next_after else None,
+        owner=call.caller,
+    )
+    return xml_response(listing)

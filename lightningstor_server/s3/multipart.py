@@ -14,17 +14,19 @@ from lightningstor_server.s3.body import object_upload, small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.copy import COPY_SOURCE_PREFIX
+from lightningstor_server.s3.documents import (
+    CompleteMultipartUploadResult,
+    CopyResult,
+    InitiateMultipartUploadResult,
+    ListedPart,
+    ListedUpload,
+    ListMultipartUploadsResult,
+    ListPartsResult,
+    xml_response,
+)
 from lightningstor_server.s3.errors import MalformedXML
 from lightningstor_server.s3.params import plain_number
-from lightningstor_server.s3.xml import (
-    CHECKSUM_ELEMENTS,
-    checksum_elements,
-    document,
-    element,
-    group,
-    local_name,
-    parse_request,
-)
+from lightningstor_server.s3.xml import CHECKSUM_ELEMENTS, local_name, parse_request
 
 # 10,000 parts of a few hundred bytes of XML each.
 MAX_COMPLETE_BODY_BYTES = 8 * 1024 * 1024
@@ -52,16 +54,8 @@ async def handle_create_multipart_upload(call: S3Call) -> web.StreamResponse:
             "x-amz-checksum-algorithm": algorithm.upper(),
             "x-amz-checksum-type": upload.checksum_type,
         }
-    fields = [
-        element("Bucket", upload.bucket),
-        element("Key", upload.key),
-        element("UploadId", upload.upload_id),
-    ]
-    return web.Response(
-        body=document("InitiateMultipartUploadResult", fields),
-        content_type="application/xml",
-        headers=reply,
-    )
+    result = InitiateMultipartUploadResult(upload.bucket, upload.key, upload.upload_id)
+    return xml_response(result, headers=reply)
 
 
 async def handle_upload_part(call: S3Call) -> web.StreamResponse:
@@ -92,9 +86,7 @@ async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
     part = await call.gateway.multipart.upload_part(
         call.endpoint.bucket, call.endpoint.key, call.params.upload_id, number, reader.chunks
     )
-    fields = [element("LastModified", h.iso_date(part.mtime_ns)), element("ETag", f'"{part.etag}"')]
-    fields += checksum_elements(part.checksums)
-    return web.Response(body=document("CopyPartResult", fields), content_type="application/xml")
+    return xml_response(CopyResult("CopyPartResult", part.mtime_ns, part.etag, part.checksums))
 
 
 def _copy_range(value: str | None) -> RangeRequest | None:
@@ -135,17 +127,15 @@ async def handle_complete_multipart_upload(call: S3Call) -> web.StreamResponse:
         preconditions=h.preconditions(call.headers),
         checksums=h.declared_checksums(call.headers),
     )
-    fields = [
-        element("Location", f"/{head.bucket}/{head.key}"),
-        element("Bucket", head.bucket),
-        element("Key", head.key),
-        element("ETag", f'"{head.etag}"'),
-        *checksum_elements(dict(head.checksums)),
-        *(element("ChecksumType", checksum_type(v)) for v in list(head.checksums.values())[:1]),
-    ]
-    return web.Response(
-        body=document("CompleteMultipartUploadResult", fields), content_type="application/xml"
+    first = next(iter(head.checksums.values()), None)
+    result = CompleteMultipartUploadResult(
+        bucket=head.bucket,
+        key=head.key,
+        etag=head.etag,
+        checksums=dict(head.checksums),
+        checksum_type=checksum_type(first) if first is not None else None,
     )
+    return xml_response(result)
 
 
 async def handle_abort_multipart_upload(call: S3Call) -> web.StreamResponse:
@@ -164,36 +154,19 @@ async def handle_list_parts(call: S3Call) -> web.StreamResponse:
         after=marker,
         max_parts=limit,
     )
-    owner = [element("ID", call.caller), element("DisplayName", call.caller)]
-    entries = [
-        group(
-            "Part",
-            [
-                element("PartNumber", p.number),
-                element("LastModified", h.iso_date(p.mtime_ns)),
-                element("ETag", f'"{p.etag}"'),
-                element("Size", p.size),
-                *checksum_elements(p.checksums),
-            ],
-        )
-        for p in parts
-    ]
-    fields = [
-        element("Bucket", upload.bucket),
-        element("Key", upload.key),
-        element("UploadId", upload.upload_id),
-        group("Initiator", owner),
-        group("Owner", owner),
-        element("StorageClass", "STANDARD"),
-        element("PartNumberMarker", marker),
-        element("NextPartNumberMarker", parts[-1].number if parts else marker),
-        element("MaxParts", limit),
-        element("IsTruncated", more),
-        element("ChecksumAlgorithm", upload.checksum_algorithm.upper() or None),
-        element("ChecksumType", upload.checksum_type or None),
-        *entries,
-    ]
-    return web.Response(body=document("ListPartsResult", fields), content_type="application/xml")
+    result = ListPartsResult(
+        bucket=upload.bucket,
+        key=upload.key,
+        upload_id=upload.upload_id,
+        owner=call.caller,
+        part_number_marker=marker,
+        max_parts=limit,
+        truncated=more,
+        checksum_algorithm=upload.checksum_algorithm.upper() or None,
+        checksum_type=upload.checksum_type or None,
+        parts=[ListedPart(p.number, p.mtime_ns, p.etag, p.size, p.checksums) for p in parts],
+    )
+    return xml_response(result)
 
 
 async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
@@ -208,32 +181,14 @@ async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
         upload_id_marker=id_marker,
         max_uploads=limit,
     )
-    owner = [element("ID", call.caller), element("DisplayName", call.caller)]
-    entries = [
-        group(
-            "Upload",
-            [
-                element("Key", u.key),
-                element("UploadId", u.upload_id),
-                group("Initiator", owner),
-                group("Owner", owner),
-                element("StorageClass", "STANDARD"),
-                element("Initiated", h.iso_date(u.created_ns)),
-            ],
-        )
-        for u in uploads
-    ]
-    fields = [
-        element("Bucket", call.endpoint.bucket),
-        element("KeyMarker", key_marker),
-        element("UploadIdMarker", id_marker),
-        element("NextKeyMarker", uploads[-1].key if more and uploads else None),
-        element("NextUploadIdMarker", uploads[-1].upload_id if more and uploads else None),
-        element("Prefix", prefix),
-        element("MaxUploads", limit),
-        element("IsTruncated", more),
-        *entries,
-    ]
-    return web.Response(
-        body=document("ListMultipartUploadsResult", fields), content_type="application/xml"
+    result = ListMultipartUploadsResult(
+        bucket=call.endpoint.bucket,
+        owner=call.caller,
+        key_marker=key_marker,
+        upload_id_marker=id_marker,
+        prefix=prefix,
+        max_uploads=limit,
+        truncated=more,
+        uploads=[ListedUpload(u.key, u.upload_id, u.created_ns) for u in uploads],
     )
+    return xml_response(result)

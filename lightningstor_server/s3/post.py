@@ -44,11 +44,11 @@ from lightningstor.model import DEFAULT_CONTENT_TYPE, ContentHeaders
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3.body import BODY_CHUNK_BYTES
 from lightningstor_server.s3.context import Gateway
+from lightningstor_server.s3.documents import PostResponse, xml_response
 from lightningstor_server.s3.errors import InvalidPolicyDocument, MalformedPOSTRequest
 from lightningstor_server.s3.headers import META_PREFIX
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.sigv4 import SecretLookup, signatures_match, signing_key
-from lightningstor_server.s3.xml import document, element
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 64
@@ -298,17 +298,6 @@ async def handle_post_object(
     etag = f'"{head.etag}"'
     status = fields.get("success_action_status", "204")
     if status == "201":
-        body = document(
-            "PostResponse",
-            [
-                element("Location", f"/{endpoint.bucket}/{key}"),
-                element("Bucket", endpoint.bucket),
-                element("Key", key),
-                element("ETag", etag),
-            ],
-            namespace=False,
-        )
-        return web.Response(
-            status=201, body=body, content_type="application/xml", headers={"ETag": etag}
-        )
+        result = PostResponse(endpoint.bucket, key, head.etag)
+        return xml_response(result, status=201, headers={"ETag": etag})
     return web.Response(status=200 if status == "200" else 204, headers={"ETag": etag})

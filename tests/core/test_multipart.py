@@ -147,9 +147,12 @@ def test_reuploading_a_part_replaces_it(store: ObjectStore, mpu: MultipartUpload
 def test_abort_releases_every_part_and_refuses_late_parts(
     store: ObjectStore, mpu: MultipartUploads
 ) -> None:
+    receiving, aborted = asyncio.Event(), asyncio.Event()
+
     async def slow_body() -> AsyncIterator[bytes]:
         yield b"x" * 600
-        await asyncio.sleep(0.2)
+        receiving.set()  # the part is being received: the store has its first chunk
+        await aborted.wait()
         yield b"y" * 600
 
     async def scenario() -> None:
@@ -157,8 +160,9 @@ def test_abort_releases_every_part_and_refuses_late_parts(
         upload_id = (await mpu.create("mpu", "obj")).upload_id
         await upload(mpu, upload_id, 1, part_bytes(1))
         late = asyncio.ensure_future(mpu.upload_part("mpu", "obj", upload_id, 2, slow_body()))
-        await asyncio.sleep(0.05)
+        await receiving.wait()
         await mpu.abort("mpu", "obj", upload_id)
+        aborted.set()
         with pytest.raises(errors.NoSuchUpload):
             await late
         with pytest.raises(errors.NoSuchUpload):

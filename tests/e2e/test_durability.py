@@ -10,6 +10,7 @@ import socket
 import time
 
 from tests.daemon import Daemon, boto3_client
+from tests.raw import wait_for_staged_file
 from tests.signing import sign
 
 
@@ -50,16 +51,6 @@ def _start_partial_upload(
     return conn
 
 
-def _wait_for_staged_file(daemon: Daemon, min_bytes: int) -> None:
-    tmp = daemon.data_dir / "tmp"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if any(p.stat().st_size >= min_bytes for p in tmp.iterdir()):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the upload never reached the staging area")
-
-
 # Larger than inline_max_bytes, so it is a blob file like the cut-off bodies would have been.
 ACKED = b"acknowledged before the crash " * 200
 
@@ -75,7 +66,7 @@ def test_sigkill_mid_upload_leaves_no_trace(fresh_daemon: Daemon) -> None:
         _start_partial_upload(fresh_daemon, "crash", "victim", 8 << 20, 64 << 20),
         _start_partial_upload(fresh_daemon, "crash", "newcomer", 8 << 20, 64 << 20),
     ]
-    _wait_for_staged_file(fresh_daemon, 4 << 20)
+    wait_for_staged_file(fresh_daemon, 4 << 20)
     fresh_daemon.kill()
     for conn in conns:
         conn.close()
@@ -97,7 +88,7 @@ def test_client_disconnect_mid_upload_stores_nothing(fresh_daemon: Daemon) -> No
     s3.create_bucket(Bucket="cut")
     s3.put_object(Bucket="cut", Key="k", Body=b"old")
     conn = _start_partial_upload(fresh_daemon, "cut", "k", 2 << 20, 16 << 20)
-    _wait_for_staged_file(fresh_daemon, 1 << 20)
+    wait_for_staged_file(fresh_daemon, 1 << 20)
     conn.close()
     deadline = time.monotonic() + 10
     while any((fresh_daemon.data_dir / "tmp").iterdir()) and time.monotonic() < deadline:
@@ -112,13 +103,19 @@ def test_sigterm_lets_an_in_flight_upload_finish(fresh_daemon: Daemon) -> None:
     s3.create_bucket(Bucket="graceful")
     total = 4 << 20
     conn = _start_partial_upload(fresh_daemon, "graceful", "late", 2 << 20, total)
-    _wait_for_staged_file(fresh_daemon, 1 << 20)
+    wait_for_staged_file(fresh_daemon, 1 << 20)
     assert fresh_daemon.proc is not None
     fresh_daemon.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
-    # New connections are refused while the in-flight request is allowed to finish.
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", fresh_daemon.s3_port)) != 0
+    # New connections are refused (once the signal is handled) while the in-flight request
+    # is allowed to finish.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", fresh_daemon.s3_port)) != 0:
+                break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the listener stayed open after SIGTERM")
     conn.send(b"\0" * (2 << 20))
     response = conn.getresponse()
     assert response.status == 200, response.read()

@@ -162,11 +162,19 @@ def test_open_streams_cannot_crowd_out_authenticated_calls(tmp_path: Path) -> No
             assert refused_stream.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             for watch in watches:
                 watch.cancel()
-            await asyncio.sleep(0.2)  # the server sees the cancellations
-            # ... and are served again once the watchers are gone.
-            freed = reflection.ServerReflectionInfo()
-            await freed.write(listing)
-            answer = await freed.read()
+            # ... and are served again once the server has seen the watchers go (each try
+            # that comes too early is refused at once, so this waits on that, not on time).
+            for _ in range(500):
+                freed = reflection.ServerReflectionInfo()
+                await freed.write(listing)
+                try:
+                    answer = await freed.read()
+                    break
+                except grpc.aio.AioRpcError as refused:
+                    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the cancelled watchers kept their slots")
             assert any(
                 s.name == "lightningstor.v1.ObjectService"
                 for s in answer.list_services_response.service

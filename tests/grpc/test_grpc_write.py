@@ -220,7 +220,11 @@ async def test_client_cancelling_mid_stream_stores_nothing(env: GrpcEnv) -> None
 
     call = env.objects.WriteObject(endless(), metadata=env.signed(OBJECTS + "WriteObject"))
     await sent.wait()
-    await asyncio.sleep(0.2)  # let the server stage the first chunk
+    for _ in range(1000):  # until the server is staging the first chunk
+        if env.staged_files():
+            break
+        await asyncio.sleep(0.01)
+    assert env.staged_files()
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call

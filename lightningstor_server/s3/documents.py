@@ -1,0 +1,569 @@
+"""Every XML document the S3 door sends, as a typed value, and how each is rendered.
+
+A handler decides what a document says (which marker, whether a key is URL-encoded, who the
+owner is) and builds one of these; the element names, their order and which are left out
+when empty live here, once. ``tests/s3/test_documents.py`` holds golden bytes of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from lightningstor_server.s3.headers import iso_date
+from lightningstor_server.s3.xml import checksum_elements, document, element, group
+
+
+class Document(Protocol):
+    def render(self) -> bytes: ...
+
+
+def xml_response(
+    doc: Document, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status, body=doc.render(), content_type="application/xml", headers=headers
+    )
+
+
+def _owner(name: str, owner: str) -> str:
+    return group(name, [element("ID", owner), element("DisplayName", owner)])
+
+
+def _etag(etag: str) -> str:
+    return element("ETag", f'"{etag}"')
+
+
+# --- buckets ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BucketEntry:
+    name: str
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListAllMyBucketsResult:
+    buckets: Sequence[BucketEntry]
+    owner: str
+    continuation_token: str | None
+    prefix: str | None  # echoed only when the request gave one
+
+    def render(self) -> bytes:
+        entries = (
+            group(
+                "Bucket", [element("Name", b.name), element("CreationDate", iso_date(b.created_ns))]
+            )
+            for b in self.buckets
+        )
+        return document(
+            "ListAllMyBucketsResult",
+            [
+                group("Buckets", entries),
+                _owner("Owner", self.owner),
+                element("ContinuationToken", self.continuation_token),
+                element("Prefix", self.prefix),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LocationConstraint:
+    region: str  # "" for us-east-1, as AWS answers
+
+    def render(self) -> bytes:
+        return document("LocationConstraint", [escape(self.region)])
+
+
+# --- object listings -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """One Contents (or Version) entry, its key already encoded as the request asked."""
+
+    key: str
+    mtime_ns: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectListing:
+    """What every listing shares; keys, prefixes and markers already encoded."""
+
+    bucket: str
+    prefix: str
+    delimiter: str | None
+    max_keys: int
+    encoding_type: str | None
+    truncated: bool
+    objects: Sequence[ListedObject]
+    common_prefixes: Sequence[str]
+
+    def _contents(self, owner: str | None) -> list[str]:
+        owner_xml = _owner("Owner", owner) if owner is not None else ""
+        items = [
+            group(
+                "Contents",
+                [
+                    element("Key", o.key),
+                    element("LastModified", iso_date(o.mtime_ns)),
+                    _etag(o.etag),
+                    element("Size", o.size),
+                    owner_xml,
+                    element("StorageClass", "STANDARD"),
+                ],
+            )
+            for o in self.objects
+        ]
+        return items + self._prefixes()
+
+    def _prefixes(self) -> list[str]:
+        return [group("CommonPrefixes", [element("Prefix", p)]) for p in self.common_prefixes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListBucketResult(ObjectListing):
+    """ListObjects (v1). Its Prefix is never URL-encoded, whatever encoding-type says."""
+
+    marker: str
+    next_marker: str | None
+    owner: str
+
+    def render(self) -> bytes:
+        return document(
+            "ListBucketResult",
+            [
+                element("Name", self.bucket),
+                element("Prefix", self.prefix),
+                element("Marker", self.marker),
+                element("NextMarker", self.next_marker),
+                element("MaxKeys", self.max_keys),
+                element("Delimiter", self.delimiter),
+                element("EncodingType", self.encoding_type),
+                element("IsTruncated", self.truncated),
+                *self._contents(self.owner),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListBucketResultV2(ObjectListing):
+    continuation_token: str | None
+    next_continuation_token: str | None
+    start_after: str | None
+    owner: str | None  # only with fetch-owner=true
+
+    def render(self) -> bytes:
+        return document(
+            "ListBucketResult",
+            [
+                element("Name", self.bucket),
+                element("Prefix", self.prefix),
+                element("Delimiter", self.delimiter),
+                element("MaxKeys", self.max_keys),
+                element("EncodingType", self.encoding_type),
+                element("KeyCount", len(self.objects) + len(self.common_prefixes)),
+                element("IsTruncated", self.truncated),
+                element("ContinuationToken", self.continuation_token),
+                element("NextContinuationToken", self.next_continuation_token),
+                element("StartAfter", self.start_after),
+                *self._contents(self.owner),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListVersionsResult(ObjectListing):
+    """Every object is its one version, VersionId "null" (buckets are never versioned)."""
+
+    key_marker: str
+    version_id_marker: str
+    next_key_marker: str | None
+    owner: str
+
+    def render(self) -> bytes:
+        versions = [
+            group(
+                "Version",
+                [
+                    element("Key", o.key),
+                    element("VersionId", "null"),
+                    element("IsLatest", True),
+                    element("LastModified", iso_date(o.mtime_ns)),
+                    _etag(o.etag),
+                    element("Size", o.size),
+                    _owner("Owner", self.owner),
+                    element("StorageClass", "STANDARD"),
+                ],
+            )
+            for o in self.objects
+        ]
+        return document(
+            "ListVersionsResult",
+            [
+                element("Name", self.bucket),
+                element("Prefix", self.prefix),
+                element("KeyMarker", self.key_marker),
+                element("VersionIdMarker", self.version_id_marker),
+                element("NextKeyMarker", self.next_key_marker),
+                element("NextVersionIdMarker", "null" if self.next_key_marker else None),
+                element("MaxKeys", self.max_keys),
+                element("Delimiter", self.delimiter),
+                element("EncodingType", self.encoding_type),
+                element("IsTruncated", self.truncated),
+                *versions,
+                *self._prefixes(),
+            ],
+        )
+
+
+# --- writes ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """CopyObjectResult or CopyPartResult (``root``)."""
+
+    root: str
+    mtime_ns: int
+    etag: str
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+    def render(self) -> bytes:
+        return document(
+            self.root,
+            [
+                element("LastModified", iso_date(self.mtime_ns)),
+                _etag(self.etag),
+                *checksum_elements(self.checksums),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PostResponse:
+    """A browser form upload's answer for success_action_status=201 (no namespace, as S3)."""
+
+    bucket: str
+    key: str
+    etag: str
+
+    def render(self) -> bytes:
+        return document(
+            "PostResponse",
+            [
+                element("Location", f"/{self.bucket}/{self.key}"),
+                element("Bucket", self.bucket),
+                element("Key", self.key),
+                _etag(self.etag),
+            ],
+            namespace=False,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    """One entry of a DeleteResult: Deleted when ``code`` is empty, else an Error."""
+
+    key: str
+    version_id: str | None = None
+    code: str = ""
+    message: str = ""
+
+    def render(self) -> str:
+        if not self.code:
+            return group(
+                "Deleted", [element("Key", self.key), element("VersionId", self.version_id)]
+            )
+        return group(
+            "Error",
+            [
+                element("Key", self.key),
+                element("VersionId", self.version_id),
+                element("Code", self.code),
+                element("Message", self.message),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    outcomes: Sequence[DeleteOutcome]
+
+    def render(self) -> bytes:
+        return document("DeleteResult", [o.render() for o in self.outcomes])
+
+
+# --- multipart -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InitiateMultipartUploadResult:
+    bucket: str
+    key: str
+    upload_id: str
+
+    def render(self) -> bytes:
+        return document(
+            "InitiateMultipartUploadResult",
+            [
+                element("Bucket", self.bucket),
+                element("Key", self.key),
+                element("UploadId", self.upload_id),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompleteMultipartUploadResult:
+    bucket: str
+    key: str
+    etag: str
+    checksums: Mapping[str, str]
+    checksum_type: str | None
+
+    def render(self) -> bytes:
+        return document(
+            "CompleteMultipartUploadResult",
+            [
+                element("Location", f"/{self.bucket}/{self.key}"),
+                element("Bucket", self.bucket),
+                element("Key", self.key),
+                _etag(self.etag),
+                *checksum_elements(self.checksums),
+                element("ChecksumType", self.checksum_type),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ListedPart:
+    number: int
+    mtime_ns: int
+    etag: str
+    size: int
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListPartsResult:
+    bucket: str
+    key: str
+    upload_id: str
+    owner: str
+    part_number_marker: int
+    max_parts: int
+    truncated: bool
+    checksum_algorithm: str | None
+    checksum_type: str | None
+    parts: Sequence[ListedPart]
+
+    def render(self) -> bytes:
+        entries = [
+            group(
+                "Part",
+                [
+                    element("PartNumber", p.number),
+                    element("LastModified", iso_date(p.mtime_ns)),
+                    _etag(p.etag),
+                    element("Size", p.size),
+                    *checksum_elements(p.checksums),
+                ],
+            )
+            for p in self.parts
+        ]
+        next_marker = self.parts[-1].number if self.parts else self.part_number_marker
+        return document(
+            "ListPartsResult",
+            [
+                element("Bucket", self.bucket),
+                element("Key", self.key),
+                element("UploadId", self.upload_id),
+                _owner("Initiator", self.owner),
+                _owner("Owner", self.owner),
+                element("StorageClass", "STANDARD"),
+                element("PartNumberMarker", self.part_number_marker),
+                element("NextPartNumberMarker", next_marker),
+                element("MaxParts", self.max_parts),
+                element("IsTruncated", self.truncated),
+                element("ChecksumAlgorithm", self.checksum_algorithm),
+                element("ChecksumType", self.checksum_type),
+                *entries,
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ListedUpload:
+    key: str
+    upload_id: str
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListMultipartUploadsResult:
+    bucket: str
+    owner: str
+    key_marker: str
+    upload_id_marker: str
+    prefix: str
+    max_uploads: int
+    truncated: bool
+    uploads: Sequence[ListedUpload]
+
+    def render(self) -> bytes:
+        entries = [
+            group(
+                "Upload",
+                [
+                    element("Key", u.key),
+                    element("UploadId", u.upload_id),
+                    _owner("Initiator", self.owner),
+                    _owner("Owner", self.owner),
+                    element("StorageClass", "STANDARD"),
+                    element("Initiated", iso_date(u.created_ns)),
+                ],
+            )
+            for u in self.uploads
+        ]
+        last = self.uploads[-1] if self.truncated and self.uploads else None
+        return document(
+            "ListMultipartUploadsResult",
+            [
+                element("Bucket", self.bucket),
+                element("KeyMarker", self.key_marker),
+                element("UploadIdMarker", self.upload_id_marker),
+                element("NextKeyMarker", last.key if last else None),
+                element("NextUploadIdMarker", last.upload_id if last else None),
+                element("Prefix", self.prefix),
+                element("MaxUploads", self.max_uploads),
+                element("IsTruncated", self.truncated),
+                *entries,
+            ],
+        )
+
+
+# --- object attributes -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectParts:
+    parts_count: int
+    part_number_marker: int
+    next_part_number_marker: int
+    max_parts: int
+    truncated: bool
+    parts: Sequence[tuple[int, int, Mapping[str, str]]]  # number, size, checksums
+
+    def render(self) -> str:
+        return group(
+            "ObjectParts",
+            [
+                element("PartsCount", self.parts_count),
+                element("PartNumberMarker", self.part_number_marker),
+                element("NextPartNumberMarker", self.next_part_number_marker),
+                element("MaxParts", self.max_parts),
+                element("IsTruncated", self.truncated),
+                *(
+                    group(
+                        "Part",
+                        [element("PartNumber", n), element("Size", size), *checksum_elements(sums)],
+                    )
+                    for n, size, sums in self.parts
+                ),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetObjectAttributesResponse:
+    """Only the attributes asked for are present (None: not asked)."""
+
+    etag: str | None = None
+    checksums: Mapping[str, str] | None = None
+    checksum_type: str | None = None
+    parts: ObjectParts | None = None
+    storage_class: str | None = None
+    size: int | None = None
+
+    def render(self) -> bytes:
+        checksum = (
+            group(
+                "Checksum",
+                [*checksum_elements(self.checksums), element("ChecksumType", self.checksum_type)],
+            )
+            if self.checksums
+            else ""
+        )
+        return document(
+            "GetObjectAttributesResponse",
+            [
+                element("ETag", self.etag),
+                checksum,
+                self.parts.render() if self.parts else "",
+                element("StorageClass", self.storage_class),
+                element("ObjectSize", self.size),
+            ],
+        )
+
+
+# --- configurations --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AccessControlPolicy:
+    """The one ACL any bucket or object has here: its owner's FULL_CONTROL."""
+
+    owner: str
+
+    def render(self) -> bytes:
+        grantee = (
+            '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:type="CanonicalUser">'
+            f"{element('ID', self.owner)}{element('DisplayName', self.owner)}</Grantee>"
+        )
+        grant = group("Grant", [grantee, element("Permission", "FULL_CONTROL")])
+        return document(
+            "AccessControlPolicy",
+            [_owner("Owner", self.owner), group("AccessControlList", [grant])],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyConfiguration:
+    """A configuration no bucket here has set, as AWS answers it for such a bucket:
+    an empty root, or the fixed ``fields`` (element, text) it always carries."""
+
+    root: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def render(self) -> bytes:
+        return document(self.root, [element(name, text) for name, text in self.fields])
+
+
+@dataclass(frozen=True, slots=True)
+class Tagging:
+    """An object's tags; none can be set yet, so the set is empty."""
+
+    def render(self) -> bytes:
+        return document("Tagging", [group("TagSet", [])])
+
+
+# --- errors ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorDocument:
+    """S3's Error (no namespace, as S3 sends it)."""
+
+    code: str
+    message: str
+    resource: str
+    request_id: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def render(self) -> bytes:
+        return document(
+            "Error",
+            [
+                element("Code", self.code),
+                element("Message", self.message),
+                element("Resource", self.resource or None),
+                element("RequestId", self.request_id),
+                *(element(name, value) for name, value in self.extra.items()),
+            ],
+            namespace=False,
+        )
