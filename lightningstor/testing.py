@@ -195,7 +195,7 @@ class Daemon:
         return self.log_path.read_text() if self.log_path else ""
 
 
-def boto3_client(daemon: Daemon, **config: Any) -> Any:
+def boto3_client(daemon: Daemon, *, region: str = REGION, **config: Any) -> Any:
     import boto3  # noqa: PLC0415 - optional: only tests that ask for S3 clients need it
     from botocore.config import Config  # noqa: PLC0415
 
@@ -204,7 +204,7 @@ def boto3_client(daemon: Daemon, **config: Any) -> Any:
         endpoint_url=daemon.endpoint,
         aws_access_key_id=daemon.access_key,
         aws_secret_access_key=daemon.secret_key,
-        region_name=REGION,
+        region_name=region,
         # A TLS daemon's self-signed certificate is the CA bundle: verified, never skipped.
         verify=str(daemon.tls.cert) if daemon.tls is not None else None,
         config=Config(retries={"max_attempts": 1}, **config),

@@ -35,6 +35,19 @@ def active_bucket(name: str, raw: bytes | None) -> BucketRecord:
     return record
 
 
+def bucket_and_object_keys(bucket: str, key: str) -> tuple[bytes, bytes]:
+    return ks.bucket_key(bucket), ks.object_key(bucket, key)
+
+
+def active_pair(
+    bucket: str, bucket_raw: bytes | None, obj_raw: bytes | None
+) -> tuple[bytes, bytes | None]:
+    """The records read at bucket_and_object_keys: NoSuchBucket unless the bucket is active."""
+    active_bucket(bucket, bucket_raw)
+    assert bucket_raw is not None
+    return bucket_raw, obj_raw
+
+
 class Commits:
     def __init__(
         self, *, kv: OrderedKV, blobs: BlobStore, io: Offloader, refs: BlobReferences
@@ -75,12 +88,7 @@ class Commits:
     ) -> tuple[bytes, bytes | None]:
         """The active bucket's record and the object's (None: absent), both then expected
         unchanged by ``unit``'s commit; one trip to the pool."""
-        bucket_raw, obj_raw = await unit.read_many(
-            (ks.bucket_key(bucket), ks.object_key(bucket, key))
-        )
-        active_bucket(bucket, bucket_raw)
-        assert bucket_raw is not None
-        return bucket_raw, obj_raw
+        return active_pair(bucket, *await unit.read_many(bucket_and_object_keys(bucket, key)))
 
     async def replace_object(
         self,

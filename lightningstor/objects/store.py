@@ -72,7 +72,12 @@ from lightningstor.model import (
     Segment,
 )
 from lightningstor.objects import limits
-from lightningstor.objects.commits import Commits, active_bucket
+from lightningstor.objects.commits import (
+    Commits,
+    active_bucket,
+    active_pair,
+    bucket_and_object_keys,
+)
 from lightningstor.objects.conditions import check_read, part_range, resolve_range
 from lightningstor.objects.listing import PageTokens, list_page
 from lightningstor.objects.multipart import MIN_PART_BYTES, MultipartUploads
@@ -312,11 +317,8 @@ class ObjectStore:
         return await self.io.run(self._read_bucket_and_object, bucket, key)
 
     def _read_bucket_and_object(self, bucket: str, key: str) -> tuple[bytes, bytes | None]:
-        bucket_raw = self.kv.get(ks.bucket_key(bucket))
-        obj_raw = self.kv.get(ks.object_key(bucket, key))
-        active_bucket(bucket, bucket_raw)
-        assert bucket_raw is not None
-        return bucket_raw, obj_raw
+        bucket_key, object_key = bucket_and_object_keys(bucket, key)
+        return active_pair(bucket, self.kv.get(bucket_key), self.kv.get(object_key))
 
     # --- writes ---------------------------------------------------------------------------
     async def put_object(

@@ -90,8 +90,8 @@ class ListedObject:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ObjectListing:
-    """What every listing shares; keys, prefixes and markers already encoded."""
+class ListedPage:
+    """What every listing shares; keys and prefixes already encoded as asked."""
 
     bucket: str
     prefix: str
@@ -102,7 +102,7 @@ class ObjectListing:
     objects: Sequence[ListedObject]
     common_prefixes: Sequence[str]
 
-    def _contents(self, owner: str | None) -> list[str]:
+    def contents(self, owner: str | None) -> list[str]:
         owner_xml = _owner("Owner", owner) if owner is not None else ""
         items = [
             group(
@@ -118,16 +118,17 @@ class ObjectListing:
             )
             for o in self.objects
         ]
-        return items + self._prefixes()
+        return items + self.prefixes()
 
-    def _prefixes(self) -> list[str]:
+    def prefixes(self) -> list[str]:
         return [group("CommonPrefixes", [element("Prefix", p)]) for p in self.common_prefixes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListBucketResult(ObjectListing):
+class ListBucketResult:
     """ListObjects (v1). Its Prefix is never URL-encoded, whatever encoding-type says."""
 
+    page: ListedPage
     marker: str
     next_marker: str | None
     owner: str
@@ -136,21 +137,22 @@ class ListBucketResult(ObjectListing):
         return document(
             "ListBucketResult",
             [
-                element("Name", self.bucket),
-                element("Prefix", self.prefix),
+                element("Name", self.page.bucket),
+                element("Prefix", self.page.prefix),
                 element("Marker", self.marker),
                 element("NextMarker", self.next_marker),
-                element("MaxKeys", self.max_keys),
-                element("Delimiter", self.delimiter),
-                element("EncodingType", self.encoding_type),
-                element("IsTruncated", self.truncated),
-                *self._contents(self.owner),
+                element("MaxKeys", self.page.max_keys),
+                element("Delimiter", self.page.delimiter),
+                element("EncodingType", self.page.encoding_type),
+                element("IsTruncated", self.page.truncated),
+                *self.page.contents(self.owner),
             ],
         )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListBucketResultV2(ObjectListing):
+class ListBucketResultV2:
+    page: ListedPage
     continuation_token: str | None
     next_continuation_token: str | None
     start_after: str | None
@@ -160,25 +162,26 @@ class ListBucketResultV2(ObjectListing):
         return document(
             "ListBucketResult",
             [
-                element("Name", self.bucket),
-                element("Prefix", self.prefix),
-                element("Delimiter", self.delimiter),
-                element("MaxKeys", self.max_keys),
-                element("EncodingType", self.encoding_type),
-                element("KeyCount", len(self.objects) + len(self.common_prefixes)),
-                element("IsTruncated", self.truncated),
+                element("Name", self.page.bucket),
+                element("Prefix", self.page.prefix),
+                element("Delimiter", self.page.delimiter),
+                element("MaxKeys", self.page.max_keys),
+                element("EncodingType", self.page.encoding_type),
+                element("KeyCount", len(self.page.objects) + len(self.page.common_prefixes)),
+                element("IsTruncated", self.page.truncated),
                 element("ContinuationToken", self.continuation_token),
                 element("NextContinuationToken", self.next_continuation_token),
                 element("StartAfter", self.start_after),
-                *self._contents(self.owner),
+                *self.page.contents(self.owner),
             ],
         )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListVersionsResult(ObjectListing):
+class ListVersionsResult:
     """Every object is its one version, VersionId "null" (buckets are never versioned)."""
 
+    page: ListedPage
     key_marker: str
     version_id_marker: str
     next_key_marker: str | None
@@ -199,23 +202,23 @@ class ListVersionsResult(ObjectListing):
                     element("StorageClass", "STANDARD"),
                 ],
             )
-            for o in self.objects
+            for o in self.page.objects
         ]
         return document(
             "ListVersionsResult",
             [
-                element("Name", self.bucket),
-                element("Prefix", self.prefix),
+                element("Name", self.page.bucket),
+                element("Prefix", self.page.prefix),
                 element("KeyMarker", self.key_marker),
                 element("VersionIdMarker", self.version_id_marker),
                 element("NextKeyMarker", self.next_key_marker),
                 element("NextVersionIdMarker", "null" if self.next_key_marker else None),
-                element("MaxKeys", self.max_keys),
-                element("Delimiter", self.delimiter),
-                element("EncodingType", self.encoding_type),
-                element("IsTruncated", self.truncated),
+                element("MaxKeys", self.page.max_keys),
+                element("Delimiter", self.page.delimiter),
+                element("EncodingType", self.page.encoding_type),
+                element("IsTruncated", self.page.truncated),
                 *versions,
-                *self._prefixes(),
+                *self.page.prefixes(),
             ],
         )
 

@@ -13,6 +13,7 @@ from lightningstor_server.s3.documents import (
     ListBucketResult,
     ListBucketResultV2,
     ListedObject,
+    ListedPage,
     ListVersionsResult,
     xml_response,
 )
@@ -31,23 +32,31 @@ def _encoder(call: S3Call) -> Callable[[str], str]:
     return lambda text: uri_encode(text, keep_slash=True)
 
 
-def _objects(page: ListPage, enc: Callable[[str], str]) -> list[ListedObject]:
-    return [ListedObject(enc(e.key), e.mtime_ns, e.etag, e.size) for e in page.entries]
-
-
-async def _list(call: S3Call, after: str | None) -> tuple[ListPage, str, str, int]:
-    """The page, with the prefix, delimiter and max-keys it was asked with."""
+async def _list(
+    call: S3Call, after: str | None, *, encode_prefix: bool = True
+) -> tuple[ListPage, ListedPage]:
+    """The page, and what every listing answers of it and of what it was asked."""
     query = call.query
+    enc = _encoder(call)
     prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
-    limit = call.params.max_keys
     page = await call.store.list_objects(
         call.endpoint.bucket,
         prefix=prefix,
         delimiter=delimiter,
         after=after or None,
-        max_keys=limit,
+        max_keys=call.params.max_keys,
     )
-    return page, prefix, delimiter, limit
+    listed = ListedPage(
+        bucket=call.endpoint.bucket,
+        prefix=enc(prefix) if encode_prefix else prefix,
+        delimiter=enc(delimiter) if delimiter else None,
+        max_keys=call.params.max_keys,
+        encoding_type=query.get("encoding-type"),
+        truncated=page.truncated,
+        objects=[ListedObject(enc(e.key), e.mtime_ns, e.etag, e.size) for e in page.entries],
+        common_prefixes=[enc(p) for p in page.common_prefixes],
+    )
+    return page, listed
 
 
 async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
@@ -55,20 +64,10 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
     enc = _encoder(call)
     token = query.get("continuation-token")
     start_after = query.get("start-after")
-    page, prefix, delimiter, limit = await _list(
-        # An empty token is the first page (and echoed as given), as S3 answers it.
-        call,
-        call.store.resume_after(token) if token else start_after,
-    )
+    # An empty token is the first page (and echoed as given), as S3 answers it.
+    page, listed = await _list(call, call.store.resume_after(token) if token else start_after)
     listing = ListBucketResultV2(
-        bucket=call.endpoint.bucket,
-        prefix=enc(prefix),
-        delimiter=enc(delimiter) if delimiter else None,
-        max_keys=limit,
-        encoding_type=query.get("encoding-type"),
-        truncated=page.truncated,
-        objects=_objects(page, enc),
-        common_prefixes=[enc(p) for p in page.common_prefixes],
+        page=listed,
         continuation_token=token,
         next_continuation_token=call.store.page_token(page.next_after) if page.next_after else None,
         start_after=enc(start_after) if start_after else None,
@@ -78,22 +77,14 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_list_objects(call: S3Call) -> web.StreamResponse:
-    query = call.query
     enc = _encoder(call)
-    marker = query.get("marker", "")
-    page, prefix, delimiter, limit = await _list(call, marker)
+    marker = call.query.get("marker", "")
+    # V1's Prefix is not URL-encoded, whatever encoding-type says: botocore decodes
+    # Delimiter, Marker, NextMarker and keys of a V1 listing, not its Prefix, as S3 sends
+    # it (ceph/s3-tests' test_bucket_list_prefix_unreadable checks the same).
+    page, listed = await _list(call, marker, encode_prefix=False)
     listing = ListBucketResult(
-        bucket=call.endpoint.bucket,
-        # V1's Prefix is not URL-encoded, whatever encoding-type says: botocore decodes
-        # Delimiter, Marker, NextMarker and keys of a V1 listing, not its Prefix, as S3 sends
-        # it (ceph/s3-tests' test_bucket_list_prefix_unreadable checks the same).
-        prefix=prefix,
-        delimiter=enc(delimiter) if delimiter else None,
-        max_keys=limit,
-        encoding_type=query.get("encoding-type"),
-        truncated=page.truncated,
-        objects=_objects(page, enc),
-        common_prefixes=[enc(p) for p in page.common_prefixes],
+        page=listed,
         marker=enc(marker),
         # Always sent when truncated (AWS only does with a delimiter): clients that page on
         # NextMarker would otherwise loop.
@@ -106,21 +97,13 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
 async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
     """Our buckets never had versioning: every object is its one version, VersionId "null",
     as AWS lists a bucket that never had versioning enabled."""
-    query = call.query
     enc = _encoder(call)
-    key_marker = query.get("key-marker", "")
-    page, prefix, delimiter, limit = await _list(call, key_marker)
+    key_marker = call.query.get("key-marker", "")
+    page, listed = await _list(call, key_marker)
     listing = ListVersionsResult(
-        bucket=call.endpoint.bucket,
-        prefix=enc(prefix),
-        delimiter=enc(delimiter) if delimiter else None,
-        max_keys=limit,
-        encoding_type=query.get("encoding-type"),
-        truncated=page.truncated,
-        objects=_objects(page, enc),
-        common_prefixes=[enc(p) for p in page.common_prefixes],
+        page=listed,
         key_marker=enc(key_marker),
-        version_id_marker=query.get("version-id-marker", ""),
+        version_id_marker=call.query.get("version-id-marker", ""),
         next_key_marker=enc(page.next_after) if page.next_after else None,
         owner=call.caller,
     )

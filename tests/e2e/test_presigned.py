@@ -18,18 +18,11 @@ import botocore.crt.auth
 import pytest
 from botocore.config import Config
 
-from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, aws_env
+from tests.daemon import ACCESS_KEY, Daemon, aws_env, boto3_client
 
 
 def client(daemon: Daemon, region: str, **config: Any) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=daemon.endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=region,
-        config=Config(retries={"max_attempts": 1}, **config),
-    )
+    return boto3_client(daemon, region=region, **config)
 
 
 def fetch(url: str, method: str = "GET", data: bytes | None = None) -> tuple[int, bytes]:

@@ -11,16 +11,14 @@ from dataclasses import replace
 from email.utils import formatdate
 from typing import Any
 
-import boto3
 import pytest
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.botocore_requests import from_url
-from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon
+from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, boto3_client
 from tests.raw import exchange, signed
 from tests.signing import sign
 
@@ -276,14 +274,7 @@ def test_expired_presigned_put_is_403(daemon: Daemon, bucket: str) -> None:
 
 
 def _client(daemon: Daemon, region: str, **config: Any) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=daemon.endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=region,
-        config=Config(retries={"max_attempts": 1}, **config),
-    )
+    return boto3_client(daemon, region=region, **config)
 
 
 def _presigned(daemon: Daemon, method: str, target: str, *, expires: int = 600) -> str:

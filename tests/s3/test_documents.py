@@ -39,14 +39,16 @@ CASES: list[tuple[str, d.Document, str]] = [
     (
         "ListBucketResult v1",
         d.ListBucketResult(
-            bucket="b",
-            prefix="a&b",
-            delimiter="/",
-            max_keys=2,
-            encoding_type=None,
-            truncated=True,
-            objects=[d.ListedObject("a&b/1", T0, "e1", 5)],
-            common_prefixes=["a&b/d/"],
+            page=d.ListedPage(
+                bucket="b",
+                prefix="a&b",
+                delimiter="/",
+                max_keys=2,
+                encoding_type=None,
+                truncated=True,
+                objects=[d.ListedObject("a&b/1", T0, "e1", 5)],
+                common_prefixes=["a&b/d/"],
+            ),
             marker="",
             next_marker="a&b/1",
             owner="AKID",
@@ -61,14 +63,16 @@ CASES: list[tuple[str, d.Document, str]] = [
     (
         "ListBucketResult v2",
         d.ListBucketResultV2(
-            bucket="b",
-            prefix="",
-            delimiter=None,
-            max_keys=1000,
-            encoding_type="url",
-            truncated=False,
-            objects=[d.ListedObject("k%20", T0, "e2", 0)],
-            common_prefixes=[],
+            page=d.ListedPage(
+                bucket="b",
+                prefix="",
+                delimiter=None,
+                max_keys=1000,
+                encoding_type="url",
+                truncated=False,
+                objects=[d.ListedObject("k%20", T0, "e2", 0)],
+                common_prefixes=[],
+            ),
             continuation_token="",
             next_continuation_token=None,
             start_after=None,
@@ -83,14 +87,16 @@ CASES: list[tuple[str, d.Document, str]] = [
     (
         "ListVersionsResult",
         d.ListVersionsResult(
-            bucket="b",
-            prefix="p",
-            delimiter=None,
-            max_keys=1,
-            encoding_type=None,
-            truncated=True,
-            objects=[d.ListedObject("p1", T0, "e3", 7)],
-            common_prefixes=[],
+            page=d.ListedPage(
+                bucket="b",
+                prefix="p",
+                delimiter=None,
+                max_keys=1,
+                encoding_type=None,
+                truncated=True,
+                objects=[d.ListedObject("p1", T0, "e3", 7)],
+                common_prefixes=[],
+            ),
             key_marker="",
             version_id_marker="",
             next_key_marker="p1",
@@ -289,5 +295,5 @@ def test_every_document_type_has_a_golden_case() -> None:
         if isinstance(cls, type) and cls.__module__ == d.__name__ and hasattr(cls, "render")
     }
     # Entries rendered inside a document are covered by that document's case.
-    parts = {d.Document, d.DeleteOutcome, d.ObjectParts, d.ObjectListing}
+    parts = {d.Document, d.DeleteOutcome, d.ObjectParts}
     assert documents - parts - rendered_types == set()
