@@ -7,18 +7,21 @@ the MRO with family defaults (``lightningstor_server/s3/errors.py``,
 codes. Errors only S3 has (its URI, header, form and XML refusals) live in the S3 door.
 
     StorageError
-    ├── NotFound ............. NoSuchBucket, NoSuchKey, NoSuchUpload,
+    ├── NotFound ............. NoSuchBucket, NoSuchKey, NoSuchVersion, NoSuchUpload,
     │                          NoSuchConfiguration (one code per kind of configuration)
     ├── Conflict ............. BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty,
-    │                          ConditionalRequestConflict, OperationAborted, LastAdminKey
+    │                          ConditionalRequestConflict, OperationAborted, LastAdminKey,
+    │                          InvalidBucketState
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
+    │                          IsDeleteMarker (a 405 in S3),
     │                          InvalidRequest, InvalidPartNumber, InvalidPart, InvalidPartOrder,
     │                          EntityTooSmall, EntityTooLarge, MetadataTooLarge
     ├── IntegrityError ....... BadDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
-    ├── AuthError ............ AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
-    │                          AuthorizationHeaderMalformed, RequestTimeTooSkewed,
-    │                          MissingSecurityHeader (both doors authenticate)
+    ├── AuthError ............ AccessDenied, ObjectLocked, InvalidAccessKeyId,
+    │                          SignatureDoesNotMatch, AuthorizationHeaderMalformed,
+    │                          RequestTimeTooSkewed, MissingSecurityHeader (both doors
+    │                          authenticate)
     ├── InsufficientStorage
     └── InternalError, ServiceUnavailable (SlowDown)
 """
@@ -84,6 +87,22 @@ class NoSuchBucket(NotFound):
 class NoSuchKey(NotFound):
     code = "NoSuchKey"
     default_message = "The specified key does not exist."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resource: str = "",
+        delete_marker: str | None = None,
+    ) -> None:
+        super().__init__(message, resource=resource)
+        # The version id of the delete marker that is the key's current version, if one is.
+        self.delete_marker = delete_marker
+
+
+class NoSuchVersion(NotFound):
+    code = "NoSuchVersion"
+    default_message = "The specified version does not exist."
 
 
 class NoSuchUpload(NotFound):
@@ -154,9 +173,25 @@ class OperationAborted(Conflict):
     )
 
 
+class InvalidBucketState(Conflict):
+    code = "InvalidBucketState"
+    default_message = "The request is not valid with the current state of the bucket."
+
+
 # --- invalid input --------------------------------------------------------------------------
 class InvalidInput(StorageError):
     pass
+
+
+class IsDeleteMarker(InvalidInput):
+    """A read of a version that is a delete marker (S3 answers 405 MethodNotAllowed)."""
+
+    code = "MethodNotAllowed"
+    default_message = "The specified method is not allowed against this resource."
+
+    def __init__(self, version_id: str, *, resource: str = "") -> None:
+        super().__init__(resource=resource)
+        self.version_id = version_id
 
 
 class InvalidBucketName(InvalidInput):
@@ -270,6 +305,13 @@ class AuthError(StorageError):
 class AccessDenied(AuthError):
     code = "AccessDenied"
     default_message = "Access Denied"
+
+
+class ObjectLocked(AccessDenied):
+    """A version its retention or legal hold protects (S3 answers 403 AccessDenied)."""
+
+    code = "AccessDenied"
+    default_message = "forbidden by object lock"
 
 
 class InvalidAccessKeyId(AuthError):

@@ -6,6 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+NULL_VERSION = "null"  # the version id of writes to an unversioned or suspended bucket
+
+# Bucket versioning states, as S3 names them ("" is a bucket that never had versioning).
+UNVERSIONED, VERSIONING_ENABLED, VERSIONING_SUSPENDED = "", "Enabled", "Suspended"
+GOVERNANCE, COMPLIANCE = "GOVERNANCE", "COMPLIANCE"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,10 +22,46 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    """A version's object-lock retention: kept unchanged until ``until_ns``. COMPLIANCE is
+    never shortened or removed; GOVERNANCE may be, by a principal allowed to bypass it."""
+
+    mode: str  # GOVERNANCE or COMPLIANCE
+    until_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DefaultRetention:
+    """A bucket's default retention for new versions: ``days`` or ``years`` (one of them)."""
+
+    mode: str
+    days: int = 0
+    years: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectLock:
+    """A bucket's object lock (enabled for good once on) and its default retention."""
+
+    default: DefaultRetention | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Protection:
+    """What a write asks for its new version: a retention and a legal hold (None: the
+    bucket's default retention, no hold)."""
+
+    retention: Retention | None = None
+    legal_hold: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BucketInfo:
     name: str
     created_ns: int
     owner: str
+    versioning: str = UNVERSIONED
+    object_lock: ObjectLock | None = None  # None: the bucket has no object lock
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +95,21 @@ class ObjectHead:
     # A multipart object's parts' own checksums, one mapping per part (segment), for reads of
     # one part and GetObjectAttributes; empty for other objects.
     part_checksums: tuple[Mapping[str, str], ...] = ()
+    version_id: str = NULL_VERSION
+    # Where the version sorts among the key's versions (see meta/keyspace.py); "" until placed.
+    version_sort: str = ""
+    delete_marker: bool = False  # a delete marker: no bytes, only a version
+    retention: Retention | None = None
+    legal_hold: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteResult:
+    """What a delete did: the version it removed or the delete marker it added."""
+
+    version_id: str | None  # None: an unversioned bucket's delete (no version to name)
+    delete_marker: bool
+    existed: bool  # whether the key (or the version) had anything to delete
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +172,33 @@ class ListEntry:
     size: int
     etag: str
     mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionEntry:
+    """One version in a ListObjectVersions page (a delete marker when ``delete_marker``)."""
+
+    key: str
+    version_id: str
+    latest: bool
+    delete_marker: bool
+    size: int
+    etag: str
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionPage:
+    """One page of versions in key order, each key's newest first; ``next_after`` is the
+    (key, version id) to continue after (version id None after a common prefix)."""
+
+    entries: tuple[VersionEntry, ...]
+    common_prefixes: tuple[str, ...]
+    next_after: tuple[str, str | None] | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.next_after is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

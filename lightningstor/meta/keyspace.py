@@ -5,8 +5,13 @@ All keys are bytes compared bytewise, so a listing is a single range scan in any
     m/schema                         schema version of the store (checked at start-up)
     m/token-key                      random key that seals listing continuation tokens
     b/<bucket>                       bucket record
-    o/<bucket>\\0<key>                object record (bucket names never contain NUL, so the first
-                                     NUL ends the bucket; keys are UTF-8 and sort as S3 sorts them)
+    o/<bucket>\\0<key>                the key's current version: an object or, in a versioned
+                                     bucket, a delete marker; absent when the key has no version at
+                                     all (bucket names never contain NUL, so the first NUL ends the
+                                     bucket; keys are UTF-8 without NUL and sort as S3 sorts them)
+    v/<bucket>\0<key>\0<sort>         a noncurrent version (object or delete marker); ``sort`` is
+                                     32 hex digits that sort a key's versions newest first, and is
+                                     the version id of every version but the "null" one
     r/<sha256-hex>                   reference record of a blob (count + collection generation)
     g/<sha256-hex>                   a blob whose count fell to zero, waiting for collection
     k/<access-key-id>                credential record (secret sealed with the node master key)
@@ -20,6 +25,7 @@ SCHEMA_KEY = b"m/schema"
 TOKEN_KEY = b"m/token-key"
 BUCKET_PREFIX = b"b/"
 OBJECT_PREFIX = b"o/"
+VERSION_PREFIX = b"v/"
 REF_PREFIX = b"r/"
 GARBAGE_PREFIX = b"g/"
 CREDENTIAL_PREFIX = b"k/"
@@ -55,6 +61,46 @@ def object_key(bucket: str, key: str) -> bytes:
 
 def key_from_object_key(bucket_prefix: bytes, raw: bytes) -> str:
     return raw[len(bucket_prefix) :].decode()
+
+
+def version_prefix(bucket: str) -> bytes:
+    """The prefix of every noncurrent version of ``bucket``."""
+    return VERSION_PREFIX + bucket.encode() + _SEP
+
+
+def key_versions_prefix(bucket: str, key: str) -> bytes:
+    """The prefix of the noncurrent versions of one key, newest first."""
+    return version_prefix(bucket) + key.encode() + _SEP
+
+
+def version_key(bucket: str, key: str, sort: str) -> bytes:
+    return key_versions_prefix(bucket, key) + sort.encode()
+
+
+def split_version_key(bucket_prefix: bytes, raw: bytes) -> tuple[str, str]:
+    """(key, sort) of a ``v/`` key under ``bucket_prefix`` (a sort holds no NUL)."""
+    key, _, sort = raw[len(bucket_prefix) :].rpartition(_SEP)
+    return key.decode(), sort.decode()
+
+
+# A version's sort is its time inverted (so newer sorts first) then 16 random hex digits that
+# break ties; for every version but the "null" one it is also the version id.
+_MAX_NS = 2**64 - 1
+VERSION_SORT_LENGTH = 32
+
+
+def version_sort(time_ns: int, salt: str) -> str:
+    return f"{_MAX_NS - time_ns:016x}{salt}"
+
+
+def version_time(sort: str) -> int:
+    """The time a version sort was made from (ns since the epoch)."""
+    return _MAX_NS - int(sort[:16], 16)
+
+
+def legacy_version_sort(mtime_ns: int) -> str:
+    """The sort of a record written before versions existed: the null version, at its mtime."""
+    return version_sort(mtime_ns, "0" * 16)
 
 
 def ref_key(sha256_hex: str) -> bytes:

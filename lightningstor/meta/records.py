@@ -8,11 +8,25 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from lightningstor.errors import InternalError
-from lightningstor.model import BucketInfo, ContentHeaders, ObjectHead, Segment
+from lightningstor.meta import keyspace as ks
+from lightningstor.meta.keyspace import legacy_version_sort
+from lightningstor.meta.kv import OrderedKV, scan_all
+from lightningstor.model import (
+    NULL_VERSION,
+    BucketInfo,
+    ContentHeaders,
+    DefaultRetention,
+    ObjectHead,
+    ObjectLock,
+    Protection,
+    Retention,
+    Segment,
+)
 
 SCHEMA_VERSION = 1
 RECORD_VERSION = 1
@@ -52,20 +66,45 @@ class BucketRecord:
 
 def encode_bucket(record: BucketRecord) -> bytes:
     info = record.info
+    lock = info.object_lock
     return _dump(
         {
             "v": RECORD_VERSION,
             "created_ns": info.created_ns,
             "owner": info.owner,
             "state": record.state,
+            # Added with versioning; absent in older records means unversioned, no lock.
+            **({"versioning": info.versioning} if info.versioning else {}),
+            **({"lock": _encode_lock(lock)} if lock is not None else {}),
         }
     )
 
 
 def decode_bucket(name: str, raw: bytes) -> BucketRecord:
     data = _load(raw, "bucket")
-    info = BucketInfo(name=name, created_ns=data["created_ns"], owner=data["owner"])
+    info = BucketInfo(
+        name=name,
+        created_ns=data["created_ns"],
+        owner=data["owner"],
+        versioning=data.get("versioning", ""),
+        object_lock=_decode_lock(data["lock"]) if "lock" in data else None,
+    )
     return BucketRecord(info=info, state=data["state"])
+
+
+def _encode_lock(lock: ObjectLock) -> dict[str, Any]:
+    default = lock.default
+    if default is None:
+        return {}
+    return {"mode": default.mode, "days": default.days, "years": default.years}
+
+
+def _decode_lock(data: dict[str, Any]) -> ObjectLock:
+    if not data:
+        return ObjectLock()
+    return ObjectLock(
+        default=DefaultRetention(mode=data["mode"], days=data["days"], years=data["years"])
+    )
 
 
 # --- objects --------------------------------------------------------------------------------
@@ -85,6 +124,11 @@ def encode_object(head: ObjectHead) -> bytes:
     return _dump(
         {
             "v": RECORD_VERSION,
+            "vid": head.version_id,
+            "vs": head.version_sort,
+            **({"dm": True} if head.delete_marker else {}),
+            **({"ret": _encode_retention(head.retention)} if head.retention else {}),
+            **({"hold": True} if head.legal_hold else {}),
             "size": head.size,
             "md5": head.md5_hex,
             "etag": head.etag,
@@ -115,6 +159,45 @@ def decode_object(bucket: str, key: str, raw: bytes) -> ObjectHead:
         segments=tuple(Segment(sha256_hex=s, size=n) for s, n in data["segs"]),
         part_checksums=tuple(data.get("psums", ())),  # optional: multipart objects only
         inline=base64.b64decode(data["data"]) if "data" in data else None,
+        # Records written before versions existed are the null version, sorted by mtime.
+        version_id=data.get("vid", NULL_VERSION),
+        version_sort=data.get("vs") or legacy_version_sort(data["mtime_ns"]),
+        delete_marker=data.get("dm", False),
+        retention=_decode_retention(data["ret"]) if "ret" in data else None,
+        legal_hold=data.get("hold", False),
+    )
+
+
+def stored_versions(kv: OrderedKV) -> Iterator[ObjectHead]:
+    """Every version the keyspace holds, current (``o/``) and noncurrent (``v/``), delete
+    markers included; for maintenance passes (blocking)."""
+    for prefix in (ks.OBJECT_PREFIX, ks.VERSION_PREFIX):
+        for raw_key, raw in scan_all(kv, prefix, ks.prefix_end(prefix)):
+            bucket, _, rest = raw_key[len(prefix) :].partition(b"\x00")
+            key = rest.rpartition(b"\x00")[0] if prefix == ks.VERSION_PREFIX else rest
+            yield decode_object(bucket.decode(), key.decode(), raw)
+
+
+def _encode_retention(retention: Retention) -> list[Any]:
+    return [retention.mode, retention.until_ns]
+
+
+def _decode_retention(data: list[Any]) -> Retention:
+    return Retention(mode=data[0], until_ns=data[1])
+
+
+def encode_protection(protection: Protection) -> dict[str, Any]:
+    retention = protection.retention
+    return {
+        **({"ret": _encode_retention(retention)} if retention else {}),
+        **({"hold": protection.legal_hold} if protection.legal_hold is not None else {}),
+    }
+
+
+def decode_protection(data: dict[str, Any]) -> Protection:
+    return Protection(
+        retention=_decode_retention(data["ret"]) if "ret" in data else None,
+        legal_hold=data.get("hold"),
     )
 
 
@@ -211,6 +294,7 @@ class UploadRecord:
     user_metadata: dict[str, str]
     checksum_algorithm: str = ""  # whole-object checksum requested at creation, if any
     checksum_type: str = ""  # COMPOSITE or FULL_OBJECT, with an algorithm
+    protection: Protection = field(default_factory=Protection)  # for the completed version
     # "active"; "closing" while a completion or abort works, so that part uploads which read
     # the record as active fail their expectation instead of landing after the final listing.
     state: str = "active"
@@ -226,6 +310,11 @@ def encode_upload(record: UploadRecord) -> bytes:
             "meta": record.user_metadata,
             "alg": record.checksum_algorithm,
             **({"ctype": record.checksum_type} if record.checksum_type else {}),
+            **(
+                {"lock": encode_protection(record.protection)}
+                if record.protection != Protection()
+                else {}
+            ),
             "state": record.state,
         }
     )
@@ -239,6 +328,7 @@ def decode_upload(raw: bytes) -> UploadRecord:
         user_metadata=data["meta"],
         checksum_algorithm=data["alg"],
         checksum_type=data.get("ctype", ""),  # absent in records older than checksum types
+        protection=decode_protection(data.get("lock", {})),  # absent before object lock
         state=data["state"],
     )
 

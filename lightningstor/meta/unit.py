@@ -58,6 +58,12 @@ class Unit:
         self.batch.expect_value(key, raw)
         return raw
 
+    async def scan(self, start: bytes, stop: bytes, *, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` rows in ``[start, stop)``. Unlike a read, a scan is not expected
+        unchanged (an engine cannot guard a range): guard what it found with :meth:`expect`,
+        or through a record every writer of the range changes."""
+        return await self.io.run(lambda: self.kv.scan(start, stop, limit=limit))
+
     def expect(self, key: bytes, value: bytes | None) -> None:
         """Require ``key`` to hold ``value`` (None: to be absent) at commit, unread."""
         self.batch.expect_value(key, value)

@@ -8,6 +8,7 @@ the other; this is the part they have in common.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -18,8 +19,9 @@ from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import OrderedKV
 from lightningstor.meta.records import BucketRecord, decode_bucket, decode_object, encode_object
 from lightningstor.meta.unit import transact
-from lightningstor.model import ObjectHead, Preconditions, Segment
+from lightningstor.model import ObjectHead, Preconditions, Protection, Segment
 from lightningstor.objects.conditions import check_write
+from lightningstor.objects.versions import new_sort, place, protect
 from lightningstor.offload import Offloader
 
 T = TypeVar("T")
@@ -97,35 +99,45 @@ class Commits:
         pre: Preconditions,
         staged: StagedBlob | None = None,
         *,
+        protection: Protection | None = None,
         release: Iterable[Segment] = (),
         delete: Iterable[bytes] = (),
-    ) -> None:
-        """Plan ``head`` as the object's current version into ``unit``: the old version's
-        blobs released and ``head``'s referenced (``staged`` published if it is one of them),
-        ``release`` further references dropped and ``delete`` further records removed (a
-        completed upload's parts). Raises what ``pre`` fails with, NoSuchBucket."""
-        _bucket_raw, old_raw = await self.bucket_and_object(unit, head.bucket, head.key)
+    ) -> ObjectHead:
+        """Plan ``head`` as the key's new current version into ``unit`` (see versions.py):
+        ``head``'s blobs referenced (``staged`` published if it is one of them), ``release``
+        further references dropped and ``delete`` further records removed (a completed
+        upload's parts). ``head`` as placed: with its version and lock. Raises what ``pre``
+        fails with, NoSuchBucket, InvalidRequest (a lock asked of a bucket without one)."""
+        bucket_raw, old_raw = await self.bucket_and_object(unit, head.bucket, head.key)
+        info = decode_bucket(head.bucket, bucket_raw).info
         old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
-        check_write(old, pre, head.key)
+        check_write(None if old is None or old.delete_marker else old, pre, head.key)
+        protected = protect(info, head, protection or Protection())
         for key in delete:
             unit.delete(key)
-        unit.put(ks.object_key(head.bucket, head.key), encode_object(head))
+        placed = await place(unit, info, old, protected)
         unit.add(head.segments, staged)
-        unit.release((*release, *(old.segments if old else ())))
+        unit.release(release)
+        return placed
 
-    def replace_inline_now(self, unit: WriteUnit, head: ObjectHead, pre: Preconditions) -> bool:
-        """:meth:`replace_object` and the commit, blocking, for an inline object whose old
-        version holds no blob either: no reference changes, so the reads, the checks and the
-        commit need no trip back to the event loop in between (a small PUT's cost is mostly
-        its trips). False, with nothing committed, when the old version holds blobs."""
+    def replace_inline_now(
+        self, unit: WriteUnit, head: ObjectHead, pre: Preconditions
+    ) -> ObjectHead | None:
+        """:meth:`replace_object` and the commit, blocking, for an inline object in an
+        unversioned bucket whose old version holds no blob either: no reference changes and
+        no other versions, so the reads, the checks and the commit need no trip back to the
+        event loop in between (a small PUT's cost is mostly its trips). None, with nothing
+        committed, when the bucket has versioning or a lock, or the old version holds blobs;
+        else ``head`` as placed."""
         self.blobs.ensure_room()  # an inline body is new data too, kept in the metadata
         bucket_raw = unit.read_now(ks.bucket_key(head.bucket))
         old_raw = unit.read_now(ks.object_key(head.bucket, head.key))
-        active_bucket(head.bucket, bucket_raw)
+        info = active_bucket(head.bucket, bucket_raw).info
         old = decode_object(head.bucket, head.key, old_raw) if old_raw else None
-        if old is not None and old.segments:
-            return False
+        if info.versioning or info.object_lock or (old is not None and old.segments):
+            return None
         check_write(old, pre, head.key)
-        unit.put(ks.object_key(head.bucket, head.key), encode_object(head))
+        placed = dataclasses.replace(head, version_sort=new_sort(old))
+        unit.put(ks.object_key(head.bucket, head.key), encode_object(placed))
         unit.commit_now()
-        return True
+        return placed

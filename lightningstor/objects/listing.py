@@ -1,4 +1,4 @@
-"""Listing: one range scan over ``o/<bucket>\\0`` with delimiter roll-up.
+"""Listing: one range scan over ``o/<bucket>\\0`` (current versions) with delimiter roll-up.
 
 A common prefix is emitted once and then skipped by seeking past every key under it, so a
 folder of a million keys costs one seek, not a million reads. Runs on the thread pool as one job.
@@ -58,18 +58,21 @@ def list_page(
         jumped = False
         for raw_key, raw in rows:
             key = ks.key_from_object_key(base, raw_key)
-            common = _common_prefix(key, prefix, delimiter)
+            common = common_prefix(key, prefix, delimiter)
+            head = decode_object(bucket, key, raw) if common is None else None
+            if head is not None and head.delete_marker:
+                continue  # the key's current version is a delete marker: it is not listed
             if len(entries) + len(prefixes) == max_keys:
                 return ListPage(
                     entries=tuple(entries), common_prefixes=tuple(prefixes), next_after=last
                 )
-            if common is not None:
+            if head is None:
+                assert common is not None
                 prefixes.append(common)
                 last = common
                 start = ks.prefix_end(base + common.encode())
                 jumped = True
                 break
-            head = decode_object(bucket, key, raw)
             entries.append(
                 ListEntry(key=key, size=head.size, etag=head.etag, mtime_ns=head.mtime_ns)
             )
@@ -85,7 +88,7 @@ def list_page(
         scan = min(scan * 2, _MAX_SCAN)
 
 
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+def common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
     if not delimiter:
         return None
     cut = key.find(delimiter, len(prefix))

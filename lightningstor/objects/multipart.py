@@ -57,11 +57,13 @@ from lightningstor.model import (
     ContentHeaders,
     ObjectHead,
     Preconditions,
+    Protection,
     Segment,
 )
 from lightningstor.objects.commits import Commits, active_bucket
 from lightningstor.objects.limits import MAX_PART_NUMBER
 from lightningstor.objects.names import validate_key, validate_metadata
+from lightningstor.objects.versions import check_lockable
 
 if TYPE_CHECKING:  # the store builds its uploads; it is imported for its type only
     from lightningstor.objects.store import ObjectStore
@@ -139,15 +141,18 @@ class MultipartUploads:
         user_metadata: dict[str, str] | None = None,
         checksum_algorithm: str = "",
         checksum_type: str = "",
+        protection: Protection | None = None,
     ) -> UploadInfo:
         """Raises NoSuchBucket, KeyTooLongError/InvalidArgument, InvalidRequest (an unknown
-        algorithm, or a checksum type the algorithm cannot have)."""
+        algorithm, or a checksum type the algorithm cannot have). ``protection`` is the lock
+        of the version the completion makes."""
         validate_key(key)
         headers = headers or ContentHeaders()
         user_metadata = dict(user_metadata or {})
         validate_metadata(headers, user_metadata)
         checksum_type = _checksum_type(checksum_algorithm, checksum_type)
-        await self._store.bucket_record(bucket)  # NoSuchBucket before anything else
+        info = (await self._store.bucket_record(bucket))[0].info  # NoSuchBucket first
+        check_lockable(info, protection or Protection())
         upload_id = secrets.token_hex(16)
         record = UploadRecord(
             created_ns=time.time_ns(),
@@ -155,6 +160,7 @@ class MultipartUploads:
             user_metadata=user_metadata,
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
+            protection=protection or Protection(),
         )
 
         async def attempt(unit: WriteUnit) -> None:
@@ -333,24 +339,24 @@ class MultipartUploads:
             )
             upload_key = ks.upload_key(bucket, key, upload_id)
 
-            async def attempt(unit: WriteUnit) -> None:
+            async def attempt(unit: WriteUnit) -> ObjectHead:
                 # The upload must still be closing and its parts as listed: then the parts'
                 # records go and their references are released, in the object's commit.
                 unit.expect(upload_key, closing)
                 for _p, part_key, raw in stored.values():
                     unit.expect(part_key, raw)
-                await self._commits.replace_object(
+                return await self._commits.replace_object(
                     unit,
                     head,
                     preconditions or Preconditions(),
+                    protection=record.protection,
                     release=[_segment(p) for p, _k, _r in stored.values()],
                     delete=[upload_key, *(k for _p, k, _r in stored.values())],
                 )
 
-            await self._commits.transact(
+            return await self._commits.transact(
                 attempt, conflict=lambda: ConditionalRequestConflict(resource=key)
             )
-            return head
         except BaseException:
             await self._reopen(bucket, key, upload_id, record, closing)
             raise

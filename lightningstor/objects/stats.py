@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import OrderedKV, scan_all
-from lightningstor.meta.records import decode_object, decode_ref
+from lightningstor.meta.records import decode_ref, stored_versions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,9 +30,9 @@ def gather(kv: OrderedKV, data_dir: Path) -> StoreStats:
     }
     blob_sizes: dict[str, int] = {}
     inline_bytes = 0
-    for raw_key, raw in scan_all(kv, ks.OBJECT_PREFIX, ks.prefix_end(ks.OBJECT_PREFIX)):
-        bucket, _, key = raw_key[len(ks.OBJECT_PREFIX) :].partition(b"\x00")
-        head = decode_object(bucket.decode(), key.decode(), raw)
+    for head in stored_versions(kv):  # every version's bytes count: they are all kept
+        if head.delete_marker:
+            continue
         count, size = per_bucket.get(head.bucket, (0, 0))
         per_bucket[head.bucket] = (count + 1, size + head.size)
         for segment in head.segments:

@@ -38,8 +38,10 @@ from lightningstor.errors import (
     BucketNotEmpty,
     ConditionalRequestConflict,
     InternalError,
+    InvalidBucketState,
     InvalidRange,
     InvalidRequest,
+    IsDeleteMarker,
     NoSuchKey,
     NotModified,
     OperationAborted,
@@ -56,20 +58,28 @@ from lightningstor.meta.records import (
     decode_schema,
     decode_upload,
     encode_bucket,
+    encode_object,
     encode_schema,
     encode_upload,
 )
 from lightningstor.meta.unit import Unit
 from lightningstor.model import (
+    UNVERSIONED,
+    VERSIONING_ENABLED,
     BodyExpectations,
     BucketInfo,
     ByteRange,
     ContentHeaders,
+    DeleteResult,
     ListPage,
     ObjectHead,
+    ObjectLock,
     Preconditions,
+    Protection,
     RangeRequest,
+    Retention,
     Segment,
+    VersionPage,
 )
 from lightningstor.objects import limits
 from lightningstor.objects.commits import (
@@ -84,6 +94,16 @@ from lightningstor.objects.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.objects.names import validate_bucket_name, validate_key, validate_metadata
 from lightningstor.objects.stats import StoreStats
 from lightningstor.objects.stats import gather as gather_stats
+from lightningstor.objects.version_listing import list_versions_page
+from lightningstor.objects.versions import (
+    check_retention_change,
+    check_version_id,
+    delete_current,
+    delete_version,
+    find_noncurrent,
+    noncurrent_now,
+    select_version,
+)
 from lightningstor.offload import Offloader
 
 P = ParamSpec("P")
@@ -230,10 +250,19 @@ class ObjectStore:
         return self.tokens.decode(token)
 
     # --- buckets --------------------------------------------------------------------------
-    async def create_bucket(self, name: str, *, owner: str) -> BucketInfo:
-        """Raises InvalidBucketName, BucketAlreadyOwnedByYou or BucketAlreadyExists."""
+    async def create_bucket(
+        self, name: str, *, owner: str, object_lock: bool = False
+    ) -> BucketInfo:
+        """Raises InvalidBucketName, BucketAlreadyOwnedByYou or BucketAlreadyExists. A bucket
+        created with ``object_lock`` has versioning enabled, for good."""
         validate_bucket_name(name)
-        info = BucketInfo(name=name, created_ns=time.time_ns(), owner=owner)
+        info = BucketInfo(
+            name=name,
+            created_ns=time.time_ns(),
+            owner=owner,
+            versioning=VERSIONING_ENABLED if object_lock else UNVERSIONED,
+            object_lock=ObjectLock() if object_lock else None,
+        )
         key = ks.bucket_key(name)
 
         async def attempt(unit: WriteUnit) -> None:
@@ -246,6 +275,52 @@ class ObjectStore:
 
         await self._commits.transact(attempt, conflict=lambda: OperationAborted(resource=name))
         return info
+
+    async def set_versioning(self, name: str, status: str) -> BucketInfo:
+        """Versioning Enabled or Suspended (a bucket never goes back to unversioned).
+        Raises NoSuchBucket, InvalidBucketState (suspending a bucket with object lock)."""
+
+        def change(info: BucketInfo) -> BucketInfo:
+            if status != VERSIONING_ENABLED and info.object_lock is not None:
+                raise InvalidBucketState(
+                    "An Object Lock configuration is present on this bucket, so the versioning "
+                    "state cannot be changed.",
+                    resource=name,
+                )
+            return dataclasses.replace(info, versioning=status)
+
+        return await self._change_bucket(name, change)
+
+    async def set_object_lock(self, name: str, lock: ObjectLock) -> BucketInfo:
+        """Turn object lock on (for good) or change its default retention. A bucket created
+        without it may take it once versioning is enabled, as S3 allows since 2023. Raises
+        NoSuchBucket, InvalidBucketState (versioning not enabled)."""
+
+        def change(info: BucketInfo) -> BucketInfo:
+            if info.versioning != VERSIONING_ENABLED:
+                raise InvalidBucketState(
+                    "Versioning must be 'Enabled' on the bucket to apply a Object Lock "
+                    "configuration",
+                    resource=name,
+                )
+            return dataclasses.replace(info, object_lock=lock)
+
+        return await self._change_bucket(name, change)
+
+    async def _change_bucket(
+        self, name: str, change: Callable[[BucketInfo], BucketInfo]
+    ) -> BucketInfo:
+        key = ks.bucket_key(name)
+
+        async def attempt(unit: WriteUnit) -> BucketInfo:
+            record = active_bucket(name, await unit.read(key))
+            info = change(record.info)
+            unit.put(key, encode_bucket(dataclasses.replace(record, info=info)))
+            return info
+
+        return await self._commits.transact(
+            attempt, conflict=lambda: OperationAborted(resource=name)
+        )
 
     async def head_bucket(self, name: str) -> BucketInfo:
         """Raises NoSuchBucket."""
@@ -311,11 +386,6 @@ class ObjectStore:
         assert raw is not None
         return record, raw
 
-    async def _bucket_and_object(self, bucket: str, key: str) -> tuple[bytes, bytes | None]:
-        """The active bucket's record and the object's (None: absent), read in one pool job:
-        a small request's cost is mostly its trips through the pool."""
-        return await self.io.run(self._read_bucket_and_object, bucket, key)
-
     def _read_bucket_and_object(self, bucket: str, key: str) -> tuple[bytes, bytes | None]:
         bucket_key, object_key = bucket_and_object_keys(bucket, key)
         return active_pair(bucket, self.kv.get(bucket_key), self.kv.get(object_key))
@@ -331,8 +401,10 @@ class ObjectStore:
         user_metadata: Mapping[str, str] | None = None,
         expect: BodyExpectations | None = None,
         preconditions: Preconditions | None = None,
+        protection: Protection | None = None,
     ) -> ObjectHead:
-        """Stream ``body`` into a new object version and make it visible atomically.
+        """Stream ``body`` into a new object version and make it visible atomically; the
+        version as placed (its version id, its lock).
 
         Raises NoSuchBucket, InvalidArgument/KeyTooLongError, BadDigest,
         XAmzContentSHA256Mismatch, IncompleteBody, EntityTooLarge, PreconditionFailed,
@@ -350,15 +422,13 @@ class ObjectStore:
         if small is not None:
             verify_body(small, expect, key)
             head = _new_head(bucket, key, small, headers, user_metadata, inline=small.data)
-            await self._commit_object(head, pre, None)
-            return head
+            return await self._commit_object(head, pre, None, protection)
         await self.bucket_record(bucket)
         staged = await self.stage_body(body, expect)
         try:
             verify_body(staged, expect, key)
             head = _new_head(bucket, key, staged, headers, user_metadata, inline=None)
-            await self._commit_object(head, pre, staged)
-            return head
+            return await self._commit_object(head, pre, staged, protection)
         finally:
             # Shielded: a cancelled request (client gone) must still remove its staged file.
             await asyncio.shield(self.io.run(self.blobs.discard, staged))
@@ -372,21 +442,28 @@ class ObjectStore:
         return await self.transfers.disk(fn, *args, **kwargs)
 
     async def _commit_object(
-        self, head: ObjectHead, pre: Preconditions, staged: StagedBlob | None
-    ) -> None:
-        inline_way = head.inline is not None
+        self,
+        head: ObjectHead,
+        pre: Preconditions,
+        staged: StagedBlob | None,
+        protection: Protection | None,
+    ) -> ObjectHead:
+        inline_way = head.inline is not None and protection is None
 
-        async def attempt(unit: WriteUnit) -> None:
+        async def attempt(unit: WriteUnit) -> ObjectHead:
             nonlocal inline_way
             if inline_way:
                 # One pool job when nothing holds blobs; once the old version is seen to
-                # hold some, the general way from then on (its blobs are to be released).
-                inline_way = await self.io.run(self._commits.replace_inline_now, unit, head, pre)
-                if inline_way:
-                    return
-            await self._commits.replace_object(unit, head, pre, staged)
+                # hold some (or the bucket to keep versions), the general way from then on.
+                placed = await self.io.run(self._commits.replace_inline_now, unit, head, pre)
+                if placed is not None:
+                    return placed
+                inline_way = False
+            return await self._commits.replace_object(
+                unit, head, pre, staged, protection=protection
+            )
 
-        await self._commits.transact(
+        return await self._commits.transact(
             attempt, conflict=lambda: ConditionalRequestConflict(resource=head.key)
         )
 
@@ -395,11 +472,15 @@ class ObjectStore:
         source: tuple[str, str],
         target: tuple[str, str],
         *,
+        source_version: str | None = None,
         replace: tuple[ContentHeaders, Mapping[str, str]] | None = None,
         source_preconditions: Preconditions | None = None,
         preconditions: Preconditions | None = None,
-    ) -> ObjectHead:
-        """Make ``target`` (bucket, key) a copy of ``source``, sharing its blobs: no bytes move.
+        protection: Protection | None = None,
+    ) -> tuple[ObjectHead, ObjectHead]:
+        """Make ``target`` (bucket, key) a copy of ``source`` (its current version, or
+        ``source_version``), sharing its blobs: no bytes move. The source version and the new
+        one, as placed.
 
         ``replace`` gives new headers and metadata (S3's REPLACE directive); otherwise they are
         copied. Raises NoSuchBucket, NoSuchKey, InvalidRequest (a copy onto itself that changes
@@ -407,7 +488,7 @@ class ObjectStore:
         """
         (src_bucket, src_key), (dst_bucket, dst_key) = source, target
         validate_key(dst_key)
-        if source == target and replace is None:
+        if source == target and replace is None and source_version is None:
             raise InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself "
                 "without changing the object's metadata, storage class, website redirect "
@@ -417,14 +498,11 @@ class ObjectStore:
         if replace is not None:
             validate_metadata(replace[0], replace[1])
 
-        async def attempt(unit: WriteUnit) -> ObjectHead:
+        async def attempt(unit: WriteUnit) -> tuple[ObjectHead, ObjectHead]:
             # The source must still be the version read (the commit expects it): its
             # references keep the shared blobs from collection until this commit adds the
             # copy's own.
-            _bucket_raw, src_raw = await self._commits.bucket_and_object(unit, src_bucket, src_key)
-            if src_raw is None:
-                raise NoSuchKey(resource=src_key)
-            src = decode_object(src_bucket, src_key, src_raw)
+            src = await self._copy_source(unit, src_bucket, src_key, source_version)
             if source_preconditions is not None:
                 _check_copy_source(src, source_preconditions)
             headers, metadata = replace or (src.headers, src.user_metadata)
@@ -435,24 +513,63 @@ class ObjectStore:
                 mtime_ns=time.time_ns(),
                 headers=headers,
                 user_metadata=dict(metadata),
+                retention=None,
+                legal_hold=False,
             )
-            await self._commits.replace_object(unit, head, preconditions or Preconditions())
-            return head
+            placed = await self._commits.replace_object(
+                unit, head, preconditions or Preconditions(), protection=protection
+            )
+            return src, placed
 
         return await self._commits.transact(
             attempt, conflict=lambda: ConditionalRequestConflict(resource=dst_key)
         )
 
-    async def delete_object(self, bucket: str, key: str) -> bool:
-        """Remove ``key``; False if it did not exist. Raises NoSuchBucket."""
+    async def _copy_source(
+        self, unit: WriteUnit, bucket: str, key: str, version_id: str | None
+    ) -> ObjectHead:
+        _bucket_raw, current_raw = await self._commits.bucket_and_object(unit, bucket, key)
+        current = decode_object(bucket, key, current_raw) if current_raw else None
+        if version_id is None:
+            if current is None or current.delete_marker:
+                raise NoSuchKey(resource=key)
+            return current
+        check_version_id(version_id, resource="x-amz-copy-source")
+        found = None
+        if current is None or current.version_id != version_id:
+            found = await find_noncurrent(unit, bucket, key, version_id)
+        src = select_version(bucket, key, current, version_id, found[1] if found else None)
+        if src.delete_marker:
+            raise InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker "
+                "by version id.",
+                resource=key,
+            )
+        return src
 
-        async def attempt(unit: WriteUnit) -> bool:
-            _bucket_raw, old_raw = await self._commits.bucket_and_object(unit, bucket, key)
-            if old_raw is None:
-                return False
-            unit.delete(ks.object_key(bucket, key))
-            unit.release(decode_object(bucket, key, old_raw).segments)
-            return True
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        """Without ``version_id``: remove ``key`` (unversioned bucket) or put a delete marker
+        on it. With one: remove that version for good (a locked one only as its lock allows).
+        Raises NoSuchBucket, InvalidArgument (a malformed version id), ObjectLocked."""
+        if version_id is not None:
+            check_version_id(version_id)
+
+        async def attempt(unit: WriteUnit) -> DeleteResult:
+            bucket_raw, old_raw = await self._commits.bucket_and_object(unit, bucket, key)
+            info = decode_bucket(bucket, bucket_raw).info
+            current = decode_object(bucket, key, old_raw) if old_raw else None
+            if version_id is None:
+                return await delete_current(unit, info, bucket, key, current)
+            return await delete_version(
+                unit, bucket, key, current, version_id, bypass_governance=bypass_governance
+            )
 
         return await self._commits.transact(
             attempt, conflict=lambda: ConditionalRequestConflict(resource=key)
@@ -460,19 +577,41 @@ class ObjectStore:
 
     # --- reads ----------------------------------------------------------------------------
     async def head_object(
-        self, bucket: str, key: str, *, preconditions: Preconditions | None = None
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        preconditions: Preconditions | None = None,
     ) -> ObjectHead:
-        """Raises NoSuchBucket, NoSuchKey, PreconditionFailed, NotModified."""
-        head, _raw = await self._read_object(bucket, key)
+        """The current version or ``version_id``. Raises NoSuchBucket, NoSuchKey (with the
+        delete marker that is current, if one is), InvalidArgument, NoSuchVersion,
+        IsDeleteMarker (a version that is one), PreconditionFailed, NotModified."""
+        if version_id is not None:
+            check_version_id(version_id)
+        head = await self.io.run(self._read_version, bucket, key, version_id)
         if preconditions is not None:
             check_read(head, preconditions)
         return head
 
-    async def _read_object(self, bucket: str, key: str) -> tuple[ObjectHead, bytes]:
-        _bucket_raw, raw = await self._bucket_and_object(bucket, key)
-        if raw is None:
-            raise NoSuchKey(resource=key)
-        return decode_object(bucket, key, raw), raw
+    def _read_version(self, bucket: str, key: str, version_id: str | None) -> ObjectHead:
+        """One pool job: a small request's cost is mostly its trips through the pool."""
+        _bucket_raw, raw = self._read_bucket_and_object(bucket, key)
+        current = decode_object(bucket, key, raw) if raw is not None else None
+        if version_id is None:
+            if current is None:
+                raise NoSuchKey(resource=key)
+            if current.delete_marker:
+                raise NoSuchKey(resource=key, delete_marker=current.version_id)
+            return current
+        found = None
+        if current is None or current.version_id != version_id:
+            found = noncurrent_now(self.kv, bucket, key, version_id)
+        noncurrent = decode_object(bucket, key, found[1]) if found else None
+        head = select_version(bucket, key, current, version_id, noncurrent)
+        if head.delete_marker:
+            raise IsDeleteMarker(head.version_id, resource=key)
+        return head
 
     async def open_object(
         self,
@@ -481,6 +620,7 @@ class ObjectStore:
         *,
         byte_range: RangeRequest | None = None,
         part_number: int | None = None,
+        version_id: str | None = None,
         preconditions: Preconditions | None = None,
         exact_range: bool = False,
     ) -> ObjectReader:
@@ -491,7 +631,9 @@ class ObjectStore:
         source range) a range must lie within the object, where a read's is clipped: else
         InvalidRange too.
         """
-        head = await self.head_object(bucket, key, preconditions=preconditions)
+        head = await self.head_object(
+            bucket, key, version_id=version_id, preconditions=preconditions
+        )
         if part_number is not None:
             selected = part_range(head, part_number)
         elif exact_range and byte_range and (byte_range.last or 0) >= head.size:
@@ -579,6 +721,89 @@ class ObjectStore:
             delimiter=delimiter,
             after=after,
             max_keys=max_keys,
+        )
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: tuple[str, str | None] | None = None,
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        """One page of versions (and common prefixes) after ``after`` (a key, and a version
+        of it or None for all of its versions), keys in UTF-8 order, each newest first."""
+        await self.bucket_record(bucket)
+        return await self.io.run(
+            list_versions_page,
+            self.kv,
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            after=after,
+            max_keys=max_keys,
+        )
+
+    # --- object lock ----------------------------------------------------------------------
+    async def set_retention(
+        self,
+        bucket: str,
+        key: str,
+        retention: Retention | None,
+        *,
+        version_id: str | None = None,
+        bypass_governance: bool = False,
+    ) -> ObjectHead:
+        """Set (None: remove) a version's retention, as its lock in force allows. Raises
+        NoSuchBucket, NoSuchKey, NoSuchVersion, InvalidRequest (no object lock), ObjectLocked."""
+
+        def change(head: ObjectHead) -> ObjectHead:
+            check_retention_change(head, retention, bypass_governance=bypass_governance)
+            return dataclasses.replace(head, retention=retention)
+
+        return await self._change_version(bucket, key, version_id, change)
+
+    async def set_legal_hold(
+        self, bucket: str, key: str, on: bool, *, version_id: str | None = None
+    ) -> ObjectHead:
+        """Put a legal hold on a version or lift it. Raises what :meth:`set_retention` does."""
+        return await self._change_version(
+            bucket, key, version_id, lambda head: dataclasses.replace(head, legal_hold=on)
+        )
+
+    async def _change_version(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        change: Callable[[ObjectHead], ObjectHead],
+    ) -> ObjectHead:
+        if version_id is not None:
+            check_version_id(version_id)
+
+        async def attempt(unit: WriteUnit) -> ObjectHead:
+            bucket_raw, current_raw = await self._commits.bucket_and_object(unit, bucket, key)
+            if decode_bucket(bucket, bucket_raw).info.object_lock is None:
+                raise InvalidRequest("Bucket is missing Object Lock Configuration", resource=bucket)
+            current = decode_object(bucket, key, current_raw) if current_raw else None
+            if version_id is None or (current and current.version_id == version_id):
+                if current is None or current.delete_marker:
+                    raise NoSuchKey(resource=key)
+                record_key, head = ks.object_key(bucket, key), current
+            else:
+                found = await find_noncurrent(unit, bucket, key, version_id)
+                head = select_version(bucket, key, None, version_id, found[1] if found else None)
+                assert found is not None
+                record_key = found[0]
+            if head.delete_marker:
+                raise IsDeleteMarker(head.version_id, resource=key)
+            changed = change(head)
+            unit.put(record_key, encode_object(changed))
+            return changed
+
+        return await self._commits.transact(
+            attempt, conflict=lambda: ConditionalRequestConflict(resource=key)
         )
 
     async def collect_garbage(self, *, now_ns: int | None = None) -> int:

@@ -32,7 +32,13 @@ from lightningstor.blobs.inline import intact
 from lightningstor.blobs.scrub import BlobCheck, BlobVerdict, Checksums
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import Batch, OrderedKV, scan_all
-from lightningstor.meta.records import RefRecord, decode_object, decode_part, decode_ref, encode_ref
+from lightningstor.meta.records import (
+    RefRecord,
+    decode_part,
+    decode_ref,
+    encode_ref,
+    stored_versions,
+)
 
 PROGRESS_EVERY_BLOBS = 1000
 _USERS_NAMED = 3
@@ -53,16 +59,14 @@ class Report:
 
 
 def expected_references(kv: OrderedKV) -> tuple[Counter[str], int, int, list[str]]:
-    """How many objects and parts reference each blob, how many of each there are, and the
-    objects kept inline whose bytes no longer match their MD5."""
+    """How many object versions and parts reference each blob, how many of each there are,
+    and the versions kept inline whose bytes no longer match their MD5."""
     counts: Counter[str] = Counter()
     objects = parts = 0
     damaged: list[str] = []
-    for raw_key, raw in scan_all(kv, ks.OBJECT_PREFIX, ks.prefix_end(ks.OBJECT_PREFIX)):
-        bucket, _, key = raw_key[len(ks.OBJECT_PREFIX) :].partition(b"\x00")
-        head = decode_object(bucket.decode(), key.decode(), raw)
+    for head in stored_versions(kv):
         counts.update(s.sha256_hex for s in head.segments)
-        objects += 1
+        objects += not head.delete_marker
         if head.inline is not None and not intact(head.inline, head.md5_hex):
             damaged.append(f"object {head.bucket}/{head.key}: inline bytes do not match its MD5")
     for _raw_key, raw in scan_all(kv, ks.PART_PREFIX, ks.prefix_end(ks.PART_PREFIX)):
@@ -197,11 +201,11 @@ def _check_blob(
 def _users(kv: OrderedKV, shas: set[str]) -> dict[str, list[str]]:
     """Which objects and multipart parts use each of ``shas`` (to name damaged ones)."""
     users: dict[str, list[str]] = {}
-    for raw_key, raw in scan_all(kv, ks.OBJECT_PREFIX, ks.prefix_end(ks.OBJECT_PREFIX)):
-        bucket, _, key = raw_key[len(ks.OBJECT_PREFIX) :].partition(b"\x00")
-        head = decode_object(bucket.decode(), key.decode(), raw)
+    for head in stored_versions(kv):
         for sha in {s.sha256_hex for s in head.segments} & shas:
-            users.setdefault(sha, []).append(f"object {head.bucket}/{head.key}")
+            users.setdefault(sha, []).append(
+                f"object {head.bucket}/{head.key} version {head.version_id}"
+            )
     for raw_key, raw in scan_all(kv, ks.PART_PREFIX, ks.prefix_end(ks.PART_PREFIX)):
         sha = decode_part(raw).sha256_hex
         if sha in shas:

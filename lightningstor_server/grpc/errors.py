@@ -49,6 +49,8 @@ STATUS_BY_CLASS: dict[type[StorageError], grpc.StatusCode] = {
     e.BucketAlreadyExists: S.ALREADY_EXISTS,
     e.BucketAlreadyOwnedByYou: S.ALREADY_EXISTS,
     e.BucketNotEmpty: S.FAILED_PRECONDITION,
+    e.InvalidBucketState: S.FAILED_PRECONDITION,
+    e.IsDeleteMarker: S.FAILED_PRECONDITION,
     e.LastAdminKey: S.FAILED_PRECONDITION,
     e.InvalidRange: S.OUT_OF_RANGE,
     e.InvalidPartNumber: S.OUT_OF_RANGE,

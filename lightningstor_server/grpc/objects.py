@@ -82,8 +82,8 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
     async def DeleteObject(
         self, request: pb.DeleteObjectRequest, context: Context
     ) -> pb.DeleteObjectResponse:
-        existed = await self._store.delete_object(request.bucket, request.key)
-        return pb.DeleteObjectResponse(existed=existed)
+        result = await self._store.delete_object(request.bucket, request.key)
+        return pb.DeleteObjectResponse(existed=result.existed)
 
     async def CopyObject(self, request: pb.CopyObjectRequest, context: Context) -> pb.Object:
         replace = (
@@ -91,7 +91,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             if request.replace_metadata
             else None
         )
-        head = await self._store.copy_object(
+        _source, head = await self._store.copy_object(
             (request.source_bucket, request.source_key),
             (request.bucket, request.key),
             replace=replace,

@@ -54,6 +54,7 @@ from lightningstor_server.s3 import (
     listing,
     multipart,
     object,
+    versioning,
 )
 from lightningstor_server.s3.authentication import (
     authenticate,
@@ -113,6 +114,14 @@ HANDLERS: dict[str, Handler] = {
     "GetObjectTagging": configuration.handle_get_object_tagging,
     "GetObjectAcl": configuration.handle_get_object_acl,
     "GetObjectAttributes": attributes.handle_get_object_attributes,
+    "PutBucketVersioning": versioning.handle_put_bucket_versioning,
+    "GetBucketVersioning": versioning.handle_get_bucket_versioning,
+    "PutObjectLockConfiguration": versioning.handle_put_object_lock_configuration,
+    "GetObjectLockConfiguration": versioning.handle_get_object_lock_configuration,
+    "PutObjectRetention": versioning.handle_put_object_retention,
+    "GetObjectRetention": versioning.handle_get_object_retention,
+    "PutObjectLegalHold": versioning.handle_put_object_legal_hold,
+    "GetObjectLegalHold": versioning.handle_get_object_legal_hold,
 }
 
 

@@ -18,13 +18,18 @@ from lightningstor_server.s3.documents import (
 from lightningstor_server.s3.xml import parse_request
 
 MAX_CREATE_BODY_BYTES = 64 * 1024
+LOCK_ENABLED = "x-amz-bucket-object-lock-enabled"
 
 
 async def handle_create_bucket(call: S3Call) -> web.StreamResponse:
     check_write_headers(call)
     await _check_location(call)
     try:
-        await call.store.create_bucket(call.endpoint.bucket, owner=call.caller)
+        await call.store.create_bucket(
+            call.endpoint.bucket,
+            owner=call.caller,
+            object_lock=call.headers.get(LOCK_ENABLED, "").lower() == "true",
+        )
     except BucketAlreadyOwnedByYou:
         # AWS keeps its legacy answer in us-east-1: re-creating your own bucket succeeds.
         if call.gateway.region != "us-east-1":

@@ -30,10 +30,6 @@ _ABSENT: dict[str, tuple[str, str]] = {
         "ServerSideEncryptionConfigurationNotFoundError",
         "The server side encryption configuration was not found",
     ),
-    "object-lock": (
-        "ObjectLockConfigurationNotFoundError",
-        "Object Lock configuration does not exist for this bucket",
-    ),
     "website": (
         "NoSuchWebsiteConfiguration",
         "The specified bucket does not have a website configuration",
@@ -53,7 +49,6 @@ _ABSENT: dict[str, tuple[str, str]] = {
 }
 # Configurations whose absence S3 reports as an empty (or default) document.
 _EMPTY: dict[str, EmptyConfiguration] = {
-    "versioning": EmptyConfiguration("VersioningConfiguration"),
     "logging": EmptyConfiguration("BucketLoggingStatus"),
     "notification": EmptyConfiguration("NotificationConfiguration"),
     "accelerate": EmptyConfiguration("AccelerateConfiguration"),
@@ -79,7 +74,6 @@ PRIVATE_CANNED_ACLS = frozenset(
 # would be a wrong success (the object would lack what the client believes it has).
 _UNSUPPORTED_WRITE_HEADERS = (
     "x-amz-server-side-encryption",
-    "x-amz-object-lock-",
     "x-amz-website-redirect-location",
     "x-amz-grant-",
 )
@@ -89,7 +83,7 @@ def check_write_headers(call: S3Call) -> None:
     """Refuse what a write asks for but would not get; accept what changes nothing here.
 
     ``x-amz-acl`` values that keep data private are accepted (the owner has full control
-    anyway); tags, encryption, object lock, redirects and grants are not offered yet.
+    anyway); tags, encryption, redirects and grants are not offered yet.
     """
     headers = call.headers
     acl = headers.get("x-amz-acl")
@@ -107,8 +101,6 @@ def check_write_headers(call: S3Call) -> None:
         )
     if headers.get("x-amz-tagging") or headers.get("x-amz-tagging-directive") == "REPLACE":
         raise NotImplementedByServer("Object tagging is not implemented.", resource="x-amz-tagging")
-    if headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
-        raise NotImplementedByServer("Object lock is not implemented.")
     for name in headers:
         if name.lower().startswith(_UNSUPPORTED_WRITE_HEADERS):
             raise NotImplementedByServer(f"The header {name} is not implemented.", resource=name)

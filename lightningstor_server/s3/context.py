@@ -63,3 +63,11 @@ class S3Call:
         authorize(
             admin=credential.admin, grants=credential.grants, bucket=bucket, access=Access.READ
         )
+
+
+def may_bypass_governance(call: S3Call) -> bool:
+    """Whether the request asks to bypass GOVERNANCE retention and its caller may: admin keys
+    only (a bucket grant is not the s3:BypassGovernanceRetention permission). Asked by
+    anyone else, the lock simply holds."""
+    asked = call.headers.get("x-amz-bypass-governance-retention", "").lower() == "true"
+    return asked and call.auth.credential.admin

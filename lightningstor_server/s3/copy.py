@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from lightningstor.errors import InvalidArgument
+from lightningstor.model import NULL_VERSION
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
@@ -24,11 +25,17 @@ async def handle_copy_object(call: S3Call) -> web.StreamResponse:
     replace = (
         (h.content_headers(headers), h.user_metadata(headers)) if directive == "REPLACE" else None
     )
-    head = await call.store.copy_object(
+    src, head = await call.store.copy_object(
         source,
         (call.endpoint.bucket, call.endpoint.key),
+        source_version=call.params.copy_source_version,
         replace=replace,
         source_preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
         preconditions=h.preconditions(headers),
+        protection=h.protection(headers),
     )
-    return xml_response(CopyResult("CopyObjectResult", head.mtime_ns, head.etag, head.checksums))
+    reply = h.version_headers(head)
+    if call.params.copy_source_version is not None or src.version_id != NULL_VERSION:
+        reply["x-amz-copy-source-version-id"] = src.version_id
+    result = CopyResult("CopyObjectResult", head.mtime_ns, head.etag, head.checksums)
+    return xml_response(result, headers=reply)

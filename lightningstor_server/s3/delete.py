@@ -11,7 +11,7 @@ from multidict import CIMultiDictProxy
 from lightningstor.blobs.checksums import BodyDigests
 from lightningstor.errors import BadDigest, InvalidRequest, StorageError
 from lightningstor_server.s3.body import small_body
-from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.context import S3Call, may_bypass_governance
 from lightningstor_server.s3.documents import DeleteOutcome, DeleteResult, xml_response
 from lightningstor_server.s3.errors import MalformedXML
 from lightningstor_server.s3.headers import CHECKSUM_PREFIX, body_expectations
@@ -67,19 +67,18 @@ def _check_integrity(headers: CIMultiDictProxy[str], body: bytes) -> None:
             raise BadDigest(resource=CHECKSUM_PREFIX + algorithm)
 
 
-async def _delete_one(call: S3Call, target: _Target) -> DeleteOutcome:
-    if target.version_id not in (None, "null"):
-        return DeleteOutcome(
-            target.key,
-            target.version_id,
-            code="NoSuchVersion",
-            message="The specified version does not exist.",
-        )
+async def _delete_one(call: S3Call, target: _Target, *, bypass: bool) -> DeleteOutcome:
     try:
-        await call.store.delete_object(call.endpoint.bucket, target.key)
+        result = await call.store.delete_object(
+            call.endpoint.bucket,
+            target.key,
+            version_id=target.version_id,
+            bypass_governance=bypass,
+        )
     except StorageError as error:
-        return DeleteOutcome(target.key, code=error.code, message=error.message)
-    return DeleteOutcome(target.key, target.version_id)
+        return DeleteOutcome(target.key, target.version_id, code=error.code, message=error.message)
+    marker = result.version_id if result.delete_marker else None
+    return DeleteOutcome(target.key, target.version_id, delete_marker_version_id=marker)
 
 
 async def handle_delete_objects(call: S3Call) -> web.StreamResponse:
@@ -88,6 +87,7 @@ async def handle_delete_objects(call: S3Call) -> web.StreamResponse:
     await call.gateway.io.run(_check_integrity, call.headers, body)
     targets, quiet = await call.gateway.io.run(parse_delete, body)
     await call.store.head_bucket(call.endpoint.bucket)
-    outcomes = [await _delete_one(call, target) for target in targets]
+    bypass = may_bypass_governance(call)
+    outcomes = [await _delete_one(call, target, bypass=bypass) for target in targets]
     # Quiet: only the failures are reported.
     return xml_response(DeleteResult([o for o in outcomes if o.code or not quiet]))

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from lightningstor.model import DefaultRetention, Retention
 from lightningstor_server.s3.headers import iso_date
 from lightningstor_server.s3.xml import checksum_elements, document, element, group
 
@@ -177,33 +178,53 @@ class ListBucketResultV2:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ListedVersion:
+    """One Version or DeleteMarker entry, its key already encoded as the request asked."""
+
+    key: str
+    version_id: str
+    latest: bool
+    delete_marker: bool
+    mtime_ns: int
+    etag: str
+    size: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListVersionsResult:
-    """Every object is its one version, VersionId "null" (buckets are never versioned)."""
+    """ListObjectVersions: versions and delete markers in the order listed (S3 interleaves
+    them by key and age, and SDKs keep each kind's order)."""
 
     page: ListedPage
+    versions: Sequence[ListedVersion]
     key_marker: str
     version_id_marker: str
     next_key_marker: str | None
+    next_version_id_marker: str | None
     owner: str
 
-    def render(self) -> bytes:
-        versions = [
-            group(
-                "Version",
-                [
-                    element("Key", o.key),
-                    element("VersionId", "null"),
-                    element("IsLatest", True),
-                    element("LastModified", iso_date(o.mtime_ns)),
-                    _etag(o.etag),
-                    element("Size", o.size),
-                    _owner("Owner", self.owner),
-                    element("StorageClass", "STANDARD"),
-                ],
-            )
-            for o in self.page.objects
+    def _version(self, v: ListedVersion) -> str:
+        common = [
+            element("Key", v.key),
+            element("VersionId", v.version_id),
+            element("IsLatest", v.latest),
+            element("LastModified", iso_date(v.mtime_ns)),
         ]
+        if v.delete_marker:
+            return group("DeleteMarker", [*common, _owner("Owner", self.owner)])
+        return group(
+            "Version",
+            [
+                *common,
+                _etag(v.etag),
+                element("Size", v.size),
+                _owner("Owner", self.owner),
+                element("StorageClass", "STANDARD"),
+            ],
+        )
+
+    def render(self) -> bytes:
         return document(
             "ListVersionsResult",
             [
@@ -212,12 +233,12 @@ class ListVersionsResult:
                 element("KeyMarker", self.key_marker),
                 element("VersionIdMarker", self.version_id_marker),
                 element("NextKeyMarker", self.next_key_marker),
-                element("NextVersionIdMarker", "null" if self.next_key_marker else None),
+                element("NextVersionIdMarker", self.next_version_id_marker),
                 element("MaxKeys", self.page.max_keys),
                 element("Delimiter", self.page.delimiter),
                 element("EncodingType", self.page.encoding_type),
                 element("IsTruncated", self.page.truncated),
-                *versions,
+                *(self._version(v) for v in self.versions),
                 *self.page.prefixes(),
             ],
         )
@@ -273,11 +294,20 @@ class DeleteOutcome:
     version_id: str | None = None
     code: str = ""
     message: str = ""
+    # A delete marker was made (or removed, when ``version_id`` named one): its version id.
+    delete_marker_version_id: str | None = None
 
     def render(self) -> str:
         if not self.code:
+            marker = self.delete_marker_version_id
             return group(
-                "Deleted", [element("Key", self.key), element("VersionId", self.version_id)]
+                "Deleted",
+                [
+                    element("Key", self.key),
+                    element("VersionId", self.version_id),
+                    element("DeleteMarker", True if marker else None),
+                    element("DeleteMarkerVersionId", marker),
+                ],
             )
         return group(
             "Error",
@@ -537,6 +567,57 @@ class EmptyConfiguration:
 
     def render(self) -> bytes:
         return document(self.root, [element(name, text) for name, text in self.fields])
+
+
+@dataclass(frozen=True, slots=True)
+class VersioningConfiguration:
+    status: str  # "" for a bucket that never had versioning: then no Status at all
+
+    def render(self) -> bytes:
+        return document("VersioningConfiguration", [element("Status", self.status or None)])
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectLockConfiguration:
+    default: DefaultRetention | None
+
+    def render(self) -> bytes:
+        rule = []
+        if self.default is not None:
+            period = (
+                element("Days", self.default.days)
+                if self.default.days
+                else element("Years", self.default.years)
+            )
+            rule = [
+                group(
+                    "Rule",
+                    [group("DefaultRetention", [element("Mode", self.default.mode), period])],
+                )
+            ]
+        return document("ObjectLockConfiguration", [element("ObjectLockEnabled", "Enabled"), *rule])
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionDocument:
+    retention: Retention
+
+    def render(self) -> bytes:
+        return document(
+            "Retention",
+            [
+                element("Mode", self.retention.mode),
+                element("RetainUntilDate", iso_date(self.retention.until_ns)),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LegalHoldDocument:
+    on: bool
+
+    def render(self) -> bytes:
+        return document("LegalHold", [element("Status", "ON" if self.on else "OFF")])
 
 
 @dataclass(frozen=True, slots=True)

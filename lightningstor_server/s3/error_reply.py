@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.errors import InvalidRange, NotModified, StorageError
+from lightningstor.errors import (
+    InvalidRange,
+    IsDeleteMarker,
+    NoSuchKey,
+    NotModified,
+    StorageError,
+)
 from lightningstor_server.s3.documents import ErrorDocument
 from lightningstor_server.s3.errors import status_of
 from lightningstor_server.s3.headers import http_date
@@ -17,6 +23,13 @@ def error_response(error: StorageError, *, request_id: str, with_body: bool) -> 
     headers = {"x-amz-request-id": request_id}
     if isinstance(error, InvalidRange):
         headers["Content-Range"] = f"bytes */{error.size}"
+    if isinstance(error, NoSuchKey) and error.delete_marker is not None:
+        headers["x-amz-delete-marker"] = "true"
+        headers["x-amz-version-id"] = error.delete_marker
+    if isinstance(error, IsDeleteMarker):
+        headers["x-amz-delete-marker"] = "true"
+        headers["x-amz-version-id"] = error.version_id
+        headers["Allow"] = "DELETE"
     if isinstance(error, NotModified) and error.etag:
         headers["ETag"] = f'"{error.etag}"'
         headers["Last-Modified"] = http_date(error.mtime_ns)

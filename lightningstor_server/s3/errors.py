@@ -62,6 +62,12 @@ class MalformedXML(e.InvalidInput, S3Error):
     )
 
 
+class InvalidRetentionPeriod(e.InvalidInput, S3Error):
+    code = "InvalidRetentionPeriod"
+    http_status = 400
+    default_message = "Default retention period must be a positive integer value."
+
+
 class MissingContentLength(e.InvalidInput, S3Error):
     code = "MissingContentLength"
     http_status = 411
@@ -108,6 +114,7 @@ STATUS_BY_CLASS: dict[type[StorageError], int] = {
     e.InternalError: 500,
     # members whose HTTP status is not their family's
     e.InvalidRange: 416,
+    e.IsDeleteMarker: 405,
     e.InvalidPartNumber: 416,
     e.AuthorizationHeaderMalformed: 400,
     e.MissingSecurityHeader: 400,

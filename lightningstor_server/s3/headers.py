@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -11,14 +12,19 @@ from email.utils import format_datetime, parsedate_to_datetime
 from multidict import CIMultiDictProxy
 
 from lightningstor.blobs.checksums import SUPPORTED_ALGORITHMS, checksum_type
-from lightningstor.errors import InvalidRequest
+from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.model import (
+    COMPLIANCE,
     DEFAULT_CONTENT_TYPE,
+    GOVERNANCE,
+    NULL_VERSION,
     BodyExpectations,
     ContentHeaders,
     ObjectHead,
     Preconditions,
+    Protection,
     RangeRequest,
+    Retention,
 )
 from lightningstor_server.s3.errors import InvalidDigest
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
@@ -179,6 +185,8 @@ def object_headers(head: ObjectHead, *, checksums: Mapping[str, str]) -> dict[st
             headers[name] = value
     for name, value in head.user_metadata.items():
         headers[META_PREFIX + name] = value
+    headers.update(version_headers(head))
+    headers.update(lock_headers(head))
     if checksums:
         headers.update(checksum_headers(checksums, of=head.checksums))
     return headers
@@ -190,4 +198,75 @@ def checksum_headers(checksums: Mapping[str, str], *, of: Mapping[str, str]) -> 
     headers = {CHECKSUM_PREFIX + algorithm: value for algorithm, value in checksums.items()}
     for value in list(of.values())[:1]:
         headers["x-amz-checksum-type"] = checksum_type(value)
+    return headers
+
+
+# --- versions and object lock -------------------------------------------------------------
+LOCK_MODE = "x-amz-object-lock-mode"
+LOCK_UNTIL = "x-amz-object-lock-retain-until-date"
+LEGAL_HOLD = "x-amz-object-lock-legal-hold"
+BYPASS_GOVERNANCE = "x-amz-bypass-governance-retention"
+
+
+def parse_retain_until(value: str, resource: str) -> int:
+    """An ISO 8601 date-time (as SDKs send RetainUntilDate) in ns since the epoch."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidArgument(
+            "The retain until date must be an ISO 8601 date-time.", resource=resource
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000) * 1000
+
+
+def check_lock_mode(mode: str, resource: str) -> str:
+    if mode not in (GOVERNANCE, COMPLIANCE):
+        raise InvalidArgument("Unknown wormMode directive.", resource=resource)
+    return mode
+
+
+def protection(headers: Mapping[str, str]) -> Protection | None:
+    """The lock a write asks for through its x-amz-object-lock-* headers (None: none)."""
+    mode, until, hold = headers.get(LOCK_MODE), headers.get(LOCK_UNTIL), headers.get(LEGAL_HOLD)
+    if mode is None and until is None and hold is None:
+        return None
+    retention = None
+    if (mode is None) != (until is None):
+        raise InvalidArgument(
+            "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied",
+            resource=LOCK_MODE if mode is None else LOCK_UNTIL,
+        )
+    if mode is not None and until is not None:
+        until_ns = parse_retain_until(until, LOCK_UNTIL)
+        if until_ns <= time.time_ns():
+            raise InvalidArgument(
+                "The retain until date must be in the future!", resource=LOCK_UNTIL
+            )
+        retention = Retention(mode=check_lock_mode(mode, LOCK_MODE), until_ns=until_ns)
+    if hold is not None and hold not in ("ON", "OFF"):
+        raise InvalidArgument("Legal Hold must be either of 'ON' or 'OFF'", resource=LEGAL_HOLD)
+    return Protection(retention=retention, legal_hold=None if hold is None else hold == "ON")
+
+
+def version_headers(head: ObjectHead, *, versioned: bool = False) -> dict[str, str]:
+    """x-amz-version-id (and x-amz-delete-marker) of a version: sent for every version but
+    the null one of a bucket that never had versioning (``versioned`` says it has)."""
+    headers = {}
+    if versioned or head.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = head.version_id
+    if head.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return headers
+
+
+def lock_headers(head: ObjectHead) -> dict[str, str]:
+    """What a GET or HEAD says of a version's lock."""
+    headers = {}
+    if head.retention is not None:
+        headers[LOCK_MODE] = head.retention.mode
+        headers[LOCK_UNTIL] = iso_date(head.retention.until_ns)
+    if head.legal_hold:
+        headers[LEGAL_HOLD] = "ON"
     return headers

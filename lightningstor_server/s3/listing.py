@@ -1,4 +1,4 @@
-"""ListObjects (v1) and ListObjectsV2."""
+"""ListObjects (v1), ListObjectsV2 and ListObjectVersions."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from aiohttp import web
 
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import ListPage
+from lightningstor.objects.versions import check_version_id
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.documents import (
     ListBucketResult,
     ListBucketResultV2,
     ListedObject,
     ListedPage,
+    ListedVersion,
     ListVersionsResult,
     xml_response,
 )
@@ -95,16 +97,49 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
-    """Our buckets never had versioning: every object is its one version, VersionId "null",
-    as AWS lists a bucket that never had versioning enabled."""
+    query = call.query
     enc = _encoder(call)
-    key_marker = call.query.get("key-marker", "")
-    page, listed = await _list(call, key_marker)
+    prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
+    key_marker = query.get("key-marker", "")
+    version_marker = query.get("version-id-marker", "")
+    if version_marker and not key_marker:
+        raise InvalidArgument(
+            "A version-id marker cannot be specified without a key marker.",
+            resource="version-id-marker",
+        )
+    if version_marker:
+        check_version_id(version_marker, resource="version-id-marker")
+    after = (key_marker, version_marker or None) if key_marker else None
+    page = await call.store.list_object_versions(
+        call.endpoint.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        after=after,
+        max_keys=call.params.max_keys,
+    )
+    listed = ListedPage(
+        bucket=call.endpoint.bucket,
+        prefix=enc(prefix),
+        delimiter=enc(delimiter) if delimiter else None,
+        max_keys=call.params.max_keys,
+        encoding_type=query.get("encoding-type"),
+        truncated=page.truncated,
+        objects=[],
+        common_prefixes=[enc(p) for p in page.common_prefixes],
+    )
+    next_key, next_version = page.next_after or (None, None)
     listing = ListVersionsResult(
         page=listed,
+        versions=[
+            ListedVersion(
+                enc(e.key), e.version_id, e.latest, e.delete_marker, e.mtime_ns, e.etag, e.size
+            )
+            for e in page.entries
+        ],
         key_marker=enc(key_marker),
-        version_id_marker=call.query.get("version-id-marker", ""),
-        next_key_marker=enc(page.next_after) if page.next_after else None,
+        version_id_marker=version_marker,
+        next_key_marker=enc(next_key) if next_key is not None else None,
+        next_version_id_marker=next_version,
         owner=call.caller,
     )
     return xml_response(listing)

@@ -47,6 +47,7 @@ async def handle_create_multipart_upload(call: S3Call) -> web.StreamResponse:
         user_metadata=h.user_metadata(headers),
         checksum_algorithm=algorithm,
         checksum_type=headers.get("x-amz-checksum-type", ""),
+        protection=h.protection(headers),
     )
     reply = {}
     if algorithm:
@@ -79,6 +80,7 @@ async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
     reader = await call.store.open_object(
         *source,
         byte_range=_copy_range(headers.get("x-amz-copy-source-range")),
+        version_id=call.params.copy_source_version,
         preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
         exact_range=True,
     )
@@ -135,7 +137,7 @@ async def handle_complete_multipart_upload(call: S3Call) -> web.StreamResponse:
         checksums=dict(head.checksums),
         checksum_type=checksum_type(first) if first is not None else None,
     )
-    return xml_response(result)
+    return xml_response(result, headers=h.version_headers(head))
 
 
 async def handle_abort_multipart_upload(call: S3Call) -> web.StreamResponse:

@@ -13,7 +13,7 @@ from lightningstor.objects.conditions import part_range, resolve_range
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.body import object_upload
 from lightningstor_server.s3.configuration import check_write_headers
-from lightningstor_server.s3.context import S3Call
+from lightningstor_server.s3.context import S3Call, may_bypass_governance
 
 log = logging.getLogger("lightningstor.s3")
 
@@ -41,8 +41,13 @@ async def handle_put_object(call: S3Call) -> web.StreamResponse:
         user_metadata=h.user_metadata(call.headers),
         expect=upload.expect,
         preconditions=h.preconditions(call.headers),
+        protection=h.protection(call.headers),
     )
-    reply = {"ETag": f'"{head.etag}"', **h.checksum_headers(head.checksums, of=head.checksums)}
+    reply = {
+        "ETag": f'"{head.etag}"',
+        **h.checksum_headers(head.checksums, of=head.checksums),
+        **h.version_headers(head),
+    }
     return web.Response(headers=reply)
 
 
@@ -100,7 +105,10 @@ async def handle_head_object(call: S3Call) -> web.StreamResponse:
     headers = call.headers
     part_number = call.params.part_number or None
     head = await call.store.head_object(
-        call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(headers)
+        call.endpoint.bucket,
+        call.endpoint.key,
+        version_id=call.params.version_id,
+        preconditions=h.preconditions(headers),
     )
     requested = h.byte_range(headers.get("Range"))
     if part_number is not None:
@@ -117,6 +125,7 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
         call.endpoint.key,
         byte_range=h.byte_range(call.headers.get("Range")),
         part_number=part_number,
+        version_id=call.params.version_id,
         preconditions=h.preconditions(call.headers),
     )
     if reader.length <= _WHOLE_GET_BYTES:
@@ -143,6 +152,16 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
 
 
 async def handle_delete_object(call: S3Call) -> web.StreamResponse:
-    # S3 answers 204 whether or not the key existed.
-    await call.store.delete_object(call.endpoint.bucket, call.endpoint.key)
-    return web.Response(status=204)
+    # S3 answers 204 whether or not the key (or the version) existed.
+    result = await call.store.delete_object(
+        call.endpoint.bucket,
+        call.endpoint.key,
+        version_id=call.params.version_id,
+        bypass_governance=may_bypass_governance(call),
+    )
+    headers = {}
+    if result.version_id is not None:
+        headers["x-amz-version-id"] = result.version_id
+    if result.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return web.Response(status=204, headers=headers)

@@ -16,6 +16,7 @@ from multidict import MultiMapping
 
 from lightningstor.errors import InvalidArgument, InvalidRequest
 from lightningstor.objects.limits import MAX_PART_NUMBER
+from lightningstor.objects.versions import check_version_id
 
 # One listing page holds at most this many entries, whatever a client asks for.
 MAX_PAGE = 1000
@@ -36,6 +37,8 @@ class Params:
     max_uploads: int = MAX_PAGE
     max_buckets: int = MAX_BUCKETS_PER_PAGE
     copy_source: tuple[str, str] | None = None  # CopyObject, UploadPartCopy: (bucket, key)
+    copy_source_version: str | None = None  # the source's version, when one is named
+    version_id: str | None = None  # an object operation's versionId, checked as the store would
 
 
 def plain_number(value: str | None, *, max_digits: int = _MAX_NUMBER_DIGITS) -> int | None:
@@ -101,21 +104,24 @@ def _part_number(value: str | None) -> int:
     return number
 
 
-def parse_copy_source(value: str) -> tuple[str, str]:
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
     """``bucket/key[?versionId=...]``, URL-encoded by the client: decoded exactly once, with
-    ``+`` kept a plus (S3-CLIENTS.md section 14)."""
+    ``+`` kept a plus (S3-CLIENTS.md section 14). (bucket, key, version id or None)."""
     path, _, query = value.partition("?")
+    version = None
     if query:
-        name, _, version = query.partition("=")
-        if name != "versionId" or unquote(version) != "null":
+        name, _, raw_version = query.partition("=")
+        version = unquote(raw_version)
+        if name != "versionId":
             raise InvalidArgument("Invalid version id specified", resource="x-amz-copy-source")
+        check_version_id(version, resource="x-amz-copy-source")
     bucket, _, key = unquote(path).removeprefix("/").partition("/")
     if not bucket or not key:
         raise InvalidArgument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
             resource="x-amz-copy-source",
         )
-    return bucket, key
+    return bucket, key, version
 
 
 Query = MultiMapping[str]
@@ -145,7 +151,16 @@ def _write_part(query: Query, headers: Headers) -> dict[str, Any]:
 
 
 def _copy(query: Query, headers: Headers) -> dict[str, Any]:
-    return {"copy_source": parse_copy_source(headers["x-amz-copy-source"])}
+    bucket, key, version = parse_copy_source(headers["x-amz-copy-source"])
+    return {"copy_source": (bucket, key), "copy_source_version": version}
+
+
+def _version(query: Query, headers: Headers) -> dict[str, Any]:
+    version = query.get("versionId")
+    if version is None:
+        return {}
+    check_version_id(version)
+    return {"version_id": version}
 
 
 def _list_parts(query: Query, headers: Headers) -> dict[str, Any]:
@@ -165,8 +180,16 @@ _BY_OPERATION: dict[str, tuple[_Parser, ...]] = {
     "ListMultipartUploads": (
         lambda q, _: {"max_uploads": _page_size("max-uploads")(q.get("max-uploads"))},
     ),
-    "GetObject": (_read_part,),
-    "HeadObject": (_read_part,),
+    "GetObject": (_read_part, _version),
+    "HeadObject": (_read_part, _version),
+    "DeleteObject": (_version,),
+    "GetObjectAcl": (_version,),
+    "GetObjectTagging": (_version,),
+    "GetObjectAttributes": (_version,),
+    "GetObjectRetention": (_version,),
+    "PutObjectRetention": (_version,),
+    "GetObjectLegalHold": (_version,),
+    "PutObjectLegalHold": (_version,),
     "CopyObject": (_copy,),
     "UploadPart": (_write_part,),
     "UploadPartCopy": (_write_part, _copy),

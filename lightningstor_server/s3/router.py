@@ -63,6 +63,16 @@ _OBJECT_READS = {
     "tagging": "GetObjectTagging",
     "acl": "GetObjectAcl",
     "attributes": "GetObjectAttributes",
+    "retention": "GetObjectRetention",
+    "legal-hold": "GetObjectLegalHold",
+}
+_OBJECT_WRITES = {"retention": "PutObjectRetention", "legal-hold": "PutObjectLegalHold"}
+# Bucket configurations we keep, by (method, sub-resource).
+_BUCKET_SETTINGS = {
+    ("GET", "versioning"): "GetBucketVersioning",
+    ("PUT", "versioning"): "PutBucketVersioning",
+    ("GET", "object-lock"): "GetObjectLockConfiguration",
+    ("PUT", "object-lock"): "PutObjectLockConfiguration",
 }
 
 
@@ -72,6 +82,8 @@ READ_OPERATIONS = frozenset(
         "GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "ListObjectVersions",
         "HeadBucket", "GetBucketLocation", "GetBucketConfiguration", "GetObjectTagging",
         "GetObjectAcl", "ListParts", "ListMultipartUploads", "GetObjectAttributes",
+        "GetBucketVersioning", "GetObjectLockConfiguration", "GetObjectRetention",
+        "GetObjectLegalHold",
     }
 )  # fmt: skip
 
@@ -136,13 +148,7 @@ def _bucket_endpoint(method: str, bucket: str, query: MultiMapping[str]) -> Endp
         return Endpoint(operation="PostObject", bucket=bucket)
     configuration = names & BUCKET_CONFIGURATIONS
     if configuration:
-        name = min(configuration)
-        _only(names - {name}, frozenset(), "bucket")
-        if method != "GET":
-            raise NotImplementedByServer(
-                f"Setting the bucket {name} configuration is not implemented.", resource=name
-            )
-        return Endpoint(operation="GetBucketConfiguration", bucket=bucket, subresource=name)
+        return _configuration_endpoint(method, bucket, names, min(configuration))
     for name, operation in _BUCKET_LISTINGS.items():
         if name in names and method == "GET":
             _only(names - {name}, _LIST_PARAMS, "bucket")
@@ -165,15 +171,12 @@ def _object_endpoint(
     if method == "POST" and "uploads" in names:
         _only(names - {"uploads"}, _OBJECT_PARAMS, "object")
         return Endpoint(operation="CreateMultipartUpload", bucket=bucket, key=key)
-    for name, operation in _OBJECT_READS.items():
-        if name in names and method == "GET":
+    for name, read in _OBJECT_READS.items():
+        operation = {"GET": read, "PUT": _OBJECT_WRITES.get(name)}.get(method)
+        if name in names and operation is not None:
             _only(names - {name}, _OBJECT_PARAMS, "object")
             return Endpoint(operation=operation, bucket=bucket, key=key, subresource=name)
     _only(names, _OBJECT_PARAMS, "object")
-    version = query.get("versionId")
-    if version is not None and version != "null":
-        # Our buckets are unversioned: "null" is the only version any object has.
-        raise InvalidArgument("Invalid version id specified", resource="versionId")
     copying = "x-amz-copy-source" in headers
     if "uploadId" in names:
         part = "UploadPartCopy" if copying else "UploadPart"
@@ -192,6 +195,18 @@ def _object_endpoint(
     if "partNumber" in names and method not in ("GET", "HEAD"):
         raise InvalidRequest("partNumber on a write needs an uploadId.", resource="partNumber")
     return _pick(method, operations, bucket=bucket, key=key)
+
+
+def _configuration_endpoint(method: str, bucket: str, names: set[str], name: str) -> Endpoint:
+    _only(names - {name}, frozenset(), "bucket")
+    setting = _BUCKET_SETTINGS.get((method, name))
+    if setting is not None:
+        return Endpoint(operation=setting, bucket=bucket, subresource=name)
+    if method != "GET":
+        raise NotImplementedByServer(
+            f"Setting the bucket {name} configuration is not implemented.", resource=name
+        )
+    return Endpoint(operation="GetBucketConfiguration", bucket=bucket, subresource=name)
 
 
 def _only(names: set[str], allowed: frozenset[str], where: str) -> None:
