@@ -39,6 +39,7 @@ from lightningstor.meta.records import (
     encode_ref,
     stored_versions,
 )
+from lightningstor.model import NULL_VERSION
 
 PROGRESS_EVERY_BLOBS = 1000
 _USERS_NAMED = 3
@@ -203,9 +204,8 @@ def _users(kv: OrderedKV, shas: set[str]) -> dict[str, list[str]]:
     users: dict[str, list[str]] = {}
     for head in stored_versions(kv):
         for sha in {s.sha256_hex for s in head.segments} & shas:
-            users.setdefault(sha, []).append(
-                f"object {head.bucket}/{head.key} version {head.version_id}"
-            )
+            version = "" if head.version_id == NULL_VERSION else f" version {head.version_id}"
+            users.setdefault(sha, []).append(f"object {head.bucket}/{head.key}{version}")
     for raw_key, raw in scan_all(kv, ks.PART_PREFIX, ks.prefix_end(ks.PART_PREFIX)):
         sha = decode_part(raw).sha256_hex
         if sha in shas:

@@ -77,7 +77,7 @@ def test_overwrites_between_inline_and_blob_release_the_blob(inline_store: Objec
         assert await read_all(store, "bkt", "k") == b"small now"
         await store.put_object("bkt", "k", chunks(big))
         assert await read_all(store, "bkt", "k") == big
-        assert await store.delete_object("bkt", "k") is True
+        assert (await store.delete_object("bkt", "k")).existed
 
     run(scenario)
 

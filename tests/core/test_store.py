@@ -181,8 +181,8 @@ def test_dedup_refcounts_and_collection(store: ObjectStore) -> None:
         await store.put_object("one", "b", chunks(b"other"))  # overwrite releases its blob
         assert await refs() == 1
         assert await store.collect_garbage() == 0 or blob_files(store).count(sha) == 1
-        assert await store.delete_object("two", "c") is True
-        assert await store.delete_object("two", "c") is False
+        assert (await store.delete_object("two", "c")).existed
+        assert not (await store.delete_object("two", "c")).existed
         assert await refs() == 0
         assert await store.collect_garbage() == 1
         assert blob_files(store) == [hashlib.sha256(b"other").hexdigest()]
@@ -432,14 +432,14 @@ def test_copy_shares_blobs_and_follows_the_directive(store: ObjectStore) -> None
             headers=ContentHeaders(content_type="text/plain"),
             user_metadata={"m": "1"},
         )
-        copied = await store.copy_object(("src", "a"), ("dst", "b"))
+        _, copied = await store.copy_object(("src", "a"), ("dst", "b"))
         assert (copied.etag, copied.size, copied.headers, dict(copied.user_metadata)) == (
             original.etag,
             original.size,
             original.headers,
             {"m": "1"},
         )
-        replaced = await store.copy_object(
+        _, replaced = await store.copy_object(
             ("src", "a"),
             ("dst", "c"),
             replace=(ContentHeaders(content_type="image/png"), {"n": "2"}),
@@ -451,7 +451,7 @@ def test_copy_shares_blobs_and_follows_the_directive(store: ObjectStore) -> None
         assert await read_all(store, "dst", "b") == data
         with pytest.raises(errors.InvalidRequest):
             await store.copy_object(("dst", "b"), ("dst", "b"))
-        self_replaced = await store.copy_object(
+        _, self_replaced = await store.copy_object(
             ("dst", "b"), ("dst", "b"), replace=(ContentHeaders(), {})
         )
         assert self_replaced.user_metadata == {}

@@ -36,6 +36,8 @@ def instance(cls: type[errors.StorageError]) -> errors.StorageError:
         return errors.NoSuchConfiguration("NoSuchTagSet", "The TagSet does not exist")
     if cls is errors.NotModified:
         return errors.NotModified(resource="k", etag="e", mtime_ns=0)
+    if cls is errors.IsDeleteMarker:
+        return errors.IsDeleteMarker("0000000000000000")
     return cls()
 
 
@@ -58,7 +60,7 @@ def test_the_s3_only_errors_carry_their_status_beside_their_code() -> None:
         if isinstance(c, type) and c.__module__ == s3_errors.__name__
     ]
     s3_only = [c for c in moved if issubclass(c, s3_errors.S3Error) and c is not s3_errors.S3Error]
-    assert len(s3_only) == 11
+    assert len(s3_only) == 12
     for cls in s3_only:
         assert "code" in vars(cls) and "http_status" in vars(cls), cls
         assert http_status_of(cls()) == cls.http_status

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from lightningstor.model import DefaultRetention, Retention
 from lightningstor_server.s3 import documents as d
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -97,7 +98,10 @@ CASES: list[tuple[str, d.Document, str]] = [
                 objects=[],
                 common_prefixes=[],
             ),
-            versions=[d.ListedVersion("p1", "null", True, False, T0, "e3", 7)],
+            versions=[
+                d.ListedVersion("p0", "v2", True, True, T0, "", 0),
+                d.ListedVersion("p1", "null", True, False, T0, "e3", 7),
+            ],
             key_marker="",
             version_id_marker="",
             next_key_marker="p1",
@@ -107,7 +111,9 @@ CASES: list[tuple[str, d.Document, str]] = [
         f"<ListVersionsResult{NS}><Name>b</Name><Prefix>p</Prefix><KeyMarker></KeyMarker>"
         "<VersionIdMarker></VersionIdMarker><NextKeyMarker>p1</NextKeyMarker>"
         "<NextVersionIdMarker>null</NextVersionIdMarker><MaxKeys>1</MaxKeys>"
-        "<IsTruncated>true</IsTruncated><Version><Key>p1</Key><VersionId>null</VersionId>"
+        "<IsTruncated>true</IsTruncated><DeleteMarker><Key>p0</Key><VersionId>v2</VersionId>"
+        f"<IsLatest>true</IsLatest><LastModified>{DATE}</LastModified><Owner>{OWNER}</Owner>"
+        "</DeleteMarker><Version><Key>p1</Key><VersionId>null</VersionId>"
         f'<IsLatest>true</IsLatest><LastModified>{DATE}</LastModified><ETag>"e3"</ETag>'
         f"<Size>7</Size><Owner>{OWNER}</Owner><StorageClass>STANDARD</StorageClass></Version>"
         "</ListVersionsResult>",
@@ -254,6 +260,36 @@ CASES: list[tuple[str, d.Document, str]] = [
         d.EmptyConfiguration("VersioningConfiguration"),
         f"<VersioningConfiguration{NS}></VersioningConfiguration>",
     ),
+    (
+        "VersioningConfiguration never set",
+        d.VersioningConfiguration(""),
+        f"<VersioningConfiguration{NS}></VersioningConfiguration>",
+    ),
+    (
+        "VersioningConfiguration",
+        d.VersioningConfiguration("Suspended"),
+        f"<VersioningConfiguration{NS}><Status>Suspended</Status></VersioningConfiguration>",
+    ),
+    (
+        "ObjectLockConfiguration without a rule",
+        d.ObjectLockConfiguration(None),
+        f"<ObjectLockConfiguration{NS}><ObjectLockEnabled>Enabled</ObjectLockEnabled>"
+        "</ObjectLockConfiguration>",
+    ),
+    (
+        "ObjectLockConfiguration",
+        d.ObjectLockConfiguration(DefaultRetention(mode="GOVERNANCE", years=2)),
+        f"<ObjectLockConfiguration{NS}><ObjectLockEnabled>Enabled</ObjectLockEnabled>"
+        "<Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Years>2</Years></DefaultRetention>"
+        "</Rule></ObjectLockConfiguration>",
+    ),
+    (
+        "Retention",
+        d.RetentionDocument(Retention(mode="COMPLIANCE", until_ns=T0)),
+        f"<Retention{NS}><Mode>COMPLIANCE</Mode><RetainUntilDate>{DATE}</RetainUntilDate>"
+        "</Retention>",
+    ),
+    ("LegalHold", d.LegalHoldDocument(True), f"<LegalHold{NS}><Status>ON</Status></LegalHold>"),
     (
         "RequestPaymentConfiguration",
         d.EmptyConfiguration("RequestPaymentConfiguration", (("Payer", "BucketOwner"),)),

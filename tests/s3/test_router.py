@@ -31,7 +31,7 @@ def endpoint_of(method: str, target: str, headers: dict[str, str] | None = None)
         ("GET", "/b?location", "GetBucketLocation", R),
         ("GET", "/b?list-type=2", "ListObjectsV2", R),
         ("GET", "/b?uploads", "ListMultipartUploads", R),
-        ("GET", "/b?versioning", "GetBucketConfiguration", R),
+        ("GET", "/b?versioning", "GetBucketVersioning", R),
         ("POST", "/b?delete", "DeleteObjects", W),
         ("GET", "/b/k", "GetObject", R),
         ("HEAD", "/b/k", "HeadObject", R),
