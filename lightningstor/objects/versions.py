@@ -116,20 +116,19 @@ def protect(info: BucketInfo, head: ObjectHead, protection: Protection) -> Objec
 def check_retention_change(
     head: ObjectHead, new: Retention | None, *, bypass_governance: bool
 ) -> None:
-    """ObjectLocked for a change a retention in force forbids: COMPLIANCE may only be kept or
-    extended; GOVERNANCE may be extended, or made COMPLIANCE, and otherwise changed only with
-    bypass."""
+    """ObjectLocked for a change a retention in force forbids. COMPLIANCE may only be kept or
+    extended. GOVERNANCE may be extended in the same mode; any other change (a shorter date,
+    removal, or a switch to COMPLIANCE) alters its lock settings and needs bypass, as AWS's
+    object-lock overview says ("users can't ... alter its lock settings unless they have
+    special permissions")."""
     old = head.retention
     if old is None or old.until_ns <= time.time_ns():
         return
-    keeps = new is not None and new.until_ns >= old.until_ns
-    if old.mode == COMPLIANCE:
-        if keeps and new is not None and new.mode == COMPLIANCE:
-            return
-    elif keeps or bypass_governance:
+    extends = new is not None and new.mode == old.mode and new.until_ns >= old.until_ns
+    if extends or (old.mode != COMPLIANCE and bypass_governance):
         return
     raise ObjectLocked(
-        f"The object version's {old.mode} retention cannot be shortened or removed.",
+        f"The object version's {old.mode} retention cannot be shortened, removed or changed.",
         resource=head.key,
     )
 

@@ -21,7 +21,10 @@ async def handle_get_object_attributes(call: S3Call) -> web.StreamResponse:
     headers = call.headers
     wanted = _wanted(headers.get("x-amz-object-attributes", ""))
     head = await call.store.head_object(
-        call.endpoint.bucket, call.endpoint.key, preconditions=h.preconditions(headers)
+        call.endpoint.bucket,
+        call.endpoint.key,
+        version_id=call.params.version_id,
+        preconditions=h.preconditions(headers),
     )
     first = next(iter(head.checksums.values()), None)
     checksum = "Checksum" in wanted and first is not None
@@ -33,7 +36,10 @@ async def handle_get_object_attributes(call: S3Call) -> web.StreamResponse:
         storage_class="STANDARD" if "StorageClass" in wanted else None,
         size=head.size if "ObjectSize" in wanted else None,
     )
-    return xml_response(result, headers={"Last-Modified": h.http_date(head.mtime_ns)})
+    return xml_response(
+        result,
+        headers={"Last-Modified": h.http_date(head.mtime_ns), **h.version_headers(head)},
+    )
 
 
 def _wanted(value: str) -> set[str]:
