@@ -38,6 +38,7 @@ from lightningstor.errors import (
     BucketNotEmpty,
     ConditionalRequestConflict,
     InternalError,
+    InvalidArgument,
     InvalidBucketState,
     InvalidRange,
     InvalidRequest,
@@ -66,6 +67,7 @@ from lightningstor.meta.unit import Unit
 from lightningstor.model import (
     UNVERSIONED,
     VERSIONING_ENABLED,
+    VERSIONING_SUSPENDED,
     BodyExpectations,
     BucketInfo,
     ByteRange,
@@ -278,7 +280,10 @@ class ObjectStore:
 
     async def set_versioning(self, name: str, status: str) -> BucketInfo:
         """Versioning Enabled or Suspended (a bucket never goes back to unversioned).
-        Raises NoSuchBucket, InvalidBucketState (suspending a bucket with object lock)."""
+        Raises NoSuchBucket, InvalidArgument (another status), InvalidBucketState (suspending
+        a bucket with object lock)."""
+        if status not in (VERSIONING_ENABLED, VERSIONING_SUSPENDED):
+            raise InvalidArgument("Versioning status must be Enabled or Suspended", resource=name)
 
         def change(info: BucketInfo) -> BucketInfo:
             if status != VERSIONING_ENABLED and info.object_lock is not None:
