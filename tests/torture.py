@@ -2,10 +2,15 @@
 
 Each round starts the daemon on the same data directory, runs S3 workers (boto3, in threads)
 and a gRPC worker (the async client) doing puts of many sizes, overwrites, deletes, copies and
-multipart completions, kills the daemon mid-flight, restarts it and checks:
+multipart completions, and a versioned worker (overwrites that keep every version, delete
+markers, deletes of chosen versions, copies from old versions) in a versioned bucket, kills the
+daemon mid-flight, restarts it and checks:
 - every acknowledged write reads back with exactly its bytes (and every acknowledged delete
   stays deleted); an operation in flight at the kill shows its old or its new state, whole;
 - listings agree with reads (every listed key reads, every readable key is listed);
+- every acknowledged version is still listed and reads back exactly, every acknowledged
+  version delete stays deleted, and only the operation in flight may have added one version
+  (or delete marker) or removed the one it named;
 - after a clean stop, ``lightningstor fsck`` finds nothing wrong.
 
 Seeded and reproducible in what it asks for (the kill lands wherever the daemon is then).
@@ -26,6 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -33,6 +39,7 @@ from lightningstor.client import Client
 from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, boto3_client
 
 BUCKET = "torture"
+VERSIONED = "torture-versions"
 KEYS_PER_WORKER = 6
 S3_WORKERS = 3
 SIZES = (0, 1, 1000, 64 * 1024, 300 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024)
@@ -79,6 +86,52 @@ class Model:
         """The server answered with an error: the operation did not happen."""
         with self.lock:
             self.keys[key].maybe = []
+
+
+@dataclass
+class VersionedKey:
+    """A key's acknowledged versions (version id -> digest, None for a delete marker) and the
+    operation in flight: ("add", digest or None) may add one version, ("remove", id) may
+    remove that one."""
+
+    versions: dict[str, Digest] = field(default_factory=dict)
+    flight: tuple[str, object] | None = None
+
+
+@dataclass
+class VersionModel:
+    keys: dict[str, VersionedKey] = field(default_factory=dict)
+    acked_ops: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def begin(self, key: str, flight: tuple[str, object]) -> None:
+        with self.lock:
+            self.keys.setdefault(key, VersionedKey()).flight = flight
+
+    def added(self, key: str, version_id: str, digest: Digest) -> None:
+        with self.lock:
+            state = self.keys[key]
+            state.versions[version_id], state.flight = digest, None
+            self.acked_ops += 1
+
+    def removed(self, key: str, version_id: str) -> None:
+        with self.lock:
+            state = self.keys[key]
+            state.versions.pop(version_id, None)
+            state.flight = None
+            self.acked_ops += 1
+
+    def refused(self, key: str) -> None:
+        with self.lock:
+            self.keys[key].flight = None
+
+    def readable(self, key: str) -> list[tuple[str, Digest]]:
+        """The key's acknowledged versions with bytes, when nothing is in flight on it."""
+        with self.lock:
+            state = self.keys.get(key)
+            if state is None or state.flight is not None:
+                return []
+            return [(v, d) for v, d in state.versions.items() if d is not None]
 
 
 def _s3_worker(daemon: Daemon, model: Model, worker: int, seed: int, stop: threading.Event) -> None:
@@ -139,6 +192,56 @@ def _s3_worker(daemon: Daemon, model: Model, worker: int, seed: int, stop: threa
         s3.close()
 
 
+def _versioned_worker(
+    daemon: Daemon, model: VersionModel, seed: int, stop: threading.Event
+) -> None:
+    rng = random.Random(seed)
+    s3 = boto3_client(daemon)
+    keys = [f"v/k{i}" for i in range(KEYS_PER_WORKER // 2)]
+    try:
+        while not stop.is_set():
+            key = rng.choice(keys)
+            action = rng.random()
+            try:
+                if action < 0.5:
+                    data = payload(rng.getrandbits(32), rng.choice(SIZES[:5]))
+                    model.begin(key, ("add", digest_of(data)))
+                    put = s3.put_object(Bucket=VERSIONED, Key=key, Body=data)
+                    model.added(key, put["VersionId"], digest_of(data))
+                elif action < 0.65:
+                    model.begin(key, ("add", None))
+                    marker = s3.delete_object(Bucket=VERSIONED, Key=key)
+                    model.added(key, marker["VersionId"], None)
+                elif action < 0.85:
+                    with model.lock:
+                        known = list(model.keys.get(key, VersionedKey()).versions)
+                    if not known:
+                        continue
+                    version = rng.choice(known)
+                    model.begin(key, ("remove", version))
+                    s3.delete_object(Bucket=VERSIONED, Key=key, VersionId=version)
+                    model.removed(key, version)
+                else:
+                    source = rng.choice(keys)
+                    old = model.readable(source)
+                    if not old or source == key:
+                        continue
+                    version, digest = rng.choice(old)
+                    model.begin(key, ("add", digest))
+                    copied = s3.copy_object(
+                        Bucket=VERSIONED,
+                        Key=key,
+                        CopySource={"Bucket": VERSIONED, "Key": source, "VersionId": version},
+                    )
+                    model.added(key, copied["VersionId"], digest)
+            except ClientError:
+                model.refused(key)
+            except (BotoCoreError, OSError):
+                return
+    finally:
+        s3.close()
+
+
 def _grpc_worker(daemon: Daemon, model: Model, seed: int, stop: threading.Event) -> None:
     async def run() -> None:
         rng = random.Random(seed)
@@ -167,7 +270,9 @@ def _grpc_worker(daemon: Daemon, model: Model, seed: int, stop: threading.Event)
     asyncio.run(run())
 
 
-def load_then_kill(daemon: Daemon, model: Model, rng: random.Random) -> None:
+def load_then_kill(
+    daemon: Daemon, model: Model, versions: VersionModel, rng: random.Random
+) -> None:
     stop = threading.Event()
     workers = [
         threading.Thread(target=_s3_worker, args=(daemon, model, w, rng.getrandbits(32), stop))
@@ -175,6 +280,11 @@ def load_then_kill(daemon: Daemon, model: Model, rng: random.Random) -> None:
     ]
     workers.append(
         threading.Thread(target=_grpc_worker, args=(daemon, model, rng.getrandbits(32), stop))
+    )
+    workers.append(
+        threading.Thread(
+            target=_versioned_worker, args=(daemon, versions, rng.getrandbits(32), stop)
+        )
     )
     for worker in workers:
         worker.start()
@@ -207,6 +317,50 @@ def check(daemon: Daemon, model: Model) -> None:
         s3.close()
 
 
+def check_versions(daemon: Daemon, model: VersionModel) -> None:
+    s3 = boto3_client(daemon)
+    try:
+        found: dict[str, list[tuple[str, bool]]] = {}
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=VERSIONED):
+            for entry in page.get("Versions", []):
+                found.setdefault(entry["Key"], []).append((entry["VersionId"], False))
+            for entry in page.get("DeleteMarkers", []):
+                found.setdefault(entry["Key"], []).append((entry["VersionId"], True))
+        assert set(found) <= set(model.keys), f"unexpected keys: {set(found) - set(model.keys)}"
+        for key, state in sorted(model.keys.items()):
+            state.versions = _check_key(s3, key, state, dict(found.get(key, [])))
+            state.flight = None
+    finally:
+        s3.close()
+
+
+def _check_key(
+    s3: Any, key: str, state: VersionedKey, listed: dict[str, bool]
+) -> dict[str, Digest]:
+    """The key's versions as found, after checking them against what was acknowledged."""
+    flight = state.flight
+    for version in set(state.versions) - set(listed):
+        assert flight == ("remove", version), f"{key}: acknowledged version {version} lost"
+    new = set(listed) - set(state.versions)
+    assert len(new) <= 1 and (not new or (flight and flight[0] == "add")), (
+        f"{key}: versions nobody wrote: {new}"
+    )
+    now: dict[str, Digest] = {}
+    for version, marker in listed.items():
+        if marker:
+            now[version] = None
+            expected: list[Digest] = [None]
+        else:
+            body = s3.get_object(Bucket=VERSIONED, Key=key, VersionId=version)
+            now[version] = digest_of(body["Body"].read())
+            expected = [state.versions.get(version)] if version not in new else []
+        if version in new:
+            assert flight is not None
+            expected = [cast(Digest, flight[1])]
+        assert now[version] in expected, f"{key} {version}: found {now[version]}, want {expected}"
+    return now
+
+
 def fsck(data_dir: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "lightningstor_server.cli", "fsck", "--data-dir", str(data_dir)],
@@ -220,21 +374,28 @@ def fsck(data_dir: Path) -> None:
 
 def torture(data_dir: Path, *, rounds: int, seed: int, report: bool = False) -> Model:
     rng = random.Random(seed)
-    model = Model()
+    model, versions = Model(), VersionModel()
     # The documented setting that lowers the minimum part size keeps multipart parts small.
     daemon = Daemon(data_dir, extra_env={"LIGHTNINGSTOR_MIN_PART_BYTES": "65536"})
     daemon.start()
-    boto3_client(daemon).create_bucket(Bucket=BUCKET)
+    s3 = boto3_client(daemon)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket=VERSIONED)
+    s3.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
+    s3.close()
     for number in range(1, rounds + 1):
-        load_then_kill(daemon, model, rng)
+        load_then_kill(daemon, model, versions, rng)
         daemon.start()
         check(daemon, model)
+        check_versions(daemon, versions)
         assert daemon.stop(signal.SIGTERM) == 0, daemon.log_text()[-2000:]
         fsck(data_dir)
         daemon.start()
         if report:
-            print(f"round {number}: {model.acked_ops} acknowledged operations so far", flush=True)
+            done = model.acked_ops + versions.acked_ops
+            print(f"round {number}: {done} acknowledged operations so far", flush=True)
     daemon.stop()
+    model.acked_ops += versions.acked_ops
     return model
 
 
