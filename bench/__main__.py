@@ -77,6 +77,20 @@ def add_goal_ratios(report: Report) -> None:
     report.ratio(f"{multipart}: S3 / moto", (multipart, ours), (multipart, moto))
     for work in ("list 100k flat page", "list 100k delimiter page"):
         report.ratio(f"{work}: moto time / ours", (work, ours), (work, moto), lower_is_better=True)
+    versions = "list 100k versions page"
+    report.ratio(
+        f"{versions}: 100 ms budget / ours",
+        (versions, ours),
+        (versions, limit),
+        1.0,
+        lower_is_better=True,
+    )
+    report.ratio(
+        f"{versions}: flat page time / versions page",
+        (versions, ours),
+        ("list 100k flat page", ours),
+        lower_is_better=True,
+    )
 
 
 if __name__ == "__main__":

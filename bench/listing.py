@@ -1,5 +1,8 @@
 """ListObjectsV2's first page over 100,000 keys (1,000 "folders" of 100): flat, and with
 delimiter "/" (the page is then the 1,000 CommonPrefixes). Our daemon and moto, alternated.
+And ListObjectVersions' first page over 100,000 versions (1,000 keys of 100 versions each) in
+a versioned bucket: ours only, against the issue's 100 ms budget (filling moto with 100,000
+versions through its API would take minutes of the bench for a figure no goal asks for).
 
 Our keys are filled straight into the keyspace of a stopped store (one shared blob, with its
 reference count set to match, so the store stays consistent); moto's through its S3 API, empty
@@ -20,6 +23,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.common import (
+    LIMIT,
     MOTO,
     OURS,
     Peer,
@@ -36,11 +40,14 @@ from bench.report import Report
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import Batch
 from lightningstor.meta.records import RefRecord, encode_object, encode_ref
-from lightningstor.model import ObjectHead
+from lightningstor.model import VERSIONING_ENABLED, ObjectHead
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 
 BUCKET = "bench-list"
+VERSIONED = "bench-versions"
+VERSIONS_PER_KEY = 100
+VERSIONS_BUDGET_MS = 100.0
 PER_FOLDER = 100
 PAGE = 1000  # ListObjectsV2's default max-keys
 FILL_THREADS = 8
@@ -55,7 +62,20 @@ async def _seed(store: ObjectStore) -> ObjectHead:
         yield b"listing benchmark object"
 
     await store.create_bucket(BUCKET, owner="bench")
+    await store.create_bucket(VERSIONED, owner="bench")
+    await store.set_versioning(VERSIONED, VERSIONING_ENABLED)
     return await store.put_object(BUCKET, "seed", one())
+
+
+def _versions(seed: ObjectHead, batch: Batch, key: str, newest_ns: int) -> None:
+    """``key``'s 100 versions: the newest in ``o/``, the others in ``v/``, newest first."""
+    for age in range(VERSIONS_PER_KEY):
+        sort = ks.version_sort(newest_ns - age, f"{age:016x}")
+        head = dataclasses.replace(
+            seed, bucket=VERSIONED, key=key, version_id=sort, version_sort=sort
+        )
+        at = ks.object_key(VERSIONED, key) if age == 0 else ks.version_key(VERSIONED, key, sort)
+        batch.put(at, encode_object(head))
 
 
 def fill_keyspace(data_dir: Path, folders: int) -> int:
@@ -69,11 +89,18 @@ def fill_keyspace(data_dir: Path, folders: int) -> int:
         for key in names[start : start + PER_FOLDER]:
             batch.put(ks.object_key(BUCKET, key), encode_object(dataclasses.replace(seed, key=key)))
         store.kv.commit(batch)
-    # Every key shares the seed's blob, if it has one (a small body may live in the record
-    # itself): its reference count says so.
+    versioned_keys = len(names) // VERSIONS_PER_KEY
+    now = time.time_ns()
+    for n in range(versioned_keys):
+        batch = Batch()
+        _versions(seed, batch, f"doc-{n:05d}", now)
+        store.kv.commit(batch)
+    # Every key and version shares the seed's blob, if it has one (a small body may live in
+    # the record itself): its reference count says so.
     refs = Batch()
+    total = len(names) + versioned_keys * VERSIONS_PER_KEY + 1
     for segment in seed.segments:
-        refs.put(ks.ref_key(segment.sha256_hex), encode_ref(RefRecord(refs=len(names) + 1)))
+        refs.put(ks.ref_key(segment.sha256_hex), encode_ref(RefRecord(refs=total)))
     store.kv.commit(refs)
     store.close()
     offloader.shutdown()
@@ -96,9 +123,9 @@ def fill_over_s3(peer: Peer, folders: int) -> int:
     return len(names)
 
 
-def first_page(peer: Peer, query: str) -> bytes:
+def first_page(peer: Peer, query: str, bucket: str = BUCKET) -> bytes:
     conn = connect(peer)
-    body = call(conn, peer, "GET", f"/{BUCKET}?{query}")
+    body = call(conn, peer, "GET", f"/{bucket}?{query}")
     conn.close()
     return body
 
@@ -132,3 +159,14 @@ def run(report: Report, *, quick: bool) -> None:
                     if body.count(element) != expected:
                         raise RuntimeError(f"{system} {workload}: not {expected} {element!r}")
                     fig.samples.append(seconds * 1000)
+            _versions_page(report, peers[OURS], label)
+    budget = figure(report, f"list {label} versions page", LIMIT, "ms")
+    budget.samples.append(VERSIONS_BUDGET_MS)
+
+
+def _versions_page(report: Report, peer: Peer, label: str) -> None:
+    fig = figure(report, f"list {label} versions page", OURS, "ms")
+    seconds, body = measured(fig, peer, partial(first_page, peer, "versions", VERSIONED))
+    if body.count(b"<Version>") != PAGE:
+        raise RuntimeError(f"{OURS} versions page: not {PAGE} <Version> entries")
+    fig.samples.append(seconds * 1000)

@@ -204,27 +204,24 @@ class ListVersionsResult:
     next_version_id_marker: str | None
     owner: str
 
-    def _version(self, v: ListedVersion) -> str:
-        common = [
-            element("Key", v.key),
-            element("VersionId", v.version_id),
-            element("IsLatest", v.latest),
-            element("LastModified", iso_date(v.mtime_ns)),
-        ]
+    @staticmethod
+    def _version(v: ListedVersion, owner: str) -> str:
+        # A page holds up to 1,000 entries: only the key is text from outside; the version
+        # id, ETag, size and date are the store's own (hex, digits), so they skip escaping.
+        common = (
+            f"{element('Key', v.key)}<VersionId>{v.version_id}</VersionId>"
+            f"<IsLatest>{'true' if v.latest else 'false'}</IsLatest>"
+            f"<LastModified>{iso_date(v.mtime_ns)}</LastModified>"
+        )
         if v.delete_marker:
-            return group("DeleteMarker", [*common, _owner("Owner", self.owner)])
-        return group(
-            "Version",
-            [
-                *common,
-                _etag(v.etag),
-                element("Size", v.size),
-                _owner("Owner", self.owner),
-                element("StorageClass", "STANDARD"),
-            ],
+            return f"<DeleteMarker>{common}{owner}</DeleteMarker>"
+        return (
+            f'<Version>{common}<ETag>"{v.etag}"</ETag><Size>{v.size}</Size>{owner}'
+            "<StorageClass>STANDARD</StorageClass></Version>"
         )
 
     def render(self) -> bytes:
+        owner = _owner("Owner", self.owner)
         return document(
             "ListVersionsResult",
             [
@@ -238,7 +235,7 @@ class ListVersionsResult:
                 element("Delimiter", self.page.delimiter),
                 element("EncodingType", self.page.encoding_type),
                 element("IsTruncated", self.page.truncated),
-                *(self._version(v) for v in self.versions),
+                *(self._version(v, owner) for v in self.versions),
                 *self.page.prefixes(),
             ],
         )
