@@ -168,6 +168,12 @@ def decode_object(bucket: str, key: str, raw: bytes) -> ObjectHead:
     )
 
 
+def is_delete_marker(raw: bytes) -> bool:
+    """Whether an object record is a delete marker, decoding it only when its bytes could be
+    one (a listing asks this of every key it would otherwise skip past undecoded)."""
+    return b'"dm"' in raw and _load(raw, "object").get("dm", False) is True
+
+
 def stored_versions(kv: OrderedKV) -> Iterator[ObjectHead]:
     """Every version the keyspace holds, current (``o/``) and noncurrent (``v/``), delete
     markers included; for maintenance passes (blocking)."""

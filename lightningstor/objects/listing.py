@@ -14,7 +14,7 @@ import hmac
 from lightningstor.errors import InvalidArgument
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import OrderedKV
-from lightningstor.meta.records import decode_object
+from lightningstor.meta.records import decode_object, is_delete_marker
 from lightningstor.model import ListEntry, ListPage
 
 _FIRST_SCAN = 64
@@ -57,11 +57,12 @@ def list_page(
         rows = kv.scan(start, stop, limit=scan)
         jumped = False
         for raw_key, raw in rows:
+            if is_delete_marker(raw):
+                continue  # the key's current version is a delete marker: it is not listed,
+                # nor does it make a common prefix on its own
             key = ks.key_from_object_key(base, raw_key)
             common = common_prefix(key, prefix, delimiter)
             head = decode_object(bucket, key, raw) if common is None else None
-            if head is not None and head.delete_marker:
-                continue  # the key's current version is a delete marker: it is not listed
             if len(entries) + len(prefixes) == max_keys:
                 return ListPage(
                     entries=tuple(entries), common_prefixes=tuple(prefixes), next_after=last

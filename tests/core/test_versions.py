@@ -349,3 +349,21 @@ def test_copies_read_a_given_source_version(store: ObjectStore) -> None:
         assert await read(store, "ver", "dst") == b"old"
 
     run(scenario)
+
+
+def test_listings_show_neither_markers_nor_prefixes_of_markers_only(store: ObjectStore) -> None:
+    async def scenario() -> None:
+        await versioned(store)
+        await store.put_object("ver", "dir/a", chunks(b"a"))
+        await store.put_object("ver", "top", chunks(b"t"))
+        await store.delete_object("ver", "dir/a")
+        page = await store.list_objects("ver", delimiter="/")
+        assert ([e.key for e in page.entries], page.common_prefixes) == (["top"], ())
+        await store.put_object("ver", "dir/b", chunks(b"b"))
+        page = await store.list_objects("ver", delimiter="/")
+        assert ([e.key for e in page.entries], page.common_prefixes) == (["top"], ("dir/",))
+        # The version listing still shows the marker's key, under its prefix.
+        grouped = await store.list_object_versions("ver", delimiter="/")
+        assert grouped.common_prefixes == ("dir/",)
+
+    run(scenario)
