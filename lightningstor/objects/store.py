@@ -103,6 +103,7 @@ from lightningstor.objects.versions import (
     delete_current,
     delete_version,
     find_noncurrent,
+    marker_copy_refused,
     noncurrent_now,
     select_version,
 )
@@ -545,11 +546,7 @@ class ObjectStore:
             found = await find_noncurrent(unit, bucket, key, version_id)
         src = select_version(bucket, key, current, version_id, found[1] if found else None)
         if src.delete_marker:
-            raise InvalidRequest(
-                "The source of a copy request may not specifically refer to a delete marker "
-                "by version id.",
-                resource=key,
-            )
+            raise marker_copy_refused(key)
         return src
 
     async def delete_object(

@@ -92,6 +92,14 @@ def check_unlocked(head: ObjectHead, *, bypass_governance: bool) -> None:
         )
 
 
+def marker_copy_refused(key: str) -> InvalidRequest:
+    """What a copy (CopyObject or UploadPartCopy) from a delete marker's version id gets."""
+    return InvalidRequest(
+        "The source of a copy request may not specifically refer to a delete marker by version id.",
+        resource=key,
+    )
+
+
 def check_lockable(info: BucketInfo, protection: Protection) -> None:
     """InvalidRequest for a lock asked of a bucket without object lock."""
     asked = protection.retention is not None or protection.legal_hold is not None

@@ -6,9 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from lightningstor.blobs.checksums import checksum_type
-from lightningstor.errors import InvalidArgument
+from lightningstor.errors import InvalidArgument, IsDeleteMarker
 from lightningstor.model import RangeRequest
 from lightningstor.objects.multipart import CompletedPart
+from lightningstor.objects.versions import marker_copy_refused
 from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.body import object_upload, small_body
 from lightningstor_server.s3.configuration import check_write_headers
@@ -77,13 +78,16 @@ async def handle_upload_part_copy(call: S3Call) -> web.StreamResponse:
     check_write_headers(call)
     source, number = call.params.copy_source, call.params.part_number
     assert source is not None  # the router parses it, and authorizes reading it
-    reader = await call.store.open_object(
-        *source,
-        byte_range=_copy_range(headers.get("x-amz-copy-source-range")),
-        version_id=call.params.copy_source_version,
-        preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
-        exact_range=True,
-    )
+    try:
+        reader = await call.store.open_object(
+            *source,
+            byte_range=_copy_range(headers.get("x-amz-copy-source-range")),
+            version_id=call.params.copy_source_version,
+            preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
+            exact_range=True,
+        )
+    except IsDeleteMarker:
+        raise marker_copy_refused(source[1]) from None
     # A range of a blob is other content, so its bytes are staged as a new blob.
     part = await call.gateway.multipart.upload_part(
         call.endpoint.bucket, call.endpoint.key, call.params.upload_id, number, reader.chunks

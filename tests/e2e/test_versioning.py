@@ -108,6 +108,17 @@ def test_delete_markers_hide_answer_405_and_undelete(s3: Any) -> None:
             CopySource={"Bucket": bucket, "Key": "k", "VersionId": marker},
         )
     assert error_of(copy_marker) == ("InvalidRequest", 400)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="part")["UploadId"]
+    with pytest.raises(ClientError) as part_of_marker:
+        s3.upload_part_copy(
+            Bucket=bucket,
+            Key="part",
+            UploadId=upload,
+            PartNumber=1,
+            CopySource={"Bucket": bucket, "Key": "k", "VersionId": marker},
+        )
+    assert error_of(part_of_marker) == ("InvalidRequest", 400)
+    s3.abort_multipart_upload(Bucket=bucket, Key="part", UploadId=upload)
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
     assert listed(s3, bucket) == [("k", kept, False), ("k", marker, True)]
     undone = s3.delete_object(Bucket=bucket, Key="k", VersionId=marker)
