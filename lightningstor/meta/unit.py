@@ -93,7 +93,11 @@ class Unit:
 
     def _write(self) -> bool:
         if not self.writes:
-            return True  # reads only: nothing to make durable, nothing that could conflict
+            # Reads only: nothing to make durable, but an answer drawn from reads made at
+            # different moments (an object's record, then its versions) holds only if what
+            # was read is still there. Records never repeat a value (each carries its own
+            # version and time), so unchanged now means unchanged throughout.
+            return all(self.kv.get(key) == value for key, value in self.batch.expect.items())
         try:
             self.kv.commit(self.batch)
         except KVConflict:

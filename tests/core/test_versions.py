@@ -4,8 +4,11 @@ The fixture's store check (fsck with content verification) runs after every test
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +28,8 @@ from lightningstor.model import (
     Retention,
 )
 from lightningstor.objects.store import ObjectStore
+from lightningstor.offload import Offloader
+from lightningstor.ops.fsck import check_store
 from tests.core.test_store import blob_files, chunks, run
 
 UNKNOWN = "0" * 32
@@ -365,5 +370,41 @@ def test_listings_show_neither_markers_nor_prefixes_of_markers_only(store: Objec
         # The version listing still shows the marker's key, under its prefix.
         grouped = await store.list_object_versions("ver", delimiter="/")
         assert grouped.common_prefixes == ("dir/",)
+
+    run(scenario)
+
+
+@pytest.fixture(params=["blobs", "inline"])
+def either_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
+    offloader = Offloader(workers=4)
+    limit = 4096 if request.param == "inline" else 0
+    s = ObjectStore.open(
+        tmp_path / "data", offloader=offloader, gc_delay_seconds=0, inline_max_bytes=limit
+    )
+    yield s
+    assert check_store(s.kv, s.blobs, verify_content=True).problems == []
+    s.close()
+    offloader.shutdown()
+
+
+def test_concurrent_deletes_of_every_version_leave_none(either_store: ObjectStore) -> None:
+    """A delete that finds its version neither current nor noncurrent answers "already gone"
+    only if the current version it read is still current (another delete may have just
+    promoted the version it looks for): ceph's concurrent create/remove test found this."""
+    store = either_store
+
+    async def scenario() -> None:
+        await versioned(store)
+        for _ in range(20):
+            writes = [store.put_object("ver", "k", chunks(b"x%d" % n)) for n in range(5)]
+            await asyncio.gather(*writes)
+            page = await store.list_object_versions("ver")
+            assert len(page.entries) == 5
+            deletes = [
+                store.delete_object("ver", "k", version_id=e.version_id) for e in page.entries
+            ]
+            results = await asyncio.gather(*deletes)
+            assert all(r.existed for r in results)
+            assert (await store.list_object_versions("ver")).entries == ()
 
     run(scenario)
