@@ -54,6 +54,8 @@ MAX_CHUNK_BYTES = int(pb.MAX_CHUNK_BYTES)
 ERROR_CODE_KEY = "x-ls-error-code"
 REQUEST_ID_KEY = "x-ls-request-id"
 OBJECT_SIZE_KEY = "x-ls-object-size"
+# ... and with a read refused for a delete marker, that marker's version id.
+DELETE_MARKER_KEY = "x-ls-delete-marker"
 # Initial metadata of a WriteObject call whose spec the server accepted: send the data now.
 WRITE_ACCEPTED_KEY = "x-ls-write-accepted"
 

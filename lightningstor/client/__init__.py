@@ -42,10 +42,12 @@ from typing import Any, Self, TypeVar
 import grpc
 
 from lightningstor import errors
+from lightningstor.model import COMPLIANCE, GOVERNANCE, Retention
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor.wire import (
     BUCKET_SERVICE,
+    DELETE_MARKER_KEY,
     ERROR_CODE_KEY,
     KEY_ID_HEADER,
     MAX_CHUNK_BYTES,
@@ -65,6 +67,7 @@ _Unary = grpc.aio.UnaryUnaryMultiCallable
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 ListItem = pb.Object | str  # an object, or a common prefix when listing with a delimiter
+_MODES = {GOVERNANCE: pb.RETENTION_MODE_GOVERNANCE, COMPLIANCE: pb.RETENTION_MODE_COMPLIANCE}
 
 
 def call_metadata(
@@ -120,7 +123,31 @@ def translate_error(error: grpc.aio.AioRpcError) -> Exception:
     if cls is errors.InvalidRange:
         size = trailing.get(OBJECT_SIZE_KEY, "")
         return errors.InvalidRange(message, size=int(size) if size.isdigit() else 0)
+    marker = trailing.get(DELETE_MARKER_KEY) or None
+    if cls is errors.IsDeleteMarker:
+        return errors.IsDeleteMarker(marker or "")
+    if cls is errors.NoSuchKey:
+        return errors.NoSuchKey(message, delete_marker=marker)
     return cls(message)
+
+
+def retention_message(retention: Retention) -> pb.ObjectRetention:
+    """``retention`` (mode GOVERNANCE or COMPLIANCE) as the API sends it; ValueError for
+    another mode."""
+    mode = _MODES.get(retention.mode)
+    if mode is None:
+        raise ValueError(f"A retention mode is GOVERNANCE or COMPLIANCE, not {retention.mode!r}.")
+    return pb.ObjectRetention(mode=mode, retain_until_unix_nanos=retention.until_ns)
+
+
+def retention_of(obj: pb.Object) -> Retention | None:
+    """The retention a HeadObject (or write) answer reports, or None."""
+    if not obj.HasField("retention"):
+        return None
+    names = {number: name for name, number in _MODES.items()}
+    return Retention(
+        mode=names.get(obj.retention.mode, ""), until_ns=obj.retention.retain_until_unix_nanos
+    )
 
 
 class ChannelOwner:
@@ -184,6 +211,7 @@ class Client(ChannelOwner):
         # The generated stubs are untyped; these annotations are their types.
         buckets: Any = pb_grpc.BucketServiceStub(self._channel)  # type: ignore[no-untyped-call]
         objects: Any = pb_grpc.ObjectServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._buckets, self._objects = buckets, objects  # for the calls without a typed slot
         self._create_bucket: _Unary[pb.CreateBucketRequest, pb.Bucket] = buckets.CreateBucket
         self._get_bucket: _Unary[pb.GetBucketRequest, pb.Bucket] = buckets.GetBucket
         self._delete_bucket: _Unary[pb.DeleteBucketRequest, pb.DeleteBucketResponse] = (
@@ -217,9 +245,33 @@ class Client(ChannelOwner):
             raise translate_error(error) from error
 
     # --- buckets --------------------------------------------------------------------------
-    async def create_bucket(self, name: str) -> pb.Bucket:
-        request = pb.CreateBucketRequest(name=name)
+    async def create_bucket(self, name: str, *, object_lock_enabled: bool = False) -> pb.Bucket:
+        """With ``object_lock_enabled`` the bucket has object lock and versioning, for good."""
+        request = pb.CreateBucketRequest(name=name, object_lock_enabled=object_lock_enabled)
         return await self._unary(self._create_bucket, BUCKET_SERVICE + "CreateBucket", request)
+
+    async def set_bucket_versioning(self, name: str, *, enabled: bool) -> pb.Bucket:
+        """Enable versioning, or (``enabled=False``) suspend it; the bucket as it now is.
+        Suspending a bucket with object lock raises InvalidBucketState."""
+        status = pb.VERSIONING_STATUS_ENABLED if enabled else pb.VERSIONING_STATUS_SUSPENDED
+        request = pb.SetBucketVersioningRequest(name=name, status=status)
+        method = BUCKET_SERVICE + "SetBucketVersioning"
+        return await self._unary(self._buckets.SetBucketVersioning, method, request)
+
+    async def set_object_lock_configuration(
+        self, name: str, *, mode: str = "", days: int = 0, years: int = 0
+    ) -> pb.Bucket:
+        """Turn object lock on (versioning must be enabled), with a default retention of
+        ``days`` or ``years`` in ``mode`` (GOVERNANCE or COMPLIANCE; "" for none)."""
+        request = pb.SetObjectLockConfigurationRequest(name=name)
+        if mode or days or years:
+            request.default_retention.CopyFrom(
+                pb.DefaultRetention(
+                    mode=_MODES.get(mode, pb.RETENTION_MODE_UNSPECIFIED), days=days, years=years
+                )
+            )
+        method = BUCKET_SERVICE + "SetObjectLockConfiguration"
+        return await self._unary(self._buckets.SetObjectLockConfiguration, method, request)
 
     async def get_bucket(self, name: str) -> pb.Bucket:
         request = pb.GetBucketRequest(name=name)
@@ -246,12 +298,16 @@ class Client(ChannelOwner):
         checksums: Mapping[str, str] | None = None,
         if_none_match: str = "",
         if_match: str = "",
+        retention: Retention | None = None,
+        legal_hold: bool | None = None,
     ) -> pb.Object:
-        """Store ``data`` as ``bucket/key``; nothing is visible unless every byte arrived.
+        """Store ``data`` as ``bucket/key``; nothing is visible unless every byte arrived. The
+        version as placed (its ``version_id``, its lock).
 
         ``checksums`` (algorithm -> base64) are verified by the server before it commits; each
         chunk also carries its own CRC32C, so a chunk damaged in transit fails the write with
-        BadDigest and nothing is stored.
+        BadDigest and nothing is stored. ``retention`` and ``legal_hold`` lock the new version
+        (the bucket must have object lock); without a retention it gets the bucket's default.
         """
         spec = pb.WriteSpec(
             bucket=bucket,
@@ -263,6 +319,8 @@ class Client(ChannelOwner):
             size=len(data) if isinstance(data, bytes) else None,
             if_none_match=if_none_match,
             if_match=if_match,
+            retention=None if retention is None else retention_message(retention),
+            legal_hold=legal_hold,
         )
         call = self._write_object(None, metadata=self._signed(OBJECT_SERVICE + "WriteObject"))
         try:
@@ -286,8 +344,10 @@ class Client(ChannelOwner):
         suffix_length: int = 0,
         if_match: str = "",
         if_none_match: str = "",
+        version_id: str = "",
     ) -> AsyncGenerator[bytes, None]:
-        """The object's bytes (``limit`` 0: to the end; ``suffix_length``: the last bytes).
+        """The object's bytes (``limit`` 0: to the end; ``suffix_length``: the last bytes), of
+        its current version or ``version_id``.
 
         Each chunk is checked against the CRC32C the server sent with it before it is yielded;
         a mismatch raises BadDigest (and cancels the call). A caller that stops early should
@@ -301,6 +361,7 @@ class Client(ChannelOwner):
             suffix_length=suffix_length,
             if_match=if_match,
             if_none_match=if_none_match,
+            version_id=version_id,
         )
         call = self._read_object(request, metadata=self._signed(OBJECT_SERVICE + "ReadObject"))
         offset = 0  # of the next chunk in the object, for error messages
@@ -320,24 +381,89 @@ class Client(ChannelOwner):
         finally:
             call.cancel()  # the caller stopped reading early: stop the server sending
 
-    async def get_object(self, bucket: str, key: str, *, offset: int = 0, limit: int = 0) -> bytes:
+    async def get_object(
+        self, bucket: str, key: str, *, offset: int = 0, limit: int = 0, version_id: str = ""
+    ) -> bytes:
         """The object's bytes, whole in memory: for small objects; use iter_object otherwise.
 
         Every chunk is verified as :meth:`iter_object` verifies it (BadDigest on a mismatch).
         """
-        return b"".join(
-            [c async for c in self.iter_object(bucket, key, offset=offset, limit=limit)]
-        )
+        chunks = self.iter_object(bucket, key, offset=offset, limit=limit, version_id=version_id)
+        return b"".join([c async for c in chunks])
 
-    async def head_object(self, bucket: str, key: str) -> pb.Object:
-        request = pb.HeadObjectRequest(bucket=bucket, key=key)
+    async def head_object(self, bucket: str, key: str, *, version_id: str = "") -> pb.Object:
+        """The current version's metadata, or ``version_id``'s (NoSuchVersion if it has no
+        such version, IsDeleteMarker if it is a delete marker)."""
+        request = pb.HeadObjectRequest(bucket=bucket, key=key, version_id=version_id)
         return await self._unary(self._head_object, OBJECT_SERVICE + "HeadObject", request)
 
-    async def delete_object(self, bucket: str, key: str) -> bool:
-        """Remove the object; False if there was none."""
-        request = pb.DeleteObjectRequest(bucket=bucket, key=key)
-        reply = await self._unary(self._delete_object, OBJECT_SERVICE + "DeleteObject", request)
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str = "",
+        bypass_governance_retention: bool = False,
+    ) -> bool:
+        """Remove the object (or one version of it); False if there was none. See
+        :meth:`delete` for what the delete did."""
+        reply = await self.delete(
+            bucket,
+            key,
+            version_id=version_id,
+            bypass_governance_retention=bypass_governance_retention,
+        )
         return reply.existed
+
+    async def delete(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str = "",
+        bypass_governance_retention: bool = False,
+    ) -> pb.DeleteObjectResponse:
+        """Without ``version_id``: remove the key, or in a versioned bucket put a delete marker
+        on it. With one: remove that version for good. What was removed or placed comes back
+        (``version_id``, ``delete_marker``). A locked version raises AccessDenied; the bypass
+        of GOVERNANCE retention is honoured for admin keys only."""
+        request = pb.DeleteObjectRequest(
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            bypass_governance_retention=bypass_governance_retention,
+        )
+        return await self._unary(self._delete_object, OBJECT_SERVICE + "DeleteObject", request)
+
+    async def set_object_retention(
+        self,
+        bucket: str,
+        key: str,
+        retention: Retention | None,
+        *,
+        version_id: str = "",
+        bypass_governance_retention: bool = False,
+    ) -> pb.Object:
+        """Set (None: remove) a version's retention; the version as it now is."""
+        request = pb.SetObjectRetentionRequest(
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            retention=None if retention is None else retention_message(retention),
+            bypass_governance_retention=bypass_governance_retention,
+        )
+        method = OBJECT_SERVICE + "SetObjectRetention"
+        return await self._unary(self._objects.SetObjectRetention, method, request)
+
+    async def set_object_legal_hold(
+        self, bucket: str, key: str, on: bool, *, version_id: str = ""
+    ) -> pb.Object:
+        """Put a legal hold on a version or lift it; the version as it now is."""
+        request = pb.SetObjectLegalHoldRequest(
+            bucket=bucket, key=key, version_id=version_id, legal_hold=on
+        )
+        method = OBJECT_SERVICE + "SetObjectLegalHold"
+        return await self._unary(self._objects.SetObjectLegalHold, method, request)
 
     async def copy_object(
         self,
@@ -346,10 +472,15 @@ class Client(ChannelOwner):
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        source_version_id: str = "",
+        retention: Retention | None = None,
+        legal_hold: bool | None = None,
     ) -> pb.Object:
-        """Server-side copy of (bucket, key) ``source`` to ``target``; no bytes travel.
+        """Server-side copy of (bucket, key) ``source`` (its current version, or
+        ``source_version_id``) to ``target``; no bytes travel. The new version as placed.
 
         Giving ``content_type`` or ``metadata`` replaces the source's; otherwise both are copied.
+        The source's lock is never copied; ``retention`` and ``legal_hold`` lock the new version.
         """
         replace = content_type is not None or metadata is not None
         request = pb.CopyObjectRequest(
@@ -360,18 +491,31 @@ class Client(ChannelOwner):
             replace_metadata=replace,
             headers=pb.ContentHeaders(content_type=content_type or ""),
             metadata=metadata or {},
+            source_version_id=source_version_id,
+            retention=None if retention is None else retention_message(retention),
+            legal_hold=legal_hold,
         )
         return await self._unary(self._copy_object, OBJECT_SERVICE + "CopyObject", request)
 
     # --- multipart ----------------------------------------------------------------------
     async def create_multipart_upload(
-        self, bucket: str, key: str, *, content_type: str = "", checksum_algorithm: str = ""
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str = "",
+        checksum_algorithm: str = "",
+        retention: Retention | None = None,
+        legal_hold: bool | None = None,
     ) -> pb.MultipartUpload:
+        """``retention`` and ``legal_hold`` lock the version the completion makes."""
         request = pb.CreateMultipartUploadRequest(
             bucket=bucket,
             key=key,
             headers=pb.ContentHeaders(content_type=content_type),
             checksum_algorithm=checksum_algorithm,
+            retention=None if retention is None else retention_message(retention),
+            legal_hold=legal_hold,
         )
         method = MULTIPART_SERVICE + "CreateMultipartUpload"
         return await self._unary(self._multipart.CreateMultipartUpload, method, request)
@@ -441,11 +585,20 @@ class Client(ChannelOwner):
             marker = page.parts[-1].part_number
 
     async def put_large_object(
-        self, bucket: str, key: str, parts: AsyncIterable[bytes], *, content_type: str = ""
+        self,
+        bucket: str,
+        key: str,
+        parts: AsyncIterable[bytes],
+        *,
+        content_type: str = "",
+        retention: Retention | None = None,
+        legal_hold: bool | None = None,
     ) -> pb.Object:
         """Upload a big object part by part (each item of ``parts`` is one part); aborts the
         upload if anything fails, so nothing is left behind."""
-        upload = await self.create_multipart_upload(bucket, key, content_type=content_type)
+        upload = await self.create_multipart_upload(
+            bucket, key, content_type=content_type, retention=retention, legal_hold=legal_hold
+        )
         try:
             done = [await self.upload_part(upload, n, data) async for n, data in _numbered(parts)]
             return await self.complete_multipart_upload(upload, done)
@@ -473,6 +626,38 @@ class Client(ChannelOwner):
         while True:
             page = await self._unary(self._list_objects, OBJECT_SERVICE + "ListObjects", request)
             items: list[ListItem] = [*page.objects, *page.common_prefixes]
+            items.sort(key=lambda item: item if isinstance(item, str) else item.key)
+            for item in items:
+                yield item
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        page_size: int = 0,
+    ) -> AsyncGenerator[ListItem, None]:
+        """Every version and delete marker (``delete_marker`` set), keys in order and each
+        key's versions newest first, and with a delimiter the common prefixes, page by page."""
+        request = pb.ListObjectVersionsRequest(
+            bucket=bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            version_id_marker=version_id_marker,
+            page_size=page_size,
+        )
+        method = OBJECT_SERVICE + "ListObjectVersions"
+        while True:
+            page = await self._unary(self._objects.ListObjectVersions, method, request)
+            items: list[ListItem] = [*page.versions, *page.common_prefixes]
+            # Stable: a key's versions keep the server's newest-first order.
             items.sort(key=lambda item: item if isinstance(item, str) else item.key)
             for item in items:
                 yield item

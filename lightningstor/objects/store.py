@@ -98,6 +98,7 @@ from lightningstor.objects.stats import StoreStats
 from lightningstor.objects.stats import gather as gather_stats
 from lightningstor.objects.version_listing import list_versions_page
 from lightningstor.objects.versions import (
+    check_default_retention,
     check_retention_change,
     check_version_id,
     delete_current,
@@ -300,7 +301,9 @@ class ObjectStore:
     async def set_object_lock(self, name: str, lock: ObjectLock) -> BucketInfo:
         """Turn object lock on (for good) or change its default retention. A bucket created
         without it may take it once versioning is enabled, as S3 allows since 2023. Raises
-        NoSuchBucket, InvalidBucketState (versioning not enabled)."""
+        NoSuchBucket, InvalidArgument (a default retention out of AWS's bounds),
+        InvalidBucketState (versioning not enabled)."""
+        check_default_retention(lock.default)
 
         def change(info: BucketInfo) -> BucketInfo:
             if info.versioning != VERSIONING_ENABLED:
@@ -790,7 +793,7 @@ class ObjectStore:
                 raise InvalidRequest("Bucket is missing Object Lock Configuration", resource=bucket)
             current = decode_object(bucket, key, current_raw) if current_raw else None
             if version_id is None or (current and current.version_id == version_id):
-                if current is None or current.delete_marker:
+                if current is None or (current.delete_marker and version_id is None):
                     raise NoSuchKey(resource=key)
                 record_key, head = ks.object_key(bucket, key), current
             else:

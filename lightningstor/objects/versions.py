@@ -30,6 +30,7 @@ from lightningstor.model import (
     VERSIONING_SUSPENDED,
     BucketInfo,
     ContentHeaders,
+    DefaultRetention,
     DeleteResult,
     ObjectHead,
     Protection,
@@ -100,8 +101,37 @@ def marker_copy_refused(key: str) -> InvalidRequest:
     )
 
 
+# AWS's bounds of a default retention; and the latest retain-until date every door can carry
+# (nanoseconds in a signed 64-bit integer, as gRPC does: 2262-04-11).
+MAX_RETENTION_DAYS = 36500
+MAX_RETENTION_YEARS = 100
+MAX_RETAIN_UNTIL_NS = 2**63 - 1
+
+
+def check_default_retention(default: DefaultRetention | None) -> None:
+    """InvalidArgument for a default retention without exactly one positive period within
+    AWS's bounds (36,500 days or 100 years)."""
+    if default is None:
+        return
+    days, years = default.days, default.years
+    if (days > 0) == (years > 0) or days < 0 or years < 0:
+        raise InvalidArgument("Default retention period must be a positive Days or Years")
+    if days > MAX_RETENTION_DAYS or years > MAX_RETENTION_YEARS:
+        raise InvalidArgument(
+            f"Default retention period must be at most {MAX_RETENTION_DAYS} days "
+            f"or {MAX_RETENTION_YEARS} years"
+        )
+
+
+def check_retain_until(retention: Retention | None) -> None:
+    """InvalidArgument for a retain-until date past what every door can carry."""
+    if retention is not None and retention.until_ns > MAX_RETAIN_UNTIL_NS:
+        raise InvalidArgument("The retain until date is too far in the future")
+
+
 def check_lockable(info: BucketInfo, protection: Protection) -> None:
     """InvalidRequest for a lock asked of a bucket without object lock."""
+    check_retain_until(protection.retention)
     asked = protection.retention is not None or protection.legal_hold is not None
     if asked and info.object_lock is None:
         raise InvalidRequest("Bucket is missing Object Lock Configuration", resource=info.name)

@@ -61,6 +61,8 @@ _BY_SERVICE: dict[str, dict[str, Needs]] = {
         "GetBucket": _field("name", READ),
         "DeleteBucket": _field("name", WRITE),
         "ListBuckets": EVERY_CALLER,
+        "SetBucketVersioning": _field("name", WRITE),
+        "SetObjectLockConfiguration": _field("name", WRITE),
     },
     "ObjectService": {
         "WriteObject": _spec(WRITE),
@@ -69,6 +71,10 @@ _BY_SERVICE: dict[str, dict[str, Needs]] = {
         "DeleteObject": _field("bucket", WRITE),
         "CopyObject": Needs(_copy),
         "ListObjects": _field("bucket", READ),
+        "ListObjectVersions": _field("bucket", READ),
+        # A version's lock is a write, as S3's PutObjectRetention and PutObjectLegalHold are.
+        "SetObjectRetention": _field("bucket", WRITE),
+        "SetObjectLegalHold": _field("bucket", WRITE),
     },
     "MultipartService": {
         "CreateMultipartUpload": _field("bucket", WRITE),

@@ -84,6 +84,13 @@ def current_caller() -> Caller:
         raise AccessDenied("The call carries no verified identity.") from None
 
 
+def may_bypass_governance(asked: bool) -> bool:
+    """Whether a call that asks to bypass GOVERNANCE retention (``bypass_governance_retention``)
+    may: admin keys only, as in the S3 door (a bucket grant is not the
+    s3:BypassGovernanceRetention permission). Asked by anyone else, the lock simply holds."""
+    return asked and current_caller().admin
+
+
 def caller_key_id() -> str:
     """The verified caller's access key id, or "-" (for logs, which must not raise)."""
     caller = _caller.get(None)

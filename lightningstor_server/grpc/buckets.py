@@ -1,5 +1,6 @@
-"""BucketService: create, get, delete and list buckets (each checked against the caller's
-grants: creating or deleting a bucket needs write access to its name)."""
+"""BucketService: create, get, delete and list buckets, and set their versioning and object
+lock (each checked against the caller's grants: creating, deleting or configuring a bucket
+needs write access to its name)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor_server.grpc.auth import current_caller
-from lightningstor_server.grpc.messages import render_bucket
+from lightningstor_server.grpc.messages import (
+    parse_object_lock,
+    parse_versioning_status,
+    render_bucket,
+)
 from lightningstor_server.grpc.wrapping import Context
 
 
@@ -18,7 +23,10 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
 
     async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
         owner = current_caller().access_key_id
-        return render_bucket(await self._store.create_bucket(request.name, owner=owner))
+        info = await self._store.create_bucket(
+            request.name, owner=owner, object_lock=request.object_lock_enabled
+        )
+        return render_bucket(info)
 
     async def GetBucket(self, request: pb.GetBucketRequest, context: Context) -> pb.Bucket:
         return render_bucket(await self._store.head_bucket(request.name))
@@ -40,3 +48,15 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
         return pb.ListBucketsResponse(
             buckets=[render_bucket(b) for b in buckets if b.name in shown]
         )
+
+    async def SetBucketVersioning(
+        self, request: pb.SetBucketVersioningRequest, context: Context
+    ) -> pb.Bucket:
+        status = parse_versioning_status(request.status)
+        return render_bucket(await self._store.set_versioning(request.name, status))
+
+    async def SetObjectLockConfiguration(
+        self, request: pb.SetObjectLockConfigurationRequest, context: Context
+    ) -> pb.Bucket:
+        lock = parse_object_lock(request)
+        return render_bucket(await self._store.set_object_lock(request.name, lock))

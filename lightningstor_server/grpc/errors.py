@@ -22,7 +22,7 @@ from lightningstor import errors as e
 from lightningstor.errors import InternalError, InvalidRange, StorageError
 
 # The trailing metadata names are the wire's, shared with the client that parses them.
-from lightningstor.wire import ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
+from lightningstor.wire import DELETE_MARKER_KEY, ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
 from lightningstor_server.grpc.auth import OPEN_METHOD_PREFIXES, caller_key_id
 from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
 from lightningstor_server.metrics import observe_request
@@ -76,8 +76,19 @@ async def abort_with(context: Context, error: StorageError, *, request_id: str) 
     trailing: list[tuple[str, str]] = [(ERROR_CODE_KEY, error.code), (REQUEST_ID_KEY, request_id)]
     if isinstance(error, InvalidRange):
         trailing.append((OBJECT_SIZE_KEY, str(error.size)))
+    marker = _delete_marker(error)
+    if marker:
+        trailing.append((DELETE_MARKER_KEY, marker))
     await context.abort(status_of(error), f"{error.code}: {error.message}", tuple(trailing))
     raise AssertionError("grpc.aio's abort returned")  # pragma: no cover
+
+
+def _delete_marker(error: StorageError) -> str | None:
+    if isinstance(error, e.IsDeleteMarker):
+        return error.version_id
+    if isinstance(error, e.NoSuchKey):
+        return error.delete_marker
+    return None
 
 
 @asynccontextmanager

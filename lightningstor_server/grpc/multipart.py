@@ -13,6 +13,7 @@ from lightningstor_server.grpc.messages import (
     parse_headers,
     parse_page_size,
     parse_preconditions,
+    parse_protection,
     parse_user_metadata,
     render_object,
 )
@@ -53,6 +54,7 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
             headers=parse_headers(request.headers),
             user_metadata=parse_user_metadata(request.metadata),
             checksum_algorithm=request.checksum_algorithm.lower(),
+            protection=parse_protection(request),
         )
         return render_upload(upload)
 

@@ -1,4 +1,5 @@
-"""ObjectService: streamed writes and reads, head, delete and paged listing."""
+"""ObjectService: streamed writes and reads, head, delete, paged listings of objects and of
+versions, and a version's retention and legal hold."""
 
 from __future__ import annotations
 
@@ -11,18 +12,25 @@ from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor.wire import WRITE_ACCEPTED_KEY, chunk_crc32c
+from lightningstor_server.grpc.auth import may_bypass_governance
 from lightningstor_server.grpc.messages import (
     MAX_CHUNK_BYTES,
+    decode_versions_after,
+    encode_versions_after,
     parse_expectations,
     parse_headers,
     parse_page_size,
     parse_preconditions,
+    parse_protection,
     parse_range,
+    parse_retention,
     parse_user_metadata,
+    parse_version_id,
     render_chunk,
     render_listed,
     render_object,
     render_range,
+    render_version,
 )
 from lightningstor_server.grpc.wrapping import Context
 from lightningstor_server.metrics import METRICS
@@ -53,6 +61,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                 preconditions=parse_preconditions(
                     if_match=spec.if_match, if_none_match=spec.if_none_match
                 ),
+                protection=parse_protection(spec),
             )
         return pb.WriteObjectResponse(object=render_object(head))
 
@@ -63,6 +72,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             request.bucket,
             request.key,
             byte_range=parse_range(request),
+            version_id=parse_version_id(request.version_id),
             preconditions=parse_preconditions(
                 if_match=request.if_match, if_none_match=request.if_none_match
             ),
@@ -77,13 +87,25 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                     yield render_chunk(chunk[start : start + MAX_CHUNK_BYTES])
 
     async def HeadObject(self, request: pb.HeadObjectRequest, context: Context) -> pb.Object:
-        return render_object(await self._store.head_object(request.bucket, request.key))
+        head = await self._store.head_object(
+            request.bucket, request.key, version_id=parse_version_id(request.version_id)
+        )
+        return render_object(head)
 
     async def DeleteObject(
         self, request: pb.DeleteObjectRequest, context: Context
     ) -> pb.DeleteObjectResponse:
-        result = await self._store.delete_object(request.bucket, request.key)
-        return pb.DeleteObjectResponse(existed=result.existed)
+        result = await self._store.delete_object(
+            request.bucket,
+            request.key,
+            version_id=parse_version_id(request.version_id),
+            bypass_governance=may_bypass_governance(request.bypass_governance_retention),
+        )
+        return pb.DeleteObjectResponse(
+            existed=result.existed,
+            version_id=result.version_id or "",
+            delete_marker=result.delete_marker,
+        )
 
     async def CopyObject(self, request: pb.CopyObjectRequest, context: Context) -> pb.Object:
         replace = (
@@ -94,6 +116,9 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         _source, head = await self._store.copy_object(
             (request.source_bucket, request.source_key),
             (request.bucket, request.key),
+            source_version=parse_version_id(
+                request.source_version_id, resource="source_version_id"
+            ),
             replace=replace,
             source_preconditions=parse_preconditions(
                 if_match=request.source_if_match, if_none_match=request.source_if_none_match
@@ -101,6 +126,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             preconditions=parse_preconditions(
                 if_match=request.if_match, if_none_match=request.if_none_match
             ),
+            protection=parse_protection(request),
         )
         return render_object(head)
 
@@ -125,6 +151,66 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             if page.next_after is None
             else self._store.page_token(page.next_after),
         )
+
+    async def ListObjectVersions(
+        self, request: pb.ListObjectVersionsRequest, context: Context
+    ) -> pb.ListObjectVersionsResponse:
+        page = await self._store.list_object_versions(
+            request.bucket,
+            prefix=request.prefix,
+            delimiter=request.delimiter,
+            after=self._versions_after(request),
+            max_keys=parse_page_size(request.page_size),
+        )
+        return pb.ListObjectVersionsResponse(
+            versions=[render_version(request.bucket, entry) for entry in page.entries],
+            common_prefixes=page.common_prefixes,
+            next_page_token=""
+            if page.next_after is None
+            else self._store.page_token(encode_versions_after(page.next_after)),
+        )
+
+    def _versions_after(
+        self, request: pb.ListObjectVersionsRequest
+    ) -> tuple[str, str | None] | None:
+        """Where a version listing starts: its token's position, or S3's pair of markers."""
+        if request.page_token:
+            return decode_versions_after(self._store.resume_after(request.page_token))
+        version_id = parse_version_id(request.version_id_marker, resource="version_id_marker")
+        if version_id is not None and not request.key_marker:
+            raise InvalidArgument(
+                "A version_id_marker cannot be given without a key_marker.",
+                resource="version_id_marker",
+            )
+        return (request.key_marker, version_id) if request.key_marker else None
+
+    async def SetObjectRetention(
+        self, request: pb.SetObjectRetentionRequest, context: Context
+    ) -> pb.Object:
+        retention = (
+            parse_retention(request.retention, future=False)
+            if request.HasField("retention")
+            else None
+        )
+        head = await self._store.set_retention(
+            request.bucket,
+            request.key,
+            retention,
+            version_id=parse_version_id(request.version_id),
+            bypass_governance=may_bypass_governance(request.bypass_governance_retention),
+        )
+        return render_object(head)
+
+    async def SetObjectLegalHold(
+        self, request: pb.SetObjectLegalHoldRequest, context: Context
+    ) -> pb.Object:
+        head = await self._store.set_legal_hold(
+            request.bucket,
+            request.key,
+            request.legal_hold,
+            version_id=parse_version_id(request.version_id),
+        )
+        return render_object(head)
 
 
 # Streams with a spec first, then data with offsets and an explicit finish.

@@ -408,3 +408,28 @@ def test_concurrent_deletes_of_every_version_leave_none(either_store: ObjectStor
             assert (await store.list_object_versions("ver")).entries == ()
 
     run(scenario)
+
+
+def test_lock_settings_out_of_bounds_are_refused(store: ObjectStore) -> None:
+    async def scenario() -> None:
+        await store.create_bucket("lkb", owner="o", object_lock=True)
+        for bad in (
+            DefaultRetention(mode=GOVERNANCE, days=36501),
+            DefaultRetention(mode=GOVERNANCE, years=101),
+            DefaultRetention(mode=GOVERNANCE),
+            DefaultRetention(mode=GOVERNANCE, days=1, years=1),
+        ):
+            with pytest.raises(errors.InvalidArgument):
+                await store.set_object_lock("lkb", ObjectLock(default=bad))
+        assert (await store.head_bucket("lkb")).object_lock == ObjectLock()
+        far = Protection(retention=Retention(mode=GOVERNANCE, until_ns=2**63))
+        with pytest.raises(errors.InvalidArgument):
+            await store.put_object("lkb", "k", chunks(b"x"), protection=far)
+        marker = await store.delete_object("lkb", "k")
+        assert marker.version_id is not None
+        # A lock asked of a delete marker, named by its id, is refused as S3 refuses it.
+        with pytest.raises(errors.IsDeleteMarker):
+            await store.set_legal_hold("lkb", "k", True, version_id=marker.version_id)
+        assert await versions(store, "lkb") == [(marker.version_id, True)]
+
+    run(scenario)

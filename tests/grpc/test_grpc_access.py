@@ -44,11 +44,17 @@ def caller(**grants: str) -> Caller:
         (BUCKETS + "CreateBucket", pb.CreateBucketRequest(name="b"), "write"),
         (BUCKETS + "GetBucket", pb.GetBucketRequest(name="b"), "read"),
         (BUCKETS + "DeleteBucket", pb.DeleteBucketRequest(name="b"), "write"),
+        (BUCKETS + "SetBucketVersioning", pb.SetBucketVersioningRequest(name="b"), "write"),
+        (BUCKETS + "SetObjectLockConfiguration", pb.SetObjectLockConfigurationRequest(name="b"),
+         "write"),
         (OBJECTS + "WriteObject", pb.WriteObjectRequest(spec=pb.WriteSpec(bucket="b")), "write"),
         (OBJECTS + "ReadObject", pb.ReadObjectRequest(bucket="b"), "read"),
         (OBJECTS + "HeadObject", pb.HeadObjectRequest(bucket="b"), "read"),
         (OBJECTS + "DeleteObject", pb.DeleteObjectRequest(bucket="b"), "write"),
         (OBJECTS + "ListObjects", pb.ListObjectsRequest(bucket="b"), "read"),
+        (OBJECTS + "ListObjectVersions", pb.ListObjectVersionsRequest(bucket="b"), "read"),
+        (OBJECTS + "SetObjectRetention", pb.SetObjectRetentionRequest(bucket="b"), "write"),
+        (OBJECTS + "SetObjectLegalHold", pb.SetObjectLegalHoldRequest(bucket="b"), "write"),
         (MULTIPART + "CreateMultipartUpload", pb.CreateMultipartUploadRequest(bucket="b"), "write"),
         (MULTIPART + "UploadPart", pb.UploadPartRequest(spec=pb.PartSpec(bucket="b")), "write"),
         (MULTIPART + "CompleteMultipartUpload", pb.CompleteMultipartUploadRequest(bucket="b"),
@@ -159,3 +165,27 @@ async def test_multipart_reads_with_a_read_grant_and_cannot_start_an_upload(env:
         metadata=call_metadata(READER, SECRET, listing),
     )
     assert list(uploads.uploads) == []
+
+
+@grpc_test
+async def test_a_read_grant_lists_versions_and_cannot_change_a_lock(env: GrpcEnv) -> None:
+    await reader_key(env)
+    listing = OBJECTS + "ListObjectVersions"
+    versions = await env.objects.ListObjectVersions(
+        pb.ListObjectVersionsRequest(bucket="bkt"), metadata=call_metadata(READER, SECRET, listing)
+    )
+    assert list(versions.versions) == []
+    for method, request in (
+        ("SetObjectLegalHold", pb.SetObjectLegalHoldRequest(bucket="bkt", key="k")),
+        ("SetObjectRetention", pb.SetObjectRetentionRequest(bucket="bkt", key="k")),
+    ):
+        call = getattr(env.objects, method)(
+            request, metadata=call_metadata(READER, SECRET, OBJECTS + method)
+        )
+        await expect_status(call, grpc.StatusCode.PERMISSION_DENIED, "AccessDenied")
+    call = env.buckets.SetBucketVersioning(
+        pb.SetBucketVersioningRequest(name="bkt", status=pb.VERSIONING_STATUS_ENABLED),
+        metadata=call_metadata(READER, SECRET, BUCKETS + "SetBucketVersioning"),
+    )
+    await expect_status(call, grpc.StatusCode.PERMISSION_DENIED, "AccessDenied")
+    assert (await env.store.head_bucket("bkt")).versioning == ""

@@ -6,6 +6,7 @@ import ast
 import asyncio
 import hashlib
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 
 import lightningstor.client
 from lightningstor import errors
-from lightningstor.client import Client, SyncClient
+from lightningstor.client import Client, SyncClient, retention_of
+from lightningstor.model import Retention
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import KEY_ID, SECRET, GrpcEnv, MiB, _serve, grpc_test
 
@@ -210,3 +212,70 @@ def test_sync_client_without_an_event_loop(tmp_path: Path) -> None:
     finally:
         stop.set()
         server.join(30)
+
+
+@grpc_test
+async def test_versions_and_locks_through_the_client(env: GrpcEnv) -> None:
+    day_ns = 86_400 * 10**9
+    async with env.client() as client:
+        bucket = await client.create_bucket("locked", object_lock_enabled=True)
+        assert bucket.versioning == pb.VERSIONING_STATUS_ENABLED
+        with pytest.raises(errors.InvalidBucketState):
+            await client.set_bucket_versioning("locked", enabled=False)
+        configured = await client.set_object_lock_configuration("locked", mode="GOVERNANCE", days=1)
+        assert configured.object_lock.default_retention.days == 1
+
+        until = time.time_ns() + 2 * day_ns
+        held = Retention(mode="COMPLIANCE", until_ns=until)
+        first = await client.put_object("locked", "k", b"one", retention=held, legal_hold=True)
+        assert retention_of(first) == held and first.legal_hold
+        second = await client.put_object("locked", "k", b"two")
+        assert retention_of(second) is not None  # the bucket's default
+        assert await client.get_object("locked", "k", version_id=first.version_id) == b"one"
+        head = await client.head_object("locked", "k", version_id=first.version_id)
+        assert head.version_id == first.version_id
+
+        marker = await client.delete("locked", "k")
+        assert marker.delete_marker and marker.existed
+        with pytest.raises(errors.NoSuchKey) as hidden:
+            await client.head_object("locked", "k")
+        assert hidden.value.delete_marker == marker.version_id
+        with pytest.raises(errors.IsDeleteMarker) as refused:
+            await client.get_object("locked", "k", version_id=marker.version_id)
+        assert refused.value.version_id == marker.version_id
+        with pytest.raises(errors.NoSuchVersion):
+            await client.head_object("locked", "k", version_id="0" * 32)
+        with pytest.raises(errors.InvalidArgument):
+            await client.head_object("locked", "k", version_id="bad")
+
+        listed = [item async for item in client.list_object_versions("locked", page_size=1)]
+        assert [(v.version_id, v.is_latest, v.delete_marker) for v in listed] == [  # type: ignore[union-attr]
+            (marker.version_id, True, True),
+            (second.version_id, False, False),
+            (first.version_id, False, False),
+        ]
+
+        # COMPLIANCE holds even for an admin bypassing; GOVERNANCE gives way to one.
+        lifted = await client.set_object_legal_hold(
+            "locked", "k", False, version_id=first.version_id
+        )
+        assert not lifted.legal_hold
+        with pytest.raises(errors.AccessDenied):
+            await client.delete_object(
+                "locked", "k", version_id=first.version_id, bypass_governance_retention=True
+            )
+        longer = Retention(mode="COMPLIANCE", until_ns=until + day_ns)
+        changed = await client.set_object_retention(
+            "locked", "k", longer, version_id=first.version_id
+        )
+        assert retention_of(changed) == longer
+        assert await client.delete_object(
+            "locked", "k", version_id=second.version_id, bypass_governance_retention=True
+        )
+        copied = await client.copy_object(
+            ("locked", "k"), ("locked", "copy"), source_version_id=first.version_id
+        )
+        assert await client.get_object("locked", "copy") == b"one"
+        assert copied.version_id != first.version_id
+        with pytest.raises(ValueError, match="GOVERNANCE or COMPLIANCE"):
+            await client.put_object("locked", "k", b"x", retention=Retention(mode="x", until_ns=1))
