@@ -166,8 +166,9 @@ def test_open_streams_cannot_crowd_out_authenticated_calls(tmp_path: Path) -> No
             # that comes too early is refused at once, so this waits on that, not on time).
             for _ in range(500):
                 freed = reflection.ServerReflectionInfo()
-                await freed.write(listing)
                 try:
+                    # The refusal may come before the request is even written.
+                    await freed.write(listing)
                     answer = await freed.read()
                     break
                 except grpc.aio.AioRpcError as refused:
