@@ -79,12 +79,15 @@ class OrderedKV(Protocol):
 
 
 def scan_all(
-    kv: OrderedKV, start: bytes, stop: bytes, *, page: int = 1024
+    kv: OrderedKV, start: bytes, stop: bytes, *, page: int = 1024, most: int | None = None
 ) -> Iterator[tuple[bytes, bytes]]:
-    """Every pair in ``[start, stop)``, read ``page`` at a time (for maintenance, not requests)."""
+    """Every pair in ``[start, stop)``, read ``page`` at a time; with ``most``, the page
+    doubles up to it (a request that may stop early reads little first)."""
     while True:
         rows = kv.scan(start, stop, limit=page)
         yield from rows
         if len(rows) < page:
             return
         start = rows[-1][0] + b"\x00"
+        if most is not None:
+            page = min(page * 2, most)

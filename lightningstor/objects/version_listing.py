@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from lightningstor.meta import keyspace as ks
-from lightningstor.meta.kv import OrderedKV
+from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.records import decode_object
 from lightningstor.model import ObjectHead, VersionEntry, VersionPage
 from lightningstor.objects.listing import common_prefix, start_position
@@ -26,14 +26,7 @@ class _Full(Exception):
 
 
 def _rows(kv: OrderedKV, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
-    scan = _FIRST_SCAN
-    while True:
-        rows = kv.scan(start, stop, limit=scan)
-        yield from rows
-        if len(rows) < scan:
-            return
-        start = rows[-1][0] + b"\x00"
-        scan = min(scan * 2, _MAX_SCAN)
+    return scan_all(kv, start, stop, page=_FIRST_SCAN, most=_MAX_SCAN)
 
 
 def _entry(head: ObjectHead, *, latest: bool) -> VersionEntry:
