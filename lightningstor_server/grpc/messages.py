@@ -108,7 +108,7 @@ def render_object(head: ObjectHead) -> pb.Object:
     )
 
 
-def render_listed(bucket: str, entry: ListEntry) -> pb.Object:
+def render_listed(bucket: str, entry: ListEntry | VersionEntry) -> pb.Object:
     """A listing knows less than a head: no headers, metadata or checksums."""
     return pb.Object(
         bucket=bucket,
@@ -122,16 +122,11 @@ def render_listed(bucket: str, entry: ListEntry) -> pb.Object:
 def render_version(bucket: str, entry: VersionEntry) -> pb.Object:
     """A version listing's entry: what ListObjects says, plus which version and whether it is
     current or a delete marker."""
-    return pb.Object(
-        bucket=bucket,
-        key=entry.key,
-        size=entry.size,
-        etag=entry.etag,
-        modified_unix_nanos=entry.mtime_ns,
-        version_id=entry.version_id,
-        delete_marker=entry.delete_marker,
-        is_latest=entry.latest,
-    )
+    message = render_listed(bucket, entry)
+    message.version_id = entry.version_id
+    message.delete_marker = entry.delete_marker
+    message.is_latest = entry.latest
+    return message
 
 
 def render_range(reader: ObjectReader) -> pb.ContentRange:
