@@ -15,7 +15,9 @@ codes. Errors only S3 has (its URI, header, form and XML refusals) live in the S
     ├── InvalidInput ......... InvalidBucketName, KeyTooLongError, InvalidArgument, InvalidRange,
     │                          IsDeleteMarker (a 405 in S3),
     │                          InvalidRequest, InvalidPartNumber, InvalidPart, InvalidPartOrder,
-    │                          EntityTooSmall, EntityTooLarge, MetadataTooLarge
+    │                          EntityTooSmall, EntityTooLarge, MetadataTooLarge,
+    │                          MalformedPolicy, MalformedACLError, AccessControlListNotSupported,
+    │                          InvalidBucketAclWithObjectOwnership, UnresolvableGrantByEmailAddress
     ├── IntegrityError ....... BadDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
     ├── AuthError ............ AccessDenied, ObjectLocked, InvalidAccessKeyId,
@@ -251,6 +253,40 @@ class InvalidRequest(InvalidInput):
 class EntityTooLarge(InvalidInput):
     code = "EntityTooLarge"
     default_message = "Your proposed upload exceeds the maximum allowed object size."
+
+
+class MalformedPolicy(InvalidInput):
+    """A bucket policy the evaluator would not apply exactly as written (unknown actions,
+    operators or keys are refused, never ignored)."""
+
+    code = "MalformedPolicy"
+    default_message = "This policy contains invalid Json"
+
+
+class MalformedACLError(InvalidInput):
+    code = "MalformedACLError"
+    default_message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
+class AccessControlListNotSupported(InvalidInput):
+    """An ACL on a bucket whose Object Ownership is BucketOwnerEnforced (ACLs disabled)."""
+
+    code = "AccessControlListNotSupported"
+    default_message = "The bucket does not allow ACLs"
+
+
+class InvalidBucketAclWithObjectOwnership(InvalidInput):
+    code = "InvalidBucketAclWithObjectOwnership"
+    default_message = (
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+    )
+
+
+class UnresolvableGrantByEmailAddress(InvalidInput):
+    code = "UnresolvableGrantByEmailAddress"
+    default_message = "The e-mail address you provided does not match any account on record."
 
 
 class MetadataTooLarge(InvalidInput):

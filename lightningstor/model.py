@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -11,6 +12,101 @@ NULL_VERSION = "null"  # the version id of writes to an unversioned or suspended
 # Bucket versioning states, as S3 names them ("" is a bucket that never had versioning).
 UNVERSIONED, VERSIONING_ENABLED, VERSIONING_SUSPENDED = "", "Enabled", "Suspended"
 GOVERNANCE, COMPLIANCE = "GOVERNANCE", "COMPLIANCE"
+
+# Object Ownership, as S3 names it ("" is a bucket with no ownership controls: ACLs on, the
+# writer owns what it writes, as buckets were before April 2023).
+BUCKET_OWNER_ENFORCED = "BucketOwnerEnforced"
+BUCKET_OWNER_PREFERRED = "BucketOwnerPreferred"
+OBJECT_WRITER = "ObjectWriter"
+OWNERSHIPS = frozenset({BUCKET_OWNER_ENFORCED, BUCKET_OWNER_PREFERRED, OBJECT_WRITER})
+# ACL permissions and the groups S3 grants to.
+FULL_CONTROL, READ, WRITE, READ_ACP, WRITE_ACP = (
+    "FULL_CONTROL", "READ", "WRITE", "READ_ACP", "WRITE_ACP",
+)  # fmt: skip
+PERMISSIONS = frozenset({FULL_CONTROL, READ, WRITE, READ_ACP, WRITE_ACP})
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+PUBLIC_GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS})
+
+
+def derived_canonical_id(access_key_id: str) -> str:
+    """The canonical user id of a key created without one: stable across restarts and hosts
+    (a hash of the key id), 64 hex digits like AWS's."""
+    return hashlib.sha256(b"lightningstor canonical id:" + access_key_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A canonical user: who owns a bucket or an object, and who a grant names."""
+
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    """One ACL entry: a permission for a canonical user (``user``) or a group (a URI)."""
+
+    permission: str
+    user: Owner | None = None
+    group: str = ""
+
+
+Acl = tuple[Grant, ...]
+
+
+def owner_acl(owner: Owner) -> Acl:
+    """The ACL of a resource nobody set one on: its owner has full control."""
+    return (Grant(permission=FULL_CONTROL, user=owner),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublicAccessBlock:
+    """S3's four Block Public Access flags (see auth/access.py for what each refuses)."""
+
+    block_public_acls: bool = False
+    ignore_public_acls: bool = False
+    block_public_policy: bool = False
+    restrict_public_buckets: bool = False
+
+    def __or__(self, other: PublicAccessBlock) -> PublicAccessBlock:
+        return PublicAccessBlock(
+            block_public_acls=self.block_public_acls or other.block_public_acls,
+            ignore_public_acls=self.ignore_public_acls or other.ignore_public_acls,
+            block_public_policy=self.block_public_policy or other.block_public_policy,
+            restrict_public_buckets=self.restrict_public_buckets or other.restrict_public_buckets,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BucketAccess:
+    """What a new bucket starts with besides its owner (see BucketInfo)."""
+
+    ownership: str = ""
+    acl: Acl | None = None
+    public_access_block: PublicAccessBlock | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectAcl:
+    """Who owns an object version and its ACL (None: the owner's full control only)."""
+
+    owner: Owner
+    acl: Acl | None = None
+
+    @property
+    def grants(self) -> Acl:
+        return self.acl if self.acl is not None else owner_acl(self.owner)
+
+
+BLOCK_ALL = PublicAccessBlock(
+    block_public_acls=True,
+    ignore_public_acls=True,
+    block_public_policy=True,
+    restrict_public_buckets=True,
+)
+BLOCK_NONE = PublicAccessBlock()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,9 +155,21 @@ class Protection:
 class BucketInfo:
     name: str
     created_ns: int
-    owner: str
+    owner: Owner
     versioning: str = UNVERSIONED
     object_lock: ObjectLock | None = None  # None: the bucket has no object lock
+    ownership: str = ""  # Object Ownership ("" = no ownership controls)
+    acl: Acl | None = None  # None: the owner's full control only
+    policy: str = ""  # the bucket policy as submitted ("" = none)
+    public_access_block: PublicAccessBlock | None = None
+
+    @property
+    def acls_enabled(self) -> bool:
+        return self.ownership != BUCKET_OWNER_ENFORCED
+
+    @property
+    def grants(self) -> Acl:
+        return self.acl if self.acl is not None else owner_acl(self.owner)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +209,8 @@ class ObjectHead:
     delete_marker: bool = False  # a delete marker: no bytes, only a version
     retention: Retention | None = None
     legal_hold: bool = False
+    owner: Owner | None = None  # None: written before owners existed (the bucket's owner)
+    acl: Acl | None = None  # None: the owner's full control only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

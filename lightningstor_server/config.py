@@ -87,6 +87,17 @@ class Config:
     # New data (PUTs, parts, uploads) is refused with 507 InsufficientStorage while the data
     # disk has less free than this, so deletes and metadata writes keep room to work in.
     min_free_bytes: int = 64 * 1024 * 1024
+    # Access policies (README "Access control"). Server-wide Block Public Access, as an AWS
+    # account's: while on, no ACL or bucket policy can make anything public (public ones are
+    # refused and ignored). Turning it off lets bucket owners open buckets on purpose.
+    block_public_access: bool = True
+    # New buckets as AWS makes them since April 2023 (false: Object Ownership
+    # BucketOwnerEnforced, ACLs off, and a public access block with all four flags on), or as
+    # AWS made them before and Ceph RGW still does (true: ACLs on, no block). A CreateBucket's
+    # x-amz-object-ownership header chooses for itself either way.
+    legacy_bucket_defaults: bool = False
+    # Whether keys that are not admin may create buckets (each then owns what it creates).
+    keys_create_buckets: bool = True
     # Used only when the store has no credential yet (first start).
     root_access_key: str | None = field(default=None, repr=False)
     root_secret_key: str | None = field(default=None, repr=False)

@@ -17,12 +17,14 @@ from pathlib import Path
 import grpc
 from aiohttp import web
 
+from lightningstor.auth.access import AccessSettings
 from lightningstor.auth.credentials import (
     CredentialStore,
     load_or_create_master_key,
     new_access_key_id,
     new_secret_access_key,
 )
+from lightningstor.auth.identities import Identities
 from lightningstor.blobs.scrub import SCRUB_STATE_FILE
 from lightningstor.objects.stats import StoreStats
 from lightningstor.objects.store import ObjectStore
@@ -210,6 +212,11 @@ async def start(config: Config) -> Running:
         cred_file = await ensure_root_credential(config, credentials, offloader)
         # One failed-authentication budget per (source address, key id), shared by both doors.
         limiter = FailedAuthLimiter(failures=config.auth_failures_per_minute)
+        access = AccessSettings(
+            block_public_access=config.block_public_access,
+            keys_create_buckets=config.keys_create_buckets,
+            legacy_bucket_defaults=config.legacy_bucket_defaults,
+        )
         gateway = make_gateway(
             store,
             offloader=offloader,
@@ -217,6 +224,8 @@ async def start(config: Config) -> Running:
             lookup=credentials.lookup,
             virtual_host_domains=config.virtual_host_domains,
             limiter=limiter,
+            access=access,
+            identities=Identities(credentials),
         )
         runner, s3_host, s3_port = await _start_s3(config, gateway, tls)
         opened.push_async_callback(runner.cleanup)
@@ -228,6 +237,7 @@ async def start(config: Config) -> Running:
             limiter=limiter,
             max_concurrent_calls=config.grpc_max_concurrent_calls,
             max_open_calls=config.grpc_max_open_calls,
+            access=access,
         )
         opened.push_async_callback(grpc_door.server.stop, None)
         metrics_runner = await _start_metrics(config, store)

@@ -20,7 +20,8 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lightningstor.auth.access import check_grants
+from lightningstor.auth.access import Caller, check_grants
+from lightningstor.auth.policy import Principal
 from lightningstor.errors import (
     InternalError,
     InvalidAccessKeyId,
@@ -32,6 +33,7 @@ from lightningstor.meta.keyspace import CREDENTIAL_PREFIX, credential_key, prefi
 from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.records import CredentialRecord, decode_credential, encode_credential
 from lightningstor.meta.unit import Unit, transact
+from lightningstor.model import Owner, derived_canonical_id
 from lightningstor.offload import Offloader
 
 T = TypeVar("T")
@@ -52,6 +54,22 @@ class Credential:
     active: bool
     grants: Mapping[str, str] = field(default_factory=dict)
     created_ns: int = 0
+    canonical_id: str = ""  # the canonical user id buckets, objects and grants name
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.canonical_id or derived_canonical_id(self.access_key_id), self.name)
+
+    @property
+    def caller(self) -> Caller:
+        """The key as authorization knows it (auth/access.py)."""
+        principal = Principal(
+            anonymous=False,
+            access_key_id=self.access_key_id,
+            canonical_id=self.owner.id,
+            name=self.name,
+        )
+        return Caller(principal=principal, admin=self.admin, grants=self.grants)
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
         return f"Credential(access_key_id={self.access_key_id!r}, name={self.name!r})"
@@ -121,7 +139,10 @@ class CredentialStore:
         name: str,
         admin: bool,
         grants: Mapping[str, str] | None = None,
+        canonical_id: str = "",
     ) -> Credential:
+        """A new key; ``canonical_id`` names its owner identity (derived from the key id when
+        not given). Raises InvalidArgument for a malformed or taken id."""
         if not (16 <= len(access_key_id) <= 128 and access_key_id.isalnum()):
             raise InvalidArgument("Access key ids are 16-128 letters and digits.")
         if len(secret_access_key) < 16:
@@ -133,12 +154,15 @@ class CredentialStore:
             created_ns=time.time_ns(),
             admin=admin,
             grants=check_grants(grants or {}),
+            canonical_id=_checked_canonical_id(canonical_id),
         )
         key = credential_key(access_key_id)
 
         async def attempt(unit: Unit) -> None:
             if await unit.read(key) is not None:
                 raise InvalidArgument("That access key id exists already.")
+            if canonical_id:
+                await self._expect_canonical_id_free(unit, record.owner_id)
             unit.put(key, encode_credential(record))
 
         await self._transact(attempt)
@@ -164,6 +188,20 @@ class CredentialStore:
             self._cache[access_key_id] = credential
         return credential
 
+    async def by_canonical_id(self, canonical_id: str) -> Credential | None:
+        """The key whose canonical user id this is (grants name users by it)."""
+        for key_id, raw in await self._records():
+            record = decode_credential(key_id, raw)
+            if record.owner_id == canonical_id:
+                return self._credential(record)
+        return None
+
+    async def _expect_canonical_id_free(self, unit: Unit, canonical_id: str) -> None:
+        for key_id, raw in await self._records():
+            if decode_credential(key_id, raw).owner_id == canonical_id:
+                raise InvalidArgument("That canonical id belongs to another key.")
+            unit.expect(credential_key(key_id), raw)
+
     def _changed(self, access_key_id: str) -> None:
         self._changes += 1
         self._cache.pop(access_key_id, None)
@@ -177,6 +215,7 @@ class CredentialStore:
             active=record.status == "active",
             grants=dict(record.grants),
             created_ns=record.created_ns,
+            canonical_id=record.owner_id,
         )
 
     async def any_exists(self) -> bool:
@@ -261,6 +300,16 @@ class CredentialStore:
                 unit.expect(credential_key(key_id), value)
                 return
         raise LastAdminKey(resource=leaving)
+
+
+def _checked_canonical_id(canonical_id: str) -> str:
+    if canonical_id and not (
+        len(canonical_id) <= 128
+        and canonical_id.isascii()
+        and canonical_id.replace("-", "").isalnum()
+    ):
+        raise InvalidArgument("Canonical ids are up to 128 letters, digits and dashes.")
+    return canonical_id
 
 
 def _active_admin(record: CredentialRecord) -> bool:

@@ -17,15 +17,21 @@ from lightningstor.meta import keyspace as ks
 from lightningstor.meta.keyspace import legacy_version_sort
 from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.model import (
+    BUCKET_OWNER_ENFORCED,
     NULL_VERSION,
+    Acl,
     BucketInfo,
     ContentHeaders,
     DefaultRetention,
+    Grant,
     ObjectHead,
     ObjectLock,
+    Owner,
     Protection,
+    PublicAccessBlock,
     Retention,
     Segment,
+    derived_canonical_id,
 )
 
 SCHEMA_VERSION = 1
@@ -67,15 +73,22 @@ class BucketRecord:
 def encode_bucket(record: BucketRecord) -> bytes:
     info = record.info
     lock = info.object_lock
+    pab = info.public_access_block
     return _dump(
         {
             "v": RECORD_VERSION,
             "created_ns": info.created_ns,
-            "owner": info.owner,
+            "owner_id": info.owner.id,
+            "owner_name": info.owner.name,
             "state": record.state,
             # Added with versioning; absent in older records means unversioned, no lock.
             **({"versioning": info.versioning} if info.versioning else {}),
             **({"lock": _encode_lock(lock)} if lock is not None else {}),
+            # Added with access policies (see decode_bucket for records without them).
+            "oc": info.ownership,
+            **({"acl": encode_acl(info.acl)} if info.acl is not None else {}),
+            **({"policy": info.policy} if info.policy else {}),
+            **({"pab": _encode_pab(pab)} if pab is not None else {}),
         }
     )
 
@@ -85,11 +98,54 @@ def decode_bucket(name: str, raw: bytes) -> BucketRecord:
     info = BucketInfo(
         name=name,
         created_ns=data["created_ns"],
-        owner=data["owner"],
+        owner=_decode_bucket_owner(data),
         versioning=data.get("versioning", ""),
         object_lock=_decode_lock(data["lock"]) if "lock" in data else None,
+        # Buckets made before access policies refused every ACL: BucketOwnerEnforced.
+        ownership=data.get("oc", BUCKET_OWNER_ENFORCED),
+        acl=decode_acl(data["acl"]) if "acl" in data else None,
+        policy=data.get("policy", ""),
+        public_access_block=_decode_pab(data["pab"]) if "pab" in data else None,
     )
     return BucketRecord(info=info, state=data["state"])
+
+
+def _decode_bucket_owner(data: dict[str, Any]) -> Owner:
+    if "owner_id" in data:
+        return Owner(data["owner_id"], data["owner_name"])
+    # Older records name the creating key; its canonical id is derived from the key id.
+    return Owner(derived_canonical_id(data["owner"]), data["owner"])
+
+
+def encode_acl(acl: Acl) -> list[list[str]]:
+    """[permission, user id, user name, group URI] per grant."""
+    return [
+        [g.permission, g.user.id if g.user else "", g.user.name if g.user else "", g.group]
+        for g in acl
+    ]
+
+
+def decode_acl(data: list[list[str]]) -> Acl:
+    return tuple(
+        Grant(permission=p, user=Owner(uid, uname) if uid else None, group=group)
+        for p, uid, uname, group in data
+    )
+
+
+_PAB_FIELDS = (
+    "block_public_acls",
+    "ignore_public_acls",
+    "block_public_policy",
+    "restrict_public_buckets",
+)
+
+
+def _encode_pab(pab: PublicAccessBlock) -> list[bool]:
+    return [getattr(pab, name) for name in _PAB_FIELDS]
+
+
+def _decode_pab(data: list[bool]) -> PublicAccessBlock:
+    return PublicAccessBlock(**dict(zip(_PAB_FIELDS, data, strict=True)))
 
 
 def _encode_lock(lock: ObjectLock) -> dict[str, Any]:
@@ -129,6 +185,8 @@ def encode_object(head: ObjectHead) -> bytes:
             **({"dm": True} if head.delete_marker else {}),
             **({"ret": _encode_retention(head.retention)} if head.retention else {}),
             **({"hold": True} if head.legal_hold else {}),
+            **({"own": [head.owner.id, head.owner.name]} if head.owner else {}),
+            **({"acl": encode_acl(head.acl)} if head.acl is not None else {}),
             "size": head.size,
             "md5": head.md5_hex,
             "etag": head.etag,
@@ -165,6 +223,8 @@ def decode_object(bucket: str, key: str, raw: bytes) -> ObjectHead:
         delete_marker=data.get("dm", False),
         retention=_decode_retention(data["ret"]) if "ret" in data else None,
         legal_hold=data.get("hold", False),
+        owner=Owner(*data["own"]) if "own" in data else None,
+        acl=decode_acl(data["acl"]) if "acl" in data else None,
     )
 
 
@@ -260,6 +320,11 @@ class CredentialRecord:
     admin: bool = False
     # Bucket name -> "read", "write" or "readwrite"; ignored for admin keys.
     grants: dict[str, str] = field(default_factory=dict)
+    canonical_id: str = ""  # given at creation; "" = derived from the key id
+
+    @property
+    def owner_id(self) -> str:
+        return self.canonical_id or derived_canonical_id(self.access_key_id)
 
 
 def encode_credential(record: CredentialRecord) -> bytes:
@@ -272,6 +337,7 @@ def encode_credential(record: CredentialRecord) -> bytes:
             "status": record.status,
             "admin": record.admin,
             "grants": record.grants,
+            **({"cid": record.canonical_id} if record.canonical_id else {}),
         }
     )
 
@@ -287,6 +353,7 @@ def decode_credential(access_key_id: str, raw: bytes) -> CredentialRecord:
         admin=data["admin"],
         # Added after the first records were written: absent means no grants (compatible).
         grants=data.get("grants", {}),
+        canonical_id=data.get("cid", ""),
     )
 
 
@@ -301,6 +368,8 @@ class UploadRecord:
     checksum_algorithm: str = ""  # whole-object checksum requested at creation, if any
     checksum_type: str = ""  # COMPOSITE or FULL_OBJECT, with an algorithm
     protection: Protection = field(default_factory=Protection)  # for the completed version
+    owner: Owner | None = None  # who the completed object belongs to (None: older records)
+    acl: Acl | None = None  # the completed object's ACL (None: its owner's full control)
     # "active"; "closing" while a completion or abort works, so that part uploads which read
     # the record as active fail their expectation instead of landing after the final listing.
     state: str = "active"
@@ -321,6 +390,8 @@ def encode_upload(record: UploadRecord) -> bytes:
                 if record.protection != Protection()
                 else {}
             ),
+            **({"own": [record.owner.id, record.owner.name]} if record.owner else {}),
+            **({"acl": encode_acl(record.acl)} if record.acl is not None else {}),
             "state": record.state,
         }
     )
@@ -335,6 +406,8 @@ def decode_upload(raw: bytes) -> UploadRecord:
         checksum_algorithm=data["alg"],
         checksum_type=data.get("ctype", ""),  # absent in records older than checksum types
         protection=decode_protection(data.get("lock", {})),  # absent before object lock
+        owner=Owner(*data["own"]) if "own" in data else None,
+        acl=decode_acl(data["acl"]) if "acl" in data else None,
         state=data["state"],
     )
 

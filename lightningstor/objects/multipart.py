@@ -55,7 +55,9 @@ from lightningstor.meta.records import (
 from lightningstor.model import (
     BodyExpectations,
     ContentHeaders,
+    ObjectAcl,
     ObjectHead,
+    Owner,
     Preconditions,
     Protection,
     Segment,
@@ -84,6 +86,7 @@ class UploadInfo:
     user_metadata: dict[str, str]
     checksum_algorithm: str
     checksum_type: str  # COMPOSITE or FULL_OBJECT; "" without an algorithm
+    owner: Owner | None = None  # the completed object's owner (None: the bucket's)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,10 +145,11 @@ class MultipartUploads:
         checksum_algorithm: str = "",
         checksum_type: str = "",
         protection: Protection | None = None,
+        acl: ObjectAcl | None = None,
     ) -> UploadInfo:
         """Raises NoSuchBucket, KeyTooLongError/InvalidArgument, InvalidRequest (an unknown
         algorithm, or a checksum type the algorithm cannot have). ``protection`` is the lock
-        of the version the completion makes."""
+        of the version the completion makes, ``acl`` its owner and ACL."""
         validate_key(key)
         headers = headers or ContentHeaders()
         user_metadata = dict(user_metadata or {})
@@ -161,6 +165,8 @@ class MultipartUploads:
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
             protection=protection or Protection(),
+            owner=acl.owner if acl else None,
+            acl=acl.acl if acl else None,
         )
 
         async def attempt(unit: WriteUnit) -> None:
@@ -184,6 +190,7 @@ class MultipartUploads:
             user_metadata=record.user_metadata,
             checksum_algorithm=record.checksum_algorithm,
             checksum_type=record.checksum_type or _default_type(record.checksum_algorithm),
+            owner=record.owner,
         )
 
     async def _upload(
@@ -336,6 +343,8 @@ class MultipartUploads:
                 checksums=object_checksums,
                 segments=tuple(_segment(p) for p in chosen),
                 part_checksums=tuple(p.checksums for p in chosen) if object_checksums else (),
+                owner=record.owner,
+                acl=record.acl,
             )
             upload_key = ks.upload_key(bucket, key, upload_id)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from lightningstor.auth.acls import check_ownership_change
 from lightningstor.auth.credentials import CredentialStore
 from lightningstor.blobs.files import (
     BlobReader,
@@ -68,22 +69,28 @@ from lightningstor.model import (
     UNVERSIONED,
     VERSIONING_ENABLED,
     VERSIONING_SUSPENDED,
+    Acl,
     BodyExpectations,
+    BucketAccess,
     BucketInfo,
     ByteRange,
     ContentHeaders,
     DeleteResult,
     ListPage,
+    ObjectAcl,
     ObjectHead,
     ObjectLock,
+    Owner,
     Preconditions,
     Protection,
+    PublicAccessBlock,
     RangeRequest,
     Retention,
     Segment,
     VersionPage,
 )
 from lightningstor.objects import limits
+from lightningstor.objects.bucket_cache import BucketCache
 from lightningstor.objects.commits import (
     Commits,
     active_bucket,
@@ -155,6 +162,7 @@ class ObjectStore:
         self._commits = Commits(kv=kv, blobs=blobs, io=offloader, refs=self.refs)
         # Multipart uploads are the store's other half, writing through the same commits.
         self.uploads = MultipartUploads(self, self._commits, min_part_bytes=min_part_bytes)
+        self.buckets = BucketCache(kv, offloader)  # what authorization reads
         self.verify_reads = True  # check blocks against their CRC32C before serving them
         self.inline_max_bytes = inline_max_bytes  # bodies this small live in their record
         # For metrics: reads refused for damaged bytes; blobs read without block checksums.
@@ -255,30 +263,76 @@ class ObjectStore:
 
     # --- buckets --------------------------------------------------------------------------
     async def create_bucket(
-        self, name: str, *, owner: str, object_lock: bool = False
+        self,
+        name: str,
+        *,
+        owner: Owner,
+        object_lock: bool = False,
+        access: BucketAccess | None = None,
     ) -> BucketInfo:
         """Raises InvalidBucketName, BucketAlreadyOwnedByYou or BucketAlreadyExists. A bucket
-        created with ``object_lock`` has versioning enabled, for good."""
+        created with ``object_lock`` has versioning enabled, for good. ``access`` is its
+        ownership controls, ACL and public access block (none of them by default)."""
         validate_bucket_name(name)
+        access = access or BucketAccess()
         info = BucketInfo(
             name=name,
             created_ns=time.time_ns(),
             owner=owner,
             versioning=VERSIONING_ENABLED if object_lock else UNVERSIONED,
             object_lock=ObjectLock() if object_lock else None,
+            ownership=access.ownership,
+            acl=access.acl,
+            public_access_block=access.public_access_block,
         )
         key = ks.bucket_key(name)
 
         async def attempt(unit: WriteUnit) -> None:
             raw = await unit.read(key)
             if raw is not None:
-                if decode_bucket(name, raw).info.owner == owner:
+                if decode_bucket(name, raw).info.owner.id == owner.id:
                     raise BucketAlreadyOwnedByYou(resource=name)
                 raise BucketAlreadyExists(resource=name)
             unit.put(key, encode_bucket(BucketRecord(info=info)))
 
-        await self._commits.transact(attempt, conflict=lambda: OperationAborted(resource=name))
+        try:
+            await self._commits.transact(attempt, conflict=lambda: OperationAborted(resource=name))
+        finally:
+            self.buckets.changed(name)
         return info
+
+    async def set_bucket_acl(self, name: str, acl: Acl | None) -> BucketInfo:
+        """Replace the bucket's ACL (None: its owner's full control only)."""
+        return await self._change_bucket(name, lambda info: dataclasses.replace(info, acl=acl))
+
+    async def set_bucket_policy(self, name: str, policy: str) -> BucketInfo:
+        """Replace the bucket's policy, already checked (auth/access.py); "" removes it."""
+        return await self._change_bucket(
+            name, lambda info: dataclasses.replace(info, policy=policy)
+        )
+
+    async def set_ownership(self, name: str, ownership: str) -> BucketInfo:
+        """Set the bucket's Object Ownership ("" removes its ownership controls). Raises
+        InvalidBucketAclWithObjectOwnership (BucketOwnerEnforced over an ACL granting others)."""
+
+        def change(info: BucketInfo) -> BucketInfo:
+            check_ownership_change(info, ownership)
+            return dataclasses.replace(info, ownership=ownership)
+
+        return await self._change_bucket(name, change)
+
+    async def set_bucket_owner(self, name: str, owner: Owner) -> BucketInfo:
+        """Give the bucket to ``owner`` (its ACL, naming the old owner, is reset)."""
+        return await self._change_bucket(
+            name, lambda info: dataclasses.replace(info, owner=owner, acl=None)
+        )
+
+    async def set_public_access_block(
+        self, name: str, block: PublicAccessBlock | None
+    ) -> BucketInfo:
+        return await self._change_bucket(
+            name, lambda info: dataclasses.replace(info, public_access_block=block)
+        )
 
     async def set_versioning(self, name: str, status: str) -> BucketInfo:
         """Versioning Enabled or Suspended (a bucket never goes back to unversioned).
@@ -327,9 +381,12 @@ class ObjectStore:
             unit.put(key, encode_bucket(dataclasses.replace(record, info=info)))
             return info
 
-        return await self._commits.transact(
-            attempt, conflict=lambda: OperationAborted(resource=name)
-        )
+        try:
+            return await self._commits.transact(
+                attempt, conflict=lambda: OperationAborted(resource=name)
+            )
+        finally:
+            self.buckets.changed(name)
 
     async def head_bucket(self, name: str) -> BucketInfo:
         """Raises NoSuchBucket."""
@@ -362,9 +419,12 @@ class ObjectStore:
             unit.put(key, deleting)
             return raw, deleting
 
-        raw, deleting = await self._commits.transact(
-            mark, conflict=lambda: OperationAborted(resource=name)
-        )
+        try:
+            raw, deleting = await self._commits.transact(
+                mark, conflict=lambda: OperationAborted(resource=name)
+            )
+        finally:
+            self.buckets.changed(name)
         try:
             prefixes = [ks.object_prefix(name)]
             if release_uploads is None:
@@ -377,8 +437,11 @@ class ObjectStore:
             # Only this operation changes a bucket marked "deleting" (writes expect it active).
             await asyncio.shield(self._commits.swap(key, deleting, raw))
             raise
+        finally:
+            self.buckets.changed(name)
         if not await self._commits.swap(key, deleting, None):
             raise InternalError("The bucket record changed while it was being deleted.")
+        self.buckets.changed(name)
 
     async def _holds_any(self, prefixes: Sequence[bytes]) -> bool:
         for prefix in prefixes:
@@ -411,9 +474,11 @@ class ObjectStore:
         expect: BodyExpectations | None = None,
         preconditions: Preconditions | None = None,
         protection: Protection | None = None,
+        acl: ObjectAcl | None = None,
     ) -> ObjectHead:
         """Stream ``body`` into a new object version and make it visible atomically; the
-        version as placed (its version id, its lock).
+        version as placed (its version id, its lock). ``acl`` is its owner and ACL (None: the
+        bucket owner's, as for objects written before owners existed).
 
         Raises NoSuchBucket, InvalidArgument/KeyTooLongError, BadDigest,
         XAmzContentSHA256Mismatch, IncompleteBody, EntityTooLarge, PreconditionFailed,
@@ -431,13 +496,13 @@ class ObjectStore:
         if small is not None:
             verify_body(small, expect, key)
             head = _new_head(bucket, key, small, headers, user_metadata, inline=small.data)
-            return await self._commit_object(head, pre, None, protection)
+            return await self._commit_object(_with_acl(head, acl), pre, None, protection)
         await self.bucket_record(bucket)
         staged = await self.stage_body(body, expect)
         try:
             verify_body(staged, expect, key)
             head = _new_head(bucket, key, staged, headers, user_metadata, inline=None)
-            return await self._commit_object(head, pre, staged, protection)
+            return await self._commit_object(_with_acl(head, acl), pre, staged, protection)
         finally:
             # Shielded: a cancelled request (client gone) must still remove its staged file.
             await asyncio.shield(self.io.run(self.blobs.discard, staged))
@@ -486,6 +551,7 @@ class ObjectStore:
         source_preconditions: Preconditions | None = None,
         preconditions: Preconditions | None = None,
         protection: Protection | None = None,
+        acl: ObjectAcl | None = None,
     ) -> tuple[ObjectHead, ObjectHead]:
         """Make ``target`` (bucket, key) a copy of ``source`` (its current version, or
         ``source_version``), sharing its blobs: no bytes move. The source version and the new
@@ -524,6 +590,8 @@ class ObjectStore:
                 user_metadata=dict(metadata),
                 retention=None,
                 legal_hold=False,
+                owner=acl.owner if acl else None,
+                acl=acl.acl if acl else None,
             )
             placed = await self._commits.replace_object(
                 unit, head, preconditions or Preconditions(), protection=protection
@@ -777,19 +845,35 @@ class ObjectStore:
             bucket, key, version_id, lambda head: dataclasses.replace(head, legal_hold=on)
         )
 
+    async def set_object_acl(
+        self, bucket: str, key: str, acl: Acl | None, *, version_id: str | None = None
+    ) -> ObjectHead:
+        """Replace a version's ACL (its owner stays; its mtime too, as in S3). Raises
+        NoSuchBucket, NoSuchKey, NoSuchVersion, MethodNotAllowed-like IsDeleteMarker."""
+        return await self._change_version(
+            bucket,
+            key,
+            version_id,
+            lambda head: dataclasses.replace(head, acl=acl),
+            needs_lock=False,
+        )
+
     async def _change_version(
         self,
         bucket: str,
         key: str,
         version_id: str | None,
         change: Callable[[ObjectHead], ObjectHead],
+        *,
+        needs_lock: bool = True,
     ) -> ObjectHead:
         if version_id is not None:
             check_version_id(version_id)
 
         async def attempt(unit: WriteUnit) -> ObjectHead:
             bucket_raw, current_raw = await self._commits.bucket_and_object(unit, bucket, key)
-            if decode_bucket(bucket, bucket_raw).info.object_lock is None:
+            lockless = decode_bucket(bucket, bucket_raw).info.object_lock is None
+            if needs_lock and lockless:
                 raise InvalidRequest("Bucket is missing Object Lock Configuration", resource=bucket)
             current = decode_object(bucket, key, current_raw) if current_raw else None
             if version_id is None or (current and current.version_id == version_id):
@@ -854,6 +938,12 @@ def _check_schema(kv: OrderedKV, io: Offloader, data_dir: Path) -> None:
             f"{data_dir} holds a store of schema version {version}; this LightningSTOR reads "
             f"version {SCHEMA_VERSION}. Upgrade LightningSTOR or point it at another data dir."
         )
+
+
+def _with_acl(head: ObjectHead, acl: ObjectAcl | None) -> ObjectHead:
+    if acl is None:
+        return head
+    return dataclasses.replace(head, owner=acl.owner, acl=acl.acl)
 
 
 def _new_head(

@@ -1,8 +1,10 @@
-"""Who may call what: one table of gRPC method -> the access it needs.
+"""Who may call what: one table of gRPC method -> the S3 actions it needs, on what.
 
 The auth interceptor applies it to each call's request (for a streamed request, its first
 message, which carries the spec) after verifying the caller and before the servicer runs, so
 no servicer checks access itself and a method without a rule is refused: closed by default.
+Each action is decided by the same core as S3's (``objects/gatekeeper.py``): a gRPC caller is
+a key like any other, under the same bucket policies, ACLs and grants.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lightningstor.auth.access import Access, authorize
+from lightningstor.auth.access import AccessRequest, base_context
 from lightningstor.errors import AccessDenied
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.v1 import admin_pb2, storage_pb2
 
 if TYPE_CHECKING:  # auth.py applies this table, so it cannot be imported from here
@@ -21,68 +24,102 @@ if TYPE_CHECKING:  # auth.py applies this table, so it cannot be imported from h
 
 audit = logging.getLogger("lightningstor.audit")
 
-# (bucket, access) pairs a request needs, read from the request message.
-Buckets = Callable[[Any], tuple[tuple[str, Access], ...]]
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One action a call needs: on ``bucket``, or its object ``key``."""
+
+    action: str
+    bucket: str
+    key: str | None = None
+    version_id: str | None = None
+    context: tuple[tuple[str, str], ...] = ()  # the call's own condition keys (s3:prefix, ...)
+
+
+# The actions a request needs, read from the request message.
+Asks = Callable[[Any], tuple[Ask, ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class Needs:
-    buckets: Buckets = lambda _message: ()
+    asks: Asks = lambda _message: ()
     admin: bool = False
+    creates: bool = False  # CreateBucket: may the caller create (and own) buckets
 
 
-def _field(name: str, access: Access) -> Needs:
-    return Needs(lambda message: ((getattr(message, name), access),))
+def _bucket(action: str, field: str = "bucket") -> Needs:
+    return Needs(lambda message: (Ask(action, getattr(message, field)),))
 
 
-def _spec(access: Access) -> Needs:
+def _object(action: str, version_action: str | None = None) -> Needs:
+    def asks(message: Any) -> tuple[Ask, ...]:
+        version = getattr(message, "version_id", "") or None
+        chosen = version_action if version and version_action else action
+        return (Ask(chosen, message.bucket, message.key or None, version),)
+
+    return Needs(asks)
+
+
+def _spec(action: str) -> Needs:
     """For a streamed write, whose first message names the bucket in its spec (a first message
     without one is the servicer's InvalidArgument)."""
 
-    def buckets(message: Any) -> tuple[tuple[str, Access], ...]:
+    def asks(message: Any) -> tuple[Ask, ...]:
         if message.WhichOneof("payload") != "spec":
             return ()
-        return ((message.spec.bucket, access),)
+        return (Ask(action, message.spec.bucket, message.spec.key or None),)
 
-    return Needs(buckets)
-
-
-def _copy(message: Any) -> tuple[tuple[str, Access], ...]:
-    return ((message.source_bucket, Access.READ), (message.bucket, Access.WRITE))
+    return Needs(asks)
 
 
-READ, WRITE = Access.READ, Access.WRITE
+def _listing(action: str) -> Needs:
+    def asks(message: Any) -> tuple[Ask, ...]:
+        context = (
+            ("s3:prefix", getattr(message, "prefix", "")),
+            ("s3:delimiter", getattr(message, "delimiter", "")),
+        )
+        return (Ask(action, message.bucket, context=tuple((k, v) for k, v in context if v)),)
+
+    return Needs(asks)
+
+
+def _copy(message: Any) -> tuple[Ask, ...]:
+    return (
+        Ask("s3:GetObject", message.source_bucket, message.source_key or None),
+        Ask("s3:PutObject", message.bucket, message.key or None),
+    )
+
+
 ADMIN = Needs(admin=True)
-EVERY_CALLER = Needs()  # ListBuckets: every caller, shown only the buckets it is granted
+EVERY_CALLER = Needs()  # ListBuckets: every caller, shown only the buckets it may see
 
 _BY_SERVICE: dict[str, dict[str, Needs]] = {
     "BucketService": {
-        "CreateBucket": _field("name", WRITE),
-        "GetBucket": _field("name", READ),
-        "DeleteBucket": _field("name", WRITE),
+        "CreateBucket": Needs(creates=True),
+        "GetBucket": _bucket("s3:ListBucket", "name"),
+        "DeleteBucket": _bucket("s3:DeleteBucket", "name"),
         "ListBuckets": EVERY_CALLER,
-        "SetBucketVersioning": _field("name", WRITE),
-        "SetObjectLockConfiguration": _field("name", WRITE),
+        "SetBucketVersioning": _bucket("s3:PutBucketVersioning", "name"),
+        "SetObjectLockConfiguration": _bucket("s3:PutBucketObjectLockConfiguration", "name"),
     },
     "ObjectService": {
-        "WriteObject": _spec(WRITE),
-        "ReadObject": _field("bucket", READ),
-        "HeadObject": _field("bucket", READ),
-        "DeleteObject": _field("bucket", WRITE),
+        "WriteObject": _spec("s3:PutObject"),
+        "ReadObject": _object("s3:GetObject", "s3:GetObjectVersion"),
+        "HeadObject": _object("s3:GetObject", "s3:GetObjectVersion"),
+        "DeleteObject": _object("s3:DeleteObject", "s3:DeleteObjectVersion"),
         "CopyObject": Needs(_copy),
-        "ListObjects": _field("bucket", READ),
-        "ListObjectVersions": _field("bucket", READ),
-        # A version's lock is a write, as S3's PutObjectRetention and PutObjectLegalHold are.
-        "SetObjectRetention": _field("bucket", WRITE),
-        "SetObjectLegalHold": _field("bucket", WRITE),
+        "ListObjects": _listing("s3:ListBucket"),
+        "ListObjectVersions": _listing("s3:ListBucketVersions"),
+        "SetObjectRetention": _object("s3:PutObjectRetention"),
+        "SetObjectLegalHold": _object("s3:PutObjectLegalHold"),
     },
     "MultipartService": {
-        "CreateMultipartUpload": _field("bucket", WRITE),
-        "UploadPart": _spec(WRITE),
-        "CompleteMultipartUpload": _field("bucket", WRITE),
-        "AbortMultipartUpload": _field("bucket", WRITE),
-        "ListParts": _field("bucket", READ),
-        "ListMultipartUploads": _field("bucket", READ),
+        "CreateMultipartUpload": _object("s3:PutObject"),
+        "UploadPart": _spec("s3:PutObject"),
+        "CompleteMultipartUpload": _object("s3:PutObject"),
+        "AbortMultipartUpload": _object("s3:AbortMultipartUpload"),
+        "ListParts": _object("s3:ListMultipartUploadParts"),
+        "ListMultipartUploads": _listing("s3:ListBucketMultipartUploads"),
     },
     "AdminService": {
         method.name: ADMIN
@@ -101,13 +138,22 @@ NEEDS: dict[str, Needs] = {
 }
 
 
-def enforce(method: str, caller: Caller, message: Any) -> None:
-    """Raise AccessDenied unless ``caller`` may make this call with ``message``."""
+async def enforce(method: str, caller: Caller, message: Any, gatekeeper: Gatekeeper) -> None:
+    """Raise AccessDenied (or NoSuchBucket, NoSuchKey) unless ``caller`` may make this call
+    with ``message``."""
     needs = NEEDS.get(method)
     if needs is None:
         raise AccessDenied("This method has no access rule, so nobody may call it.")
     if needs.admin and not caller.admin:
         audit.warning("method=%s by=%s refused=not-admin", method, caller.access_key_id)
         raise AccessDenied("This call needs an admin key.")
-    for bucket, access in needs.buckets(message):
-        authorize(admin=caller.admin, grants=caller.grants, bucket=bucket, access=access)
+    core = caller.core
+    if needs.creates:
+        gatekeeper.may_create(core)
+    for ask in needs.asks(message):
+        context = {
+            **base_context(core, source_ip=caller.source_ip, secure=caller.secure),
+            **{k: [v] for k, v in ask.context},
+        }
+        access = AccessRequest(action=ask.action, bucket=ask.bucket, key=ask.key, context=context)
+        await gatekeeper.check(core, access, ask.version_id)

@@ -1,20 +1,25 @@
-"""AdminService: access keys and their grants. Admin keys only (``access.py``); every call is
-audited."""
+"""AdminService: access keys and their grants, buckets' policies and owners. Admin keys only
+(``access.py``); every call is audited."""
 
 from __future__ import annotations
 
 import logging
 
+from lightningstor.auth.access import check_policy
 from lightningstor.auth.credentials import (
     Credential,
     CredentialStore,
     new_access_key_id,
     new_secret_access_key,
 )
-from lightningstor.errors import InvalidAccessKeyId
+from lightningstor.auth.identities import Identities
+from lightningstor.errors import InvalidAccessKeyId, InvalidArgument, NoSuchConfiguration
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.v1 import admin_pb2 as pb
 from lightningstor.v1 import admin_pb2_grpc as pb_grpc
+from lightningstor.v1 import storage_pb2
 from lightningstor_server.grpc.auth import caller_key_id
+from lightningstor_server.grpc.messages import render_bucket
 from lightningstor_server.grpc.wrapping import Context
 
 audit = logging.getLogger("lightningstor.audit")
@@ -28,6 +33,7 @@ def render_key(credential: Credential) -> pb.AccessKey:
         active=credential.active,
         admin=credential.admin,
         grants=dict(credential.grants),
+        canonical_id=credential.owner.id,
     )
 
 
@@ -44,8 +50,11 @@ def _admin(action: str, subject: str = "-", detail: str = "") -> None:
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
-    def __init__(self, *, credentials: CredentialStore) -> None:
+    def __init__(self, *, credentials: CredentialStore, gatekeeper: Gatekeeper) -> None:
         self._credentials = credentials
+        self._identities = Identities(credentials)
+        self._gatekeeper = gatekeeper
+        self._store = gatekeeper.store
 
     async def CreateAccessKey(
         self, request: pb.CreateAccessKeyRequest, context: Context
@@ -62,6 +71,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             name=request.name,
             admin=request.admin,
             grants=dict(request.grants),
+            canonical_id=request.canonical_id,
         )
         return _with_secret(created)
 
@@ -110,3 +120,45 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         _admin("delete-key", request.access_key_id)
         await self._credentials.delete(request.access_key_id)
         return pb.DeleteAccessKeyResponse()
+
+    # --- buckets' policies and owners -------------------------------------------------------
+    async def SetBucketPolicy(
+        self, request: pb.SetBucketPolicyRequest, context: Context
+    ) -> pb.BucketPolicy:
+        _admin("set-policy", request.bucket, f"bytes={len(request.policy)}")
+        bucket = await self._gatekeeper.bucket(request.bucket)
+        await check_policy(
+            request.policy,
+            bucket,
+            self._gatekeeper.settings,
+            principal_exists=self._identities.principal_exists,
+        )
+        await self._store.set_bucket_policy(bucket.name, request.policy)
+        return pb.BucketPolicy(bucket=bucket.name, policy=request.policy)
+
+    async def GetBucketPolicy(
+        self, request: pb.GetBucketPolicyRequest, context: Context
+    ) -> pb.BucketPolicy:
+        _admin("show-policy", request.bucket)
+        bucket = await self._store.head_bucket(request.bucket)
+        if not bucket.policy:
+            raise NoSuchConfiguration(
+                "NoSuchBucketPolicy", "The bucket policy does not exist", resource=bucket.name
+            )
+        return pb.BucketPolicy(bucket=bucket.name, policy=bucket.policy)
+
+    async def DeleteBucketPolicy(
+        self, request: pb.DeleteBucketPolicyRequest, context: Context
+    ) -> pb.DeleteBucketPolicyResponse:
+        _admin("delete-policy", request.bucket)
+        await self._store.set_bucket_policy(request.bucket, "")
+        return pb.DeleteBucketPolicyResponse()
+
+    async def SetBucketOwner(
+        self, request: pb.SetBucketOwnerRequest, context: Context
+    ) -> storage_pb2.Bucket:
+        _admin("set-owner", request.bucket, f"owner={request.canonical_id}")
+        owner = await self._identities.owner(request.canonical_id)
+        if owner is None:
+            raise InvalidArgument("No key has that canonical id.", resource=request.canonical_id)
+        return render_bucket(await self._store.set_bucket_owner(request.bucket, owner))

@@ -9,6 +9,7 @@ orchestrators probe it without keys.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections import deque
@@ -20,7 +21,9 @@ from typing import Any
 
 import grpc
 
+from lightningstor.auth import access
 from lightningstor.auth.credentials import Credential
+from lightningstor.auth.policy import Principal
 from lightningstor.errors import (
     AccessDenied,
     AuthError,
@@ -30,6 +33,8 @@ from lightningstor.errors import (
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
+from lightningstor.model import Owner, derived_canonical_id
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.wire import (
     KEY_ID_HEADER,
     NONCE_HEADER,
@@ -67,6 +72,25 @@ class Caller:
     access_key_id: str
     admin: bool
     grants: Mapping[str, str] = field(default_factory=dict)
+    canonical_id: str = ""  # "" = derived from the key id
+    name: str = ""
+    source_ip: str = ""  # where the call came from, for policies' aws:SourceIp
+    secure: bool = False  # over TLS
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.canonical_id or derived_canonical_id(self.access_key_id), self.name)
+
+    @property
+    def core(self) -> access.Caller:
+        """The caller as the core's authorization knows it."""
+        principal = Principal(
+            anonymous=False,
+            access_key_id=self.access_key_id,
+            canonical_id=self.owner.id,
+            name=self.name,
+        )
+        return access.Caller(principal=principal, admin=self.admin, grants=self.grants)
 
 
 _caller: ContextVar[Caller] = ContextVar("lightningstor_grpc_caller")
@@ -162,7 +186,11 @@ async def authenticate(
     if not replays.first_use(key_id, nonce, now):
         raise AccessDenied("This call token was used before; sign every call afresh.")
     return Caller(
-        access_key_id=credential.access_key_id, admin=credential.admin, grants=credential.grants
+        access_key_id=credential.access_key_id,
+        admin=credential.admin,
+        grants=credential.grants,
+        canonical_id=credential.owner.id,
+        name=credential.name,
     )
 
 
@@ -191,8 +219,12 @@ class AuthInterceptor(AroundInterceptor):
         clock: Callable[[], float] = time.time,
         limiter: FailedAuthLimiter | None = None,
         max_open_calls: int = MAX_OPEN_CALLS,
+        gatekeeper: Gatekeeper,
+        secure: bool = False,
     ) -> None:
         super().__init__(open_prefixes=())
+        self._gatekeeper = gatekeeper
+        self._secure = secure
         self._lookup = lookup
         self._clock = clock
         self._replays = ReplayGuard()
@@ -210,7 +242,8 @@ class AuthInterceptor(AroundInterceptor):
     def check(self, method: str) -> Check | None:
         if method.startswith(OPEN_METHOD_PREFIXES):
             return None
-        return lambda message: enforce(method, current_caller(), message)
+        gatekeeper = self._gatekeeper
+        return lambda message: enforce(method, current_caller(), message, gatekeeper)
 
     @asynccontextmanager
     async def _open(self, context: Context) -> AsyncIterator[None]:
@@ -244,5 +277,5 @@ class AuthInterceptor(AroundInterceptor):
                 source=source,
                 key_id=claimed if isinstance(claimed, str) else "",
             ) from error
-        act_as(caller)
+        act_as(dataclasses.replace(caller, source_ip=source, secure=self._secure))
         yield

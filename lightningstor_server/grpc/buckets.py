@@ -1,10 +1,9 @@
 """BucketService: create, get, delete and list buckets, and set their versioning and object
-lock (each checked against the caller's grants: creating, deleting or configuring a bucket
-needs write access to its name)."""
+lock (each authorized by access.py's table, as S3's operations are)."""
 
 from __future__ import annotations
 
-from lightningstor.auth.access import visible
+from lightningstor.auth.access import AccessSettings, visible
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
@@ -18,13 +17,16 @@ from lightningstor_server.grpc.wrapping import Context
 
 
 class BucketServicer(pb_grpc.BucketServiceServicer):
-    def __init__(self, *, store: ObjectStore) -> None:
+    def __init__(self, *, store: ObjectStore, access: AccessSettings | None = None) -> None:
         self._store = store
+        self._access = access or AccessSettings()
 
     async def CreateBucket(self, request: pb.CreateBucketRequest, context: Context) -> pb.Bucket:
-        owner = current_caller().access_key_id
         info = await self._store.create_bucket(
-            request.name, owner=owner, object_lock=request.object_lock_enabled
+            request.name,
+            owner=current_caller().owner,
+            object_lock=request.object_lock_enabled,
+            access=self._access.new_bucket(),
         )
         return render_bucket(info)
 
@@ -40,14 +42,8 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
     async def ListBuckets(
         self, request: pb.ListBucketsRequest, context: Context
     ) -> pb.ListBucketsResponse:
-        caller = current_caller()
-        buckets = await self._store.list_buckets()
-        shown = set(
-            visible(admin=caller.admin, grants=caller.grants, buckets=[b.name for b in buckets])
-        )
-        return pb.ListBucketsResponse(
-            buckets=[render_bucket(b) for b in buckets if b.name in shown]
-        )
+        shown = visible(current_caller().core, await self._store.list_buckets())
+        return pb.ListBucketsResponse(buckets=[render_bucket(b) for b in shown])
 
     async def SetBucketVersioning(
         self, request: pb.SetBucketVersioningRequest, context: Context

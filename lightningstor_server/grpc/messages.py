@@ -59,7 +59,8 @@ def render_bucket(info: BucketInfo) -> pb.Bucket:
     bucket = pb.Bucket(
         name=info.name,
         created_unix_nanos=info.created_ns,
-        owner=info.owner,
+        owner=info.owner.id,
+        owner_name=info.owner.name,
         versioning=_VERSIONING[info.versioning],
     )
     if info.object_lock is not None:

@@ -9,7 +9,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from lightningstor.auth.access import AccessSettings
 from lightningstor.auth.credentials import CredentialStore
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import admin_pb2
 from lightningstor.v1 import admin_pb2_grpc as admin_grpc
@@ -50,6 +52,7 @@ async def start_grpc_door(
     limiter: FailedAuthLimiter | None = None,
     max_concurrent_calls: int = 0,
     max_open_calls: int = MAX_OPEN_CALLS,
+    access: AccessSettings | None = None,
 ) -> GrpcDoor:
     """Serve BucketService, ObjectService, MultipartService and health on ``listen``
     ("host:port", port 0 picks a free one), over TLS when ``server_credentials`` are given;
@@ -58,21 +61,28 @@ async def start_grpc_door(
     gRPC's default 4 MiB message limit stays: payload chunks are at most 2 MiB (the proto's
     MAX_CHUNK_BYTES), leaving room for the spec or metadata travelling beside them.
     """
+    gatekeeper = Gatekeeper(store, access or AccessSettings())
     server = grpc.aio.server(
         maximum_concurrent_rpcs=max_concurrent_calls or None,
         # The error interceptor comes first so it is outermost and also maps auth failures.
         interceptors=[
             ErrorInterceptor(),
             AuthInterceptor(
-                lookup=credentials.lookup, limiter=limiter, max_open_calls=max_open_calls
+                lookup=credentials.lookup,
+                limiter=limiter,
+                max_open_calls=max_open_calls,
+                gatekeeper=gatekeeper,
+                secure=server_credentials is not None,
             ),
         ],
     )
     uploads = store.uploads
-    buckets = BucketServicer(store=store)
+    buckets = BucketServicer(store=store, access=gatekeeper.settings)
     pb_grpc.add_BucketServiceServicer_to_server(buckets, server)  # type: ignore[no-untyped-call]
     pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]
-    admin_grpc.add_AdminServiceServicer_to_server(AdminServicer(credentials=credentials), server)  # type: ignore[no-untyped-call]
+    admin_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(credentials=credentials, gatekeeper=gatekeeper), server
+    )  # type: ignore[no-untyped-call]
     pb_grpc.add_MultipartServiceServicer_to_server(MultipartServicer(uploads=uploads), server)  # type: ignore[no-untyped-call]
     # The aio servicer is public API (grpc_health.v1.health.aio) that the stubs lack.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

@@ -40,7 +40,7 @@ Around = Callable[[Context], AbstractAsyncContextManager[None]]
 _Behaviour = Callable[..., Any]
 _Deserializer = Callable[[bytes], Any] | None
 # Raises to refuse a call, given its request message (see access.py).
-Check = Callable[[Any], None]
+Check = Callable[[Any], Awaitable[None]]
 
 
 def wrap_handler(handler: Handler, around: Around, check: Check | None = None) -> Handler:
@@ -102,9 +102,9 @@ def _checked(
         return parse
     if not streaming:
 
-        def parse_and_check(raw: Any) -> Any:
+        async def parse_and_check(raw: Any) -> Any:
             message = parse(raw)
-            check(message)
+            await check(message)
             return message
 
         return parse_and_check
@@ -113,7 +113,7 @@ def _checked(
         checked = False
         async for message in parse(raw_messages):
             if not checked:
-                check(message)
+                await check(message)
                 checked = True
             yield message
 
@@ -125,7 +125,7 @@ def _single(original: _Behaviour | None, around: Around, parse: Callable[[Any], 
 
     async def behaviour(request: Any, context: Context) -> Any:
         async with around(context):
-            return await original(parse(request), context)
+            return await original(await _parsed(parse, request), context)
 
     return behaviour
 
@@ -139,7 +139,7 @@ def _streaming(
     # wrapper must itself be an async generator, whichever kind the original is.
     async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
         async with around(context):
-            parsed = parse(request)
+            parsed = await _parsed(parse, request)
             if inspect.isasyncgenfunction(original):
                 async for response in original(parsed, context):
                     yield response
@@ -147,6 +147,12 @@ def _streaming(
                 await original(parsed, context)
 
     return behaviour
+
+
+async def _parsed(parse: Callable[[Any], Any], request: Any) -> Any:
+    """A unary request's checked parse is a coroutine; a streamed one's an async iterator."""
+    parsed = parse(request)
+    return await parsed if inspect.isawaitable(parsed) else parsed
 
 
 class AroundInterceptor(ServerInterceptor):

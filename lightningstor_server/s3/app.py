@@ -11,10 +11,10 @@
     dispatch     the operation's handler, given an S3Call
 
 The access log sits outside the drain and the error mapping so that it sees every answer,
-the drain's refusals too. Authentication comes before routing, so an unsigned request learns
-nothing but 403 (not which sub-resources exist). With ``Expect: 100-continue`` the client is
-told to send its body only once the preflight passed: a bad signature or a malformed request
-is answered without reading the body.
+the drain's refusals too. Authentication comes before routing, so a badly signed request
+learns nothing but 403 (not which sub-resources exist); an unsigned one is anonymous. With
+``Expect: 100-continue`` the client is told to send its body only once the preflight passed:
+a bad signature or a malformed request is answered without reading the body.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from lightningstor.auth.access import Access, authorize
+from lightningstor.auth.access import AccessSettings
+from lightningstor.auth.identities import Identities
 from lightningstor.errors import (
     AuthError,
     EntityTooLarge,
@@ -40,12 +41,14 @@ from lightningstor.errors import (
     ServiceUnavailable,
     StorageError,
 )
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.limits import MAX_PUT_BYTES
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor_server.metrics import METRICS, observe_request
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3 import (
+    acl,
     attributes,
     bucket,
     configuration,
@@ -54,14 +57,17 @@ from lightningstor_server.s3 import (
     listing,
     multipart,
     object,
+    policies,
     versioning,
 )
 from lightningstor_server.s3.authentication import (
+    anonymous,
     authenticate,
     claimed_key_id,
     claims_a_signature,
 )
-from lightningstor_server.s3.context import Gateway, S3Call
+from lightningstor_server.s3.authorization import authorize
+from lightningstor_server.s3.context import Gateway, S3Call, caller_of
 from lightningstor_server.s3.error_reply import error_response
 from lightningstor_server.s3.post import handle_post_object
 from lightningstor_server.s3.presign import query_headers
@@ -112,7 +118,20 @@ HANDLERS: dict[str, Handler] = {
     "ListParts": multipart.handle_list_parts,
     "GetBucketConfiguration": configuration.handle_get_bucket_configuration,
     "GetObjectTagging": configuration.handle_get_object_tagging,
-    "GetObjectAcl": configuration.handle_get_object_acl,
+    "GetObjectAcl": acl.handle_get_object_acl,
+    "PutObjectAcl": acl.handle_put_object_acl,
+    "GetBucketAcl": acl.handle_get_bucket_acl,
+    "PutBucketAcl": acl.handle_put_bucket_acl,
+    "GetBucketPolicy": policies.handle_get_bucket_policy,
+    "PutBucketPolicy": policies.handle_put_bucket_policy,
+    "DeleteBucketPolicy": policies.handle_delete_bucket_policy,
+    "GetBucketPolicyStatus": policies.handle_get_bucket_policy_status,
+    "GetPublicAccessBlock": policies.handle_get_public_access_block,
+    "PutPublicAccessBlock": policies.handle_put_public_access_block,
+    "DeletePublicAccessBlock": policies.handle_delete_public_access_block,
+    "GetBucketOwnershipControls": policies.handle_get_ownership_controls,
+    "PutBucketOwnershipControls": policies.handle_put_ownership_controls,
+    "DeleteBucketOwnershipControls": policies.handle_delete_ownership_controls,
     "GetObjectAttributes": attributes.handle_get_object_attributes,
     "PutBucketVersioning": versioning.handle_put_bucket_versioning,
     "GetBucketVersioning": versioning.handle_get_bucket_versioning,
@@ -231,27 +250,29 @@ class S3App:
     async def preflight(self, request: web.Request) -> tuple[Endpoint, AuthResult | None]:
         """Authenticate, route and authorize; a POST Object form authenticates inside its body
         (None). An unsigned POST that routes to PostObject goes on to the form; any other
-        unsigned request is refused as unsigned."""
+        unsigned request is the anonymous principal's, authorized as such (by default that
+        refuses it: only a bucket's policy or ACL can let anonymous requests in)."""
         if _PREFLIGHT in request:
             return request[_PREFLIGHT]
         target = self.target(request)
         headers = self.headers(request)
-        if request.method == "POST" and not claims_a_signature(
-            "Authorization" in request.headers, target
-        ):
+        signed = claims_a_signature("Authorization" in request.headers, target)
+        if request.method == "POST" and not signed:
             with contextlib.suppress(StorageError):
                 endpoint = route(request.method, target.routed_path, target.query, headers)
                 if endpoint.operation == "PostObject":
                     request[_PREFLIGHT] = (endpoint, None)
                     return endpoint, None
-        auth = await self._authenticate(request, target)
+        auth = await self._authenticate(request, target) if signed else anonymous(headers)
         endpoint = route(request.method, target.routed_path, target.query, headers)
         if endpoint.operation == "PostObject":
             raise InvalidRequest(
                 "A POST to a bucket is a browser form upload, authenticated by the policy it "
                 "carries, not by an Authorization header or a presigned URL."
             )
-        _authorize(endpoint, auth)
+        caller = caller_of(auth)
+        gatekeeper = self.gateway.gatekeeper
+        await authorize(request, endpoint, caller, gatekeeper, target=target, headers=headers)
         if endpoint.operation in _UPLOADS:
             await self._check_upload(request, endpoint)
         request[_PREFLIGHT] = (endpoint, auth)
@@ -286,16 +307,6 @@ class S3App:
         await self.gateway.store.head_bucket(endpoint.bucket)
 
 
-def _authorize(endpoint: Endpoint, auth: AuthResult) -> None:
-    """The access the endpoint needs on its bucket, and READ on a copy's source."""
-    credential = auth.credential
-    needs = [(endpoint.bucket, endpoint.access)] if endpoint.access else []
-    if endpoint.params.copy_source is not None:
-        needs.append((endpoint.params.copy_source[0], Access.READ))
-    for name, access in needs:
-        authorize(admin=credential.admin, grants=credential.grants, bucket=name, access=access)
-
-
 async def _later(request: web.Request) -> None:
     """aiohttp's expect handler runs before the middlewares; the preflight middleware answers
     ``Expect: 100-continue`` once the request may proceed."""
@@ -323,7 +334,7 @@ async def _logged(request: web.Request, handler: _Next) -> web.StreamResponse:
         _logged_path(request),
         what,
         response.status,
-        auth.credential.access_key_id if auth is not None else "-",
+        auth.credential.access_key_id if auth is not None and auth.credential else "-",
         elapsed * 1000,
         request.remote,
     )
@@ -420,6 +431,8 @@ def make_gateway(
     lookup: SecretLookup,
     virtual_host_domains: tuple[str, ...] = (),
     limiter: FailedAuthLimiter | None = None,
+    access: AccessSettings | None = None,
+    identities: Identities | None = None,
 ) -> S3App:
     gateway = Gateway(
         store=store,
@@ -427,5 +440,7 @@ def make_gateway(
         multipart=store.uploads,
         io=offloader,
         virtual_host_domains=virtual_host_domains,
+        gatekeeper=Gatekeeper(store, access or AccessSettings()),
+        identities=identities,
     )
     return S3App(gateway=gateway, lookup=lookup, limiter=limiter)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from lightningstor.errors import InvalidArgument
+from lightningstor.errors import AccessDenied, InvalidArgument
 from lightningstor_server.s3.presign import verify_presigned_v4, verify_v2
-from lightningstor_server.s3.sigv4 import AuthResult, SecretLookup, SignedRequest, verify
+from lightningstor_server.s3.sigv4 import (
+    STREAMING_UNSIGNED_TRAILER,
+    UNSIGNED_PAYLOAD,
+    AuthResult,
+    SecretLookup,
+    SignedRequest,
+    verify,
+)
 from lightningstor_server.s3.target import RequestTarget
 
 _V4_QUERY_NAMES = frozenset({"X-Amz-Signature", "X-Amz-Algorithm", "X-Amz-Credential"})
 _V2_QUERY_NAMES = frozenset({"Signature", "AWSAccessKeyId"})
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _HEADER_KEY_ID = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]*)|AWS ([^:]*):")
 
 
@@ -29,6 +38,20 @@ async def authenticate(req: SignedRequest, lookup: SecretLookup) -> AuthResult:
     if in_query_v2 or req.headers.get("authorization", "").startswith("AWS "):
         return await verify_v2(req, lookup)
     return await verify(req, lookup)
+
+
+def anonymous(headers: Mapping[str, str]) -> AuthResult:
+    """An unsigned request: nobody's. Its body is checked against the x-amz-content-sha256 it
+    declares (integrity, not identity); a signed aws-chunked body cannot be, without a key."""
+    declared = headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD)
+    if declared.startswith("STREAMING-") and declared != STREAMING_UNSIGNED_TRAILER:
+        raise AccessDenied("A signed aws-chunked body needs a signed request.")
+    payload = declared if _SHA256_HEX.fullmatch(declared) else UNSIGNED_PAYLOAD
+    if declared == STREAMING_UNSIGNED_TRAILER:
+        payload = declared
+    return AuthResult(
+        credential=None, payload_hash=payload, signature="", scope="", amz_date="", signing_key=b""
+    )
 
 
 def claims_a_signature(has_authorization: bool, target: RequestTarget) -> bool:

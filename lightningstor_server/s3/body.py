@@ -9,6 +9,7 @@ import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+from xml.etree import ElementTree as ET
 
 from lightningstor.errors import ContentSHA256Mismatch, InvalidRequest
 from lightningstor.model import BodyExpectations, ContentHeaders
@@ -23,6 +24,7 @@ from lightningstor_server.s3.chunked import (
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.errors import MalformedXML, MissingContentLength
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
+from lightningstor_server.s3.xml import fields_of, parse_request
 
 # The loop hands the thread pool 1 MiB at a time: large enough that hashing and writing run at
 # C speed, small enough that memory per request stays bounded whatever the object size.
@@ -170,3 +172,9 @@ async def small_body(call: S3Call, limit: int) -> bytes:
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+async def request_document(call: S3Call, root: str, limit: int) -> dict[str, ET.Element]:
+    """A small XML configuration body's top-level elements, by local name (MalformedXML)."""
+    body = await small_body(call, limit)
+    return fields_of(await call.gateway.io.run(parse_request, body, root))

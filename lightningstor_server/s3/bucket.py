@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
 
 from lightningstor.auth.access import visible
-from lightningstor.errors import BucketAlreadyOwnedByYou
+from lightningstor.auth.acls import owner_only, settable_acl
+from lightningstor.errors import BucketAlreadyOwnedByYou, InvalidBucketAclWithObjectOwnership
+from lightningstor.model import (
+    BUCKET_OWNER_ENFORCED,
+    BucketAccess,
+    BucketInfo,
+    Owner,
+)
+from lightningstor_server.s3.acl import header_acl
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
@@ -15,6 +25,7 @@ from lightningstor_server.s3.documents import (
     LocationConstraint,
     xml_response,
 )
+from lightningstor_server.s3.policies import object_ownership_header
 from lightningstor_server.s3.xml import parse_request
 
 MAX_CREATE_BODY_BYTES = 64 * 1024
@@ -23,18 +34,42 @@ LOCK_ENABLED = "x-amz-bucket-object-lock-enabled"
 
 async def handle_create_bucket(call: S3Call) -> web.StreamResponse:
     check_write_headers(call)
+    owner = call.owner
+    assert owner is not None  # authorization refuses anonymous CreateBucket
+    access = await _new_bucket_access(call, owner)
     await _check_location(call)
     try:
         await call.store.create_bucket(
             call.endpoint.bucket,
-            owner=call.caller,
+            owner=owner,
             object_lock=call.headers.get(LOCK_ENABLED, "").lower() == "true",
+            access=access,
         )
     except BucketAlreadyOwnedByYou:
         # AWS keeps its legacy answer in us-east-1: re-creating your own bucket succeeds.
         if call.gateway.region != "us-east-1":
             raise
     return web.Response(headers={"Location": f"/{call.endpoint.bucket}"})
+
+
+async def _new_bucket_access(call: S3Call, owner: Owner) -> BucketAccess:
+    """A new bucket's ownership controls, public access block (AccessSettings.new_bucket) and
+    the ACL its request asks for."""
+    asked = object_ownership_header(call.headers.get("x-amz-object-ownership"))
+    access = call.access.new_bucket(asked)
+    acl = await header_acl(call, owner=owner, bucket_owner=owner)
+    enforced = access.ownership == BUCKET_OWNER_ENFORCED
+    if enforced and acl is not None and not owner_only(acl, owner):
+        raise InvalidBucketAclWithObjectOwnership(resource=call.endpoint.bucket)
+    draft = BucketInfo(
+        name=call.endpoint.bucket,
+        created_ns=0,
+        owner=owner,
+        ownership=access.ownership,
+        public_access_block=access.public_access_block,
+    )
+    stored = settable_acl(draft, acl, call.access, on_bucket=True)
+    return dataclasses.replace(access, acl=stored)
 
 
 async def _check_location(call: S3Call) -> None:
@@ -69,18 +104,20 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     after = call.store.resume_after(token) if token else None
     limit = call.params.max_buckets
     # Bucket counts are small (S3 caps an account at 10,000): one scan, filtered here.
-    credential = call.auth.credential
-    buckets = await call.store.list_buckets()
-    shown = set(
-        visible(admin=credential.admin, grants=credential.grants, buckets=[b.name for b in buckets])
-    )
-    names = [b for b in buckets if b.name in shown and b.name.startswith(prefix)]
+    shown = visible(call.caller, await call.store.list_buckets())
+    names = [b for b in shown if b.name.startswith(prefix)]
     page = [b for b in names if after is None or b.name > after][:limit]
     more = len(page) == limit and page[-1].name != names[-1].name
     result = ListAllMyBucketsResult(
         buckets=[BucketEntry(b.name, b.created_ns) for b in page],
-        owner=call.caller,
+        owner=_listing_owner(call),
         continuation_token=call.store.page_token(page[-1].name) if more else None,
         prefix=prefix if "prefix" in query else None,
     )
     return xml_response(result)
+
+
+def _listing_owner(call: S3Call) -> Owner:
+    owner = call.owner
+    assert owner is not None  # authorization refuses anonymous ListBuckets
+    return owner

@@ -8,24 +8,14 @@ from aiohttp import web
 
 from lightningstor.errors import NoSuchConfiguration
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.documents import (
-    AccessControlPolicy,
-    EmptyConfiguration,
-    Tagging,
-    xml_response,
-)
-from lightningstor_server.s3.errors import (
-    AccessControlListNotSupported,
-    InvalidBucketAclWithObjectOwnership,
-    NotImplementedByServer,
-)
+from lightningstor_server.s3.documents import EmptyConfiguration, Tagging, xml_response
+from lightningstor_server.s3.errors import NotImplementedByServer
 
 # Configurations whose absence S3 reports as an error: sub-resource -> (code, message).
 _ABSENT: dict[str, tuple[str, str]] = {
     "tagging": ("NoSuchTagSet", "The TagSet does not exist"),
     "cors": ("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
     "lifecycle": ("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"),
-    "policy": ("NoSuchBucketPolicy", "The bucket policy does not exist"),
     "encryption": (
         "ServerSideEncryptionConfigurationNotFoundError",
         "The server side encryption configuration was not found",
@@ -38,14 +28,6 @@ _ABSENT: dict[str, tuple[str, str]] = {
         "ReplicationConfigurationNotFoundError",
         "The replication configuration was not found",
     ),
-    "ownershipControls": (
-        "OwnershipControlsNotFoundError",
-        "The bucket ownership controls were not found",
-    ),
-    "publicAccessBlock": (
-        "NoSuchPublicAccessBlockConfiguration",
-        "The public access block configuration was not found",
-    ),
 }
 # Configurations whose absence S3 reports as an empty (or default) document.
 _EMPTY: dict[str, EmptyConfiguration] = {
@@ -57,17 +39,6 @@ _EMPTY: dict[str, EmptyConfiguration] = {
     ),
 }
 ABSENT_CONFIGURATION_CODES = frozenset(code for code, _ in _ABSENT.values())
-# Canned ACLs that grant nothing beyond the owner; the public ones are refused, as AWS refuses
-# them under Block Public Access (public buckets are an explicit operator choice, not offered yet).
-PRIVATE_CANNED_ACLS = frozenset(
-    {
-        "private",
-        "bucket-owner-read",
-        "bucket-owner-full-control",
-        "aws-exec-read",
-        "log-delivery-write",
-    }
-)
 
 
 # Write headers that ask for features this server does not provide. Accepting them silently
@@ -75,24 +46,12 @@ PRIVATE_CANNED_ACLS = frozenset(
 _UNSUPPORTED_WRITE_HEADERS = (
     "x-amz-server-side-encryption",
     "x-amz-website-redirect-location",
-    "x-amz-grant-",
 )
 
 
 def check_write_headers(call: S3Call) -> None:
-    """Refuse what a write asks for but would not get; accept what changes nothing here.
-
-    ``x-amz-acl`` values that keep data private are accepted (the owner has full control
-    anyway); tags, encryption, redirects and grants are not offered yet.
-    """
+    """Refuse what a write asks for but would not get. (ACLs are the handlers', acl.py.)"""
     headers = call.headers
-    acl = headers.get("x-amz-acl")
-    if acl is not None and acl not in PRIVATE_CANNED_ACLS:
-        # Buckets here are as AWS makes them by default (Object Ownership "bucket owner
-        # enforced"): ACLs that grant anyone else anything are refused with AWS's errors.
-        if call.endpoint.operation == "CreateBucket":
-            raise InvalidBucketAclWithObjectOwnership()
-        raise AccessControlListNotSupported()
     storage_class = headers.get("x-amz-storage-class", "STANDARD")
     if storage_class != "STANDARD":
         raise NotImplementedByServer(
@@ -109,8 +68,6 @@ def check_write_headers(call: S3Call) -> None:
 async def handle_get_bucket_configuration(call: S3Call) -> web.StreamResponse:
     bucket, name = call.endpoint.bucket, call.endpoint.subresource
     await call.store.head_bucket(bucket)
-    if name == "acl":
-        return xml_response(AccessControlPolicy(call.caller))
     if name in _EMPTY:
         return xml_response(_EMPTY[name])
     code, message = _ABSENT[name]
@@ -120,8 +77,3 @@ async def handle_get_bucket_configuration(call: S3Call) -> web.StreamResponse:
 async def handle_get_object_tagging(call: S3Call) -> web.StreamResponse:
     await call.store.head_object(call.endpoint.bucket, call.endpoint.key)
     return xml_response(Tagging())
-
-
-async def handle_get_object_acl(call: S3Call) -> web.StreamResponse:
-    await call.store.head_object(call.endpoint.bucket, call.endpoint.key)
-    return xml_response(AccessControlPolicy(call.caller))

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from multidict import CIMultiDictProxy, MultiDictProxy
 
-from lightningstor.auth.access import Access, authorize
+from lightningstor.auth.access import ANONYMOUS_CALLER, AccessSettings, Caller
+from lightningstor.auth.identities import Identities
+from lightningstor.model import BucketInfo, Owner
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.multipart import MultipartUploads
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
@@ -27,6 +30,10 @@ class Gateway:
     io: Offloader
     region: str
     virtual_host_domains: tuple[str, ...] = ()
+    gatekeeper: Gatekeeper
+    # The users ACL grants and policies name (None: only the store's own, e.g. in tests that
+    # build a gateway without keys: then no grant or principal names anyone).
+    identities: Identities | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,15 +61,25 @@ class S3Call:
         return self.gateway.store
 
     @property
-    def caller(self) -> str:
-        return self.auth.credential.access_key_id
+    def access(self) -> AccessSettings:
+        return self.gateway.gatekeeper.settings
 
-    def may_read(self, bucket: str) -> None:
-        """Raise AccessDenied unless the caller may read ``bucket`` (a copy's source)."""
-        credential = self.auth.credential
-        authorize(
-            admin=credential.admin, grants=credential.grants, bucket=bucket, access=Access.READ
-        )
+    @property
+    def caller(self) -> Caller:
+        return caller_of(self.auth)
+
+    @property
+    def owner(self) -> Owner | None:
+        """The signing key's canonical user (None for an anonymous request)."""
+        return self.caller.owner
+
+    async def bucket(self) -> BucketInfo:
+        """The request's bucket as authorization read it (cached); raises NoSuchBucket."""
+        return await self.gateway.gatekeeper.bucket(self.endpoint.bucket)
+
+
+def caller_of(auth: AuthResult) -> Caller:
+    return ANONYMOUS_CALLER if auth.credential is None else auth.credential.caller
 
 
 def may_bypass_governance(call: S3Call) -> bool:
@@ -70,4 +87,4 @@ def may_bypass_governance(call: S3Call) -> bool:
     only (a bucket grant is not the s3:BypassGovernanceRetention permission). Asked by
     anyone else, the lock simply holds."""
     asked = call.headers.get("x-amz-bypass-governance-retention", "").lower() == "true"
-    return asked and call.auth.credential.admin
+    return asked and call.caller.admin

@@ -7,6 +7,7 @@ from aiohttp import web
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import NULL_VERSION
 from lightningstor_server.s3 import headers as h
+from lightningstor_server.s3.acl import written_acl
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.documents import CopyResult, xml_response
@@ -33,6 +34,7 @@ async def handle_copy_object(call: S3Call) -> web.StreamResponse:
         source_preconditions=h.preconditions(headers, prefix=COPY_SOURCE_PREFIX),
         preconditions=h.preconditions(headers),
         protection=h.protection(headers),
+        acl=await written_acl(call, await call.bucket()),
     )
     reply = h.version_headers(head)
     if call.params.copy_source_version is not None or src.version_id != NULL_VERSION:

@@ -14,7 +14,13 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from lightningstor.model import DefaultRetention, Retention
+from lightningstor.model import (
+    Acl,
+    DefaultRetention,
+    Owner,
+    PublicAccessBlock,
+    Retention,
+)
 from lightningstor_server.s3.headers import iso_date
 from lightningstor_server.s3.xml import checksum_elements, document, element, group
 
@@ -31,8 +37,8 @@ def xml_response(
     )
 
 
-def _owner(name: str, owner: str) -> str:
-    return group(name, [element("ID", owner), element("DisplayName", owner)])
+def _owner(name: str, owner: Owner) -> str:
+    return group(name, [element("ID", owner.id), element("DisplayName", owner.name)])
 
 
 def _etag(etag: str) -> str:
@@ -49,7 +55,7 @@ class BucketEntry:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListAllMyBucketsResult:
     buckets: Sequence[BucketEntry]
-    owner: str
+    owner: Owner
     continuation_token: str | None
     prefix: str | None  # echoed only when the request gave one
 
@@ -103,7 +109,7 @@ class ListedPage:
     objects: Sequence[ListedObject]
     common_prefixes: Sequence[str]
 
-    def contents(self, owner: str | None) -> list[str]:
+    def contents(self, owner: Owner | None) -> list[str]:
         owner_xml = _owner("Owner", owner) if owner is not None else ""
         items = [
             group(
@@ -132,7 +138,7 @@ class ListBucketResult:
     page: ListedPage
     marker: str
     next_marker: str | None
-    owner: str
+    owner: Owner
 
     def render(self) -> bytes:
         return document(
@@ -157,7 +163,7 @@ class ListBucketResultV2:
     continuation_token: str | None
     next_continuation_token: str | None
     start_after: str | None
-    owner: str | None  # only with fetch-owner=true
+    owner: Owner | None  # only with fetch-owner=true
 
     def render(self) -> bytes:
         return document(
@@ -202,7 +208,7 @@ class ListVersionsResult:
     version_id_marker: str
     next_key_marker: str | None
     next_version_id_marker: str | None
-    owner: str
+    owner: Owner
 
     @staticmethod
     def _version(v: ListedVersion, owner: str) -> str:
@@ -379,7 +385,7 @@ class ListPartsResult:
     bucket: str
     key: str
     upload_id: str
-    owner: str
+    owner: Owner
     part_number_marker: int
     max_parts: int
     truncated: bool
@@ -427,12 +433,13 @@ class ListedUpload:
     key: str
     upload_id: str
     created_ns: int
+    owner: Owner  # who initiated it (and so owns what it completes into)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListMultipartUploadsResult:
     bucket: str
-    owner: str
+    owner: Owner
     key_marker: str
     upload_id_marker: str
     prefix: str
@@ -447,8 +454,8 @@ class ListMultipartUploadsResult:
                 [
                     element("Key", u.key),
                     element("UploadId", u.upload_id),
-                    _owner("Initiator", self.owner),
-                    _owner("Owner", self.owner),
+                    _owner("Initiator", u.owner),
+                    _owner("Owner", u.owner),
                     element("StorageClass", "STANDARD"),
                     element("Initiated", iso_date(u.created_ns)),
                 ],
@@ -535,23 +542,66 @@ class GetObjectAttributesResponse:
 
 
 # --- configurations --------------------------------------------------------------------------
+_XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+
+
 @dataclass(frozen=True, slots=True)
 class AccessControlPolicy:
-    """The one ACL any bucket or object has here: its owner's FULL_CONTROL."""
+    """A bucket's or an object's ACL: its owner and its grants."""
 
-    owner: str
+    owner: Owner
+    grants: Acl
 
     def render(self) -> bytes:
-        grantee = (
-            '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            'xsi:type="CanonicalUser">'
-            f"{element('ID', self.owner)}{element('DisplayName', self.owner)}</Grantee>"
-        )
-        grant = group("Grant", [grantee, element("Permission", "FULL_CONTROL")])
+        entries = [
+            group("Grant", [_grantee(g.user, g.group), element("Permission", g.permission)])
+            for g in self.grants
+        ]
         return document(
             "AccessControlPolicy",
-            [_owner("Owner", self.owner), group("AccessControlList", [grant])],
+            [_owner("Owner", self.owner), group("AccessControlList", entries)],
         )
+
+
+def _grantee(user: Owner | None, group_uri: str) -> str:
+    if user is not None:
+        inner = element("ID", user.id) + element("DisplayName", user.name)
+        return f'<Grantee {_XSI} xsi:type="CanonicalUser">{inner}</Grantee>'
+    return f'<Grantee {_XSI} xsi:type="Group">{element("URI", group_uri)}</Grantee>'
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStatus:
+    is_public: bool
+
+    def render(self) -> bytes:
+        return document("PolicyStatus", [element("IsPublic", self.is_public)])
+
+
+@dataclass(frozen=True, slots=True)
+class PublicAccessBlockConfiguration:
+    block: PublicAccessBlock
+
+    def render(self) -> bytes:
+        b = self.block
+        return document(
+            "PublicAccessBlockConfiguration",
+            [
+                element("BlockPublicAcls", b.block_public_acls),
+                element("IgnorePublicAcls", b.ignore_public_acls),
+                element("BlockPublicPolicy", b.block_public_policy),
+                element("RestrictPublicBuckets", b.restrict_public_buckets),
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipControls:
+    ownership: str
+
+    def render(self) -> bytes:
+        rule = group("Rule", [element("ObjectOwnership", self.ownership)])
+        return document("OwnershipControls", [rule])
 
 
 @dataclass(frozen=True, slots=True)

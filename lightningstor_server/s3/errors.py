@@ -26,20 +26,6 @@ class InvalidURI(e.InvalidInput, S3Error):
     default_message = "Couldn't parse the specified URI."
 
 
-class InvalidBucketAclWithObjectOwnership(e.InvalidInput, S3Error):
-    code = "InvalidBucketAclWithObjectOwnership"
-    http_status = 400
-    default_message = (
-        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
-    )
-
-
-class AccessControlListNotSupported(e.InvalidInput, S3Error):
-    code = "AccessControlListNotSupported"
-    http_status = 400
-    default_message = "The bucket does not allow ACLs"
-
-
 class MalformedPOSTRequest(e.InvalidInput, S3Error):
     code = "MalformedPOSTRequest"
     http_status = 400

@@ -73,7 +73,7 @@ async def handle_list_objects_v2(call: S3Call) -> web.StreamResponse:
         continuation_token=token,
         next_continuation_token=call.store.page_token(page.next_after) if page.next_after else None,
         start_after=enc(start_after) if start_after else None,
-        owner=call.caller if query.get("fetch-owner") == "true" else None,
+        owner=(await call.bucket()).owner if query.get("fetch-owner") == "true" else None,
     )
     return xml_response(listing)
 
@@ -91,7 +91,7 @@ async def handle_list_objects(call: S3Call) -> web.StreamResponse:
         # Always sent when truncated (AWS only does with a delimiter): clients that page on
         # NextMarker would otherwise loop.
         next_marker=enc(page.next_after) if page.next_after else None,
-        owner=call.caller,
+        owner=(await call.bucket()).owner,
     )
     return xml_response(listing)
 
@@ -140,6 +140,6 @@ async def handle_list_object_versions(call: S3Call) -> web.StreamResponse:
         version_id_marker=version_marker,
         next_key_marker=enc(next_key) if next_key is not None else None,
         next_version_id_marker=next_version,
-        owner=call.caller,
+        owner=(await call.bucket()).owner,
     )
     return xml_response(listing)

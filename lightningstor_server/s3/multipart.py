@@ -11,6 +11,7 @@ from lightningstor.model import RangeRequest
 from lightningstor.objects.multipart import CompletedPart
 from lightningstor.objects.versions import marker_copy_refused
 from lightningstor_server.s3 import headers as h
+from lightningstor_server.s3.acl import written_acl
 from lightningstor_server.s3.body import object_upload, small_body
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
@@ -49,6 +50,7 @@ async def handle_create_multipart_upload(call: S3Call) -> web.StreamResponse:
         checksum_algorithm=algorithm,
         checksum_type=headers.get("x-amz-checksum-type", ""),
         protection=h.protection(headers),
+        acl=await written_acl(call, await call.bucket()),
     )
     reply = {}
     if algorithm:
@@ -164,7 +166,7 @@ async def handle_list_parts(call: S3Call) -> web.StreamResponse:
         bucket=upload.bucket,
         key=upload.key,
         upload_id=upload.upload_id,
-        owner=call.caller,
+        owner=upload.owner or (await call.bucket()).owner,
         part_number_marker=marker,
         max_parts=limit,
         truncated=more,
@@ -180,6 +182,7 @@ async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
     limit = call.params.max_uploads
     key_marker, id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
     prefix = query.get("prefix", "")
+    bucket = await call.bucket()
     uploads, more = await call.gateway.multipart.list_uploads(
         call.endpoint.bucket,
         prefix=prefix,
@@ -189,12 +192,14 @@ async def handle_list_multipart_uploads(call: S3Call) -> web.StreamResponse:
     )
     result = ListMultipartUploadsResult(
         bucket=call.endpoint.bucket,
-        owner=call.caller,
+        owner=bucket.owner,
         key_marker=key_marker,
         upload_id_marker=id_marker,
         prefix=prefix,
         max_uploads=limit,
         truncated=more,
-        uploads=[ListedUpload(u.key, u.upload_id, u.created_ns) for u in uploads],
+        uploads=[
+            ListedUpload(u.key, u.upload_id, u.created_ns, u.owner or bucket.owner) for u in uploads
+        ],
     )
     return xml_response(result)

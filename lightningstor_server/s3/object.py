@@ -11,6 +11,7 @@ from lightningstor.errors import InvalidArgument
 from lightningstor.model import ByteRange, ObjectHead
 from lightningstor.objects.conditions import part_range, resolve_range
 from lightningstor_server.s3 import headers as h
+from lightningstor_server.s3.acl import written_acl
 from lightningstor_server.s3.body import object_upload
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call, may_bypass_governance
@@ -42,6 +43,7 @@ async def handle_put_object(call: S3Call) -> web.StreamResponse:
         expect=upload.expect,
         preconditions=h.preconditions(call.headers),
         protection=h.protection(call.headers),
+        acl=await written_acl(call, await call.bucket()),
     )
     reply = {
         "ETag": f'"{head.etag}"',

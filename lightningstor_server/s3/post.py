@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from lightningstor.auth.access import Access, authorize
+from lightningstor.auth.access import AccessRequest
 from lightningstor.auth.credentials import Credential
 from lightningstor.errors import (
     AccessDenied,
@@ -106,6 +106,15 @@ async def _read_field(part: BodyPartReader) -> str:
                 f"The form field {part.name} is too large.", resource=part.name or ""
             )
     return value.decode("utf-8", "replace")
+
+
+async def _authorize(
+    request: web.Request, gateway: Gateway, credential: Credential, bucket: str, key: str
+) -> None:
+    """s3:PutObject on the key the form names, as any upload is authorized."""
+    context = {"aws:SourceIp": [request.remote or ""]}
+    access = AccessRequest(action="s3:PutObject", bucket=bucket, key=key, context=context)
+    await gateway.gatekeeper.check(credential.caller, access)
 
 
 def _policy(fields: Mapping[str, str]) -> dict[str, Any]:
@@ -270,16 +279,11 @@ async def handle_post_object(
     # The bucket a {"bucket": ...} condition is checked against is the bucket written: the
     # URL's. A form field naming another bucket is not believed.
     fields["bucket"] = endpoint.bucket
-    authorize(
-        admin=credential.admin,
-        grants=credential.grants,
-        bucket=endpoint.bucket,
-        access=Access.WRITE,
-    )
     low, high = _check_conditions(_policy(fields), fields)
     key = fields.get("key", "").replace("${filename}", form.filename)
     if not key:
         raise InvalidArgument("Bucket POST must contain a field named 'key'.", resource="key")
+    await _authorize(request, gateway, credential, endpoint.bucket, key)
     headers = ContentHeaders(
         content_type=fields.get("content-type") or DEFAULT_CONTENT_TYPE,
         content_disposition=fields.get("content-disposition", ""),

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from multidict import MultiMapping
 
-from lightningstor.auth.access import Access
 from lightningstor.errors import InvalidArgument, InvalidBucketName, InvalidRequest
 from lightningstor_server.s3.errors import MethodNotAllowed, NotImplementedByServer
 from lightningstor_server.s3.params import Params, check_numbers, parse_params
@@ -46,7 +45,7 @@ BUCKET_CONFIGURATIONS = frozenset(
     {
         "versioning", "acl", "tagging", "cors", "lifecycle", "policy", "encryption",
         "object-lock", "website", "replication", "logging", "notification", "accelerate",
-        "requestPayment", "ownershipControls", "publicAccessBlock",
+        "requestPayment", "ownershipControls", "publicAccessBlock", "policyStatus",
     }
 )  # fmt: skip
 _BUCKET_LISTINGS = {"versions": "ListObjectVersions", "uploads": "ListMultipartUploads"}
@@ -66,26 +65,77 @@ _OBJECT_READS = {
     "retention": "GetObjectRetention",
     "legal-hold": "GetObjectLegalHold",
 }
-_OBJECT_WRITES = {"retention": "PutObjectRetention", "legal-hold": "PutObjectLegalHold"}
+_OBJECT_WRITES = {
+    "retention": "PutObjectRetention",
+    "legal-hold": "PutObjectLegalHold",
+    "acl": "PutObjectAcl",
+}
 # Bucket configurations we keep, by (method, sub-resource).
 _BUCKET_SETTINGS = {
     ("GET", "versioning"): "GetBucketVersioning",
     ("PUT", "versioning"): "PutBucketVersioning",
     ("GET", "object-lock"): "GetObjectLockConfiguration",
     ("PUT", "object-lock"): "PutObjectLockConfiguration",
+    ("GET", "acl"): "GetBucketAcl",
+    ("PUT", "acl"): "PutBucketAcl",
+    ("GET", "policy"): "GetBucketPolicy",
+    ("PUT", "policy"): "PutBucketPolicy",
+    ("DELETE", "policy"): "DeleteBucketPolicy",
+    ("GET", "policyStatus"): "GetBucketPolicyStatus",
+    ("GET", "publicAccessBlock"): "GetPublicAccessBlock",
+    ("PUT", "publicAccessBlock"): "PutPublicAccessBlock",
+    ("DELETE", "publicAccessBlock"): "DeletePublicAccessBlock",
+    ("GET", "ownershipControls"): "GetBucketOwnershipControls",
+    ("PUT", "ownershipControls"): "PutBucketOwnershipControls",
+    ("DELETE", "ownershipControls"): "DeleteBucketOwnershipControls",
 }
-
-
-# Operations that only read; every other operation on a bucket needs write access to it.
-READ_OPERATIONS = frozenset(
-    {
-        "GetObject", "HeadObject", "ListObjects", "ListObjectsV2", "ListObjectVersions",
-        "HeadBucket", "GetBucketLocation", "GetBucketConfiguration", "GetObjectTagging",
-        "GetObjectAcl", "ListParts", "ListMultipartUploads", "GetObjectAttributes",
-        "GetBucketVersioning", "GetObjectLockConfiguration", "GetObjectRetention",
-        "GetObjectLegalHold",
-    }
-)  # fmt: skip
+# The IAM action (bucket policies name these) each operation needs, where it is not its own
+# name; a version-specific request needs the action's "Version" form (ACTION_OF_VERSION).
+_ACTIONS = {
+    "HeadObject": "s3:GetObject",
+    "HeadBucket": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "CopyObject": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "UploadPartCopy": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "PostObject": "s3:PutObject",
+    "DeleteObjects": "s3:DeleteObject",
+    "ListBuckets": "s3:ListAllMyBuckets",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "DeleteBucketOwnershipControls": "s3:PutBucketOwnershipControls",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
+    "GetObjectAttributes": "s3:GetObjectAttributes",
+}
+_VERSION_ACTIONS = {
+    "s3:GetObject": "s3:GetObjectVersion",
+    "s3:DeleteObject": "s3:DeleteObjectVersion",
+    "s3:GetObjectAcl": "s3:GetObjectVersionAcl",
+    "s3:PutObjectAcl": "s3:PutObjectVersionAcl",
+    "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
+    "s3:GetObjectAttributes": "s3:GetObjectVersionAttributes",
+}
+# Bucket sub-resources read by GetBucketConfiguration, by the action that reads each.
+_CONFIGURATION_ACTIONS = {
+    "tagging": "s3:GetBucketTagging",
+    "cors": "s3:GetBucketCORS",
+    "lifecycle": "s3:GetLifecycleConfiguration",
+    "encryption": "s3:GetEncryptionConfiguration",
+    "website": "s3:GetBucketWebsite",
+    "replication": "s3:GetReplicationConfiguration",
+    "logging": "s3:GetBucketLogging",
+    "notification": "s3:GetBucketNotification",
+    "accelerate": "s3:GetAccelerateConfiguration",
+    "requestPayment": "s3:GetBucketRequestPayment",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,9 +146,9 @@ class Endpoint:
     bucket: str = ""
     key: str = ""
     subresource: str = ""
-    # What the caller needs on ``bucket`` (None: no bucket, as for ListBuckets); a copy also
-    # needs READ on its source, ``params.copy_source``.
-    access: Access | None = None
+    # The IAM action the caller needs on ``bucket`` (or its object ``key``); a copy also needs
+    # s3:GetObject on its source, ``params.copy_source``.
+    action: str = ""
     params: Params = dataclasses.field(default_factory=Params)
 
 
@@ -109,11 +159,18 @@ def route(method: str, path: str, query: MultiMapping[str], headers: Mapping[str
     endpoint = _endpoint(method, path, query, headers)
     return dataclasses.replace(
         endpoint,
-        access=(Access.READ if endpoint.operation in READ_OPERATIONS else Access.WRITE)
-        if endpoint.bucket
-        else None,
+        action=action_of(endpoint.operation, endpoint.subresource, "versionId" in query),
         params=parse_params(endpoint.operation, query, headers),
     )
+
+
+def action_of(operation: str, subresource: str, versioned: bool) -> str:
+    """The IAM action an operation needs (S3's "Actions, resources and condition keys")."""
+    if operation == "GetBucketConfiguration":
+        action = _CONFIGURATION_ACTIONS.get(subresource, "s3:GetBucketAcl")
+    else:
+        action = _ACTIONS.get(operation, "s3:" + operation)
+    return _VERSION_ACTIONS.get(action, action) if versioned else action
 
 
 def _endpoint(

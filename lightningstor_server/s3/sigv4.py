@@ -113,7 +113,7 @@ class ChunkSigner:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthResult:
-    credential: Credential
+    credential: Credential | None  # None: an anonymous (unsigned) request
     payload_hash: str  # hex SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* sentinel
     signature: str
     scope: str

@@ -17,7 +17,7 @@ from lightningstor.model import (
     Retention,
 )
 from lightningstor_server.s3 import headers as h
-from lightningstor_server.s3.body import small_body
+from lightningstor_server.s3.body import request_document
 from lightningstor_server.s3.context import S3Call, may_bypass_governance
 from lightningstor_server.s3.documents import (
     LegalHoldDocument,
@@ -31,39 +31,23 @@ from lightningstor_server.s3.errors import (
     MalformedXML,
     NotImplementedByServer,
 )
-from lightningstor_server.s3.xml import local_name, parse_request
+from lightningstor_server.s3.xml import fields_of, text_of
 
 MAX_BODY_BYTES = 64 * 1024
 _MODES = ("GOVERNANCE", "COMPLIANCE")
 
 
-def _fields(element: ET.Element) -> dict[str, ET.Element]:
-    """Child elements by local name; MalformedXML for one given twice."""
-    found: dict[str, ET.Element] = {}
-    for child in element:
-        name = local_name(child.tag)
-        if name in found:
-            raise MalformedXML()
-        found[name] = child
-    return found
-
-
-def _text(element: ET.Element | None) -> str | None:
-    return None if element is None else (element.text or "").strip()
-
-
 async def _document(call: S3Call, root: str) -> dict[str, ET.Element]:
-    body = await small_body(call, MAX_BODY_BYTES)
-    return _fields(await call.gateway.io.run(parse_request, body, root))
+    return await request_document(call, root, MAX_BODY_BYTES)
 
 
 # --- versioning ------------------------------------------------------------------------------
 async def handle_put_bucket_versioning(call: S3Call) -> web.StreamResponse:
     fields = await _document(call, "VersioningConfiguration")
-    status = _text(fields.get("Status"))
+    status = text_of(fields.get("Status"))
     if status not in (VERSIONING_ENABLED, VERSIONING_SUSPENDED):
         raise MalformedXML()
-    if _text(fields.get("MfaDelete")) not in (None, "Disabled"):
+    if text_of(fields.get("MfaDelete")) not in (None, "Disabled"):
         raise NotImplementedByServer("MFA delete is not offered.", resource="MfaDelete")
     await call.store.set_versioning(call.endpoint.bucket, status)
     return web.Response()
@@ -78,11 +62,11 @@ async def handle_get_bucket_versioning(call: S3Call) -> web.StreamResponse:
 def _default_retention(rule: ET.Element | None) -> DefaultRetention | None:
     if rule is None:
         return None
-    default = _fields(rule).get("DefaultRetention")
+    default = fields_of(rule).get("DefaultRetention")
     if default is None:
         raise MalformedXML()
-    fields = _fields(default)
-    mode, days, years = (_text(fields.get(n)) for n in ("Mode", "Days", "Years"))
+    fields = fields_of(default)
+    mode, days, years = (text_of(fields.get(n)) for n in ("Mode", "Days", "Years"))
     if mode not in _MODES or (days is None) == (years is None):
         raise MalformedXML()  # a mode, and exactly one of Days and Years
     period = days if days is not None else years
@@ -100,7 +84,7 @@ def _default_retention(rule: ET.Element | None) -> DefaultRetention | None:
 
 async def handle_put_object_lock_configuration(call: S3Call) -> web.StreamResponse:
     fields = await _document(call, "ObjectLockConfiguration")
-    if _text(fields.get("ObjectLockEnabled")) != "Enabled":
+    if text_of(fields.get("ObjectLockEnabled")) != "Enabled":
         raise MalformedXML()
     lock = ObjectLock(default=_default_retention(fields.get("Rule")))
     await call.store.set_object_lock(call.endpoint.bucket, lock)
@@ -122,7 +106,7 @@ async def handle_get_object_lock_configuration(call: S3Call) -> web.StreamRespon
 # --- retention and legal hold ----------------------------------------------------------------
 async def handle_put_object_retention(call: S3Call) -> web.StreamResponse:
     fields = await _document(call, "Retention")
-    mode, until = _text(fields.get("Mode")), _text(fields.get("RetainUntilDate"))
+    mode, until = text_of(fields.get("Mode")), text_of(fields.get("RetainUntilDate"))
     retention = None
     if mode is not None or until is not None:
         if mode not in _MODES or until is None:
@@ -151,7 +135,7 @@ async def handle_get_object_retention(call: S3Call) -> web.StreamResponse:
 
 async def handle_put_object_legal_hold(call: S3Call) -> web.StreamResponse:
     fields = await _document(call, "LegalHold")
-    status = _text(fields.get("Status"))
+    status = text_of(fields.get("Status"))
     if status not in ("ON", "OFF"):
         raise MalformedXML()
     await call.store.set_legal_hold(

@@ -74,3 +74,18 @@ def parse_request(body: bytes, root: str | None = None) -> ET.Element:
 def local_name(tag: str) -> str:
     """``{namespace}Name`` -> ``Name``: S3 accepts request XML with or without its namespace."""
     return tag.rpartition("}")[2]
+
+
+def fields_of(element: ET.Element) -> dict[str, ET.Element]:
+    """Child elements by local name; MalformedXML for one given twice."""
+    found: dict[str, ET.Element] = {}
+    for child in element:
+        name = local_name(child.tag)
+        if name in found:
+            raise MalformedXML()
+        found[name] = child
+    return found
+
+
+def text_of(element: ET.Element | None) -> str | None:
+    return None if element is None else (element.text or "").strip()

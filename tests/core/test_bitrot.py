@@ -24,7 +24,7 @@ from lightningstor.blobs.files import (
     decode_sidecar_header,
 )
 from lightningstor.blobs.scrub import Scrubber
-from lightningstor.model import RangeRequest
+from lightningstor.model import Owner, RangeRequest
 from lightningstor.objects.multipart import CompletedPart
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
@@ -62,7 +62,7 @@ def open_store(data_dir: Path) -> Iterator[ObjectStore]:
 def put(store: ObjectStore, key: str, data: bytes, chunk: int = 65536) -> str:
     async def scenario() -> None:
         with contextlib.suppress(errors.BucketAlreadyOwnedByYou):
-            await store.create_bucket("rot", owner="o")
+            await store.create_bucket("rot", owner=Owner("o"))
         await store.put_object("rot", key, chunks(data, chunk))
 
     run(scenario)
@@ -279,7 +279,7 @@ def test_multipart_objects_verify_each_part(tmp_path: Path) -> None:
         uploads.min_part_bytes = 1
 
         async def scenario() -> None:
-            await store.create_bucket("rot", owner="o")
+            await store.create_bucket("rot", owner=Owner("o"))
             upload_id = (await uploads.create("rot", "mp")).upload_id
             parts = [
                 await uploads.upload_part("rot", "mp", upload_id, n, chunks(data))

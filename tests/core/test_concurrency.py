@@ -8,6 +8,7 @@ import hashlib
 import random
 
 from lightningstor import errors
+from lightningstor.model import Owner
 from lightningstor.objects.store import ObjectStore
 from tests.core.test_store import chunks, read_all, run
 
@@ -16,7 +17,7 @@ def test_many_writers_to_one_key_leave_one_complete_winner(store: ObjectStore) -
     bodies = [bytes([n]) * (50_000 + n * 1000) for n in range(16)]
 
     async def scenario() -> None:
-        await store.create_bucket("race", owner="o")
+        await store.create_bucket("race", owner=Owner("o"))
         heads = await asyncio.gather(
             *(store.put_object("race", "k", chunks(b, 4096)) for b in bodies)
         )
@@ -41,7 +42,7 @@ def test_puts_racing_deletes_end_in_a_state_some_order_explains(store: ObjectSto
         await store.delete_object("race", "k")
 
     async def scenario() -> None:
-        await store.create_bucket("race", owner="o")
+        await store.create_bucket("race", owner=Owner("o"))
         for _ in range(10):
             await asyncio.gather(*(put(n) for n in range(5)), *(delete() for _ in range(5)))
             try:
@@ -68,7 +69,7 @@ def test_dedup_racing_collection_never_loses_a_referenced_blob(store: ObjectStor
             await asyncio.sleep(0)
 
     async def scenario() -> None:
-        await store.create_bucket("dedup", owner="o")
+        await store.create_bucket("dedup", owner=Owner("o"))
         await asyncio.gather(*(churn(n) for n in range(6)), collect(), collect())
         for n in range(6):
             assert await read_all(store, "dedup", f"k{n}") == data

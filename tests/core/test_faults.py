@@ -9,6 +9,7 @@ import pytest
 
 from lightningstor import errors
 from lightningstor.blobs.files import BlobWriter
+from lightningstor.model import Owner
 from lightningstor.objects.store import ObjectStore
 from lightningstor_server.s3.errors import status_of
 from tests.core.test_store import chunks, read_all, run
@@ -32,7 +33,7 @@ def test_disk_fault_while_writing(
     stage: str,
 ) -> None:
     async def scenario() -> None:
-        await store.create_bucket("faults", owner="o")
+        await store.create_bucket("faults", owner=Owner("o"))
         await store.put_object("faults", "k", chunks(b"old and intact"))
         real = getattr(BlobWriter, stage)
 
@@ -58,7 +59,7 @@ def test_staging_area_unwritable(store: ObjectStore, monkeypatch: pytest.MonkeyP
         raise OSError(errno.ENOSPC, "injected")
 
     async def scenario() -> None:
-        await store.create_bucket("faults", owner="o")
+        await store.create_bucket("faults", owner=Owner("o"))
         await store.put_object("faults", "k", chunks(b"readable"))
         monkeypatch.setattr(store.blobs, "stage", refuse)
         with pytest.raises(errors.InsufficientStorage):

@@ -13,6 +13,7 @@ from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import Batch
 from lightningstor.meta.leveldb import LevelDBKV
 from lightningstor.meta.records import RefRecord, encode_ref
+from lightningstor.model import Owner
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.ops.fsck import check_store
@@ -25,7 +26,7 @@ def _store_with_objects(data_dir: Path) -> None:
     store = ObjectStore.open(data_dir, offloader=offloader, inline_max_bytes=0)
 
     async def fill() -> None:
-        await store.create_bucket("fsck", owner="o")
+        await store.create_bucket("fsck", owner=Owner("o"))
         await store.put_object("fsck", "a", chunks(b"alpha"))
         await store.put_object("fsck", "b", chunks(b"alpha"))
         await store.put_object("fsck", "c", chunks(b"gamma"))

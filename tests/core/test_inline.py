@@ -15,7 +15,7 @@ import pytest
 from lightningstor import errors
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import Batch
-from lightningstor.model import BodyExpectations, ContentHeaders, RangeRequest
+from lightningstor.model import BodyExpectations, ContentHeaders, Owner, RangeRequest
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.ops.fsck import check_store
@@ -30,7 +30,7 @@ def inline_store(tmp_path: Path) -> Iterator[ObjectStore]:
     s = ObjectStore.open(
         tmp_path / "data", offloader=offloader, gc_delay_seconds=0, inline_max_bytes=LIMIT
     )
-    run(lambda: s.create_bucket("bkt", owner="o"))
+    run(lambda: s.create_bucket("bkt", owner=Owner("o")))
     yield s
     assert check_store(s.kv, s.blobs, verify_content=True).problems == []
     s.close()

@@ -16,7 +16,7 @@ from lightningstor import errors
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import scan_all
 from lightningstor.meta.records import decode_ref
-from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions
+from lightningstor.model import BodyExpectations, ContentHeaders, Owner, Preconditions
 from lightningstor.objects import limits
 from lightningstor.objects.multipart import CompletedPart, MultipartUploads, multipart_etag
 from lightningstor.objects.store import ObjectStore
@@ -70,7 +70,7 @@ def test_complete_makes_one_object_from_the_parts_without_copying(
     data = [part_bytes(1), part_bytes(2), part_bytes(3, 10)]
 
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         created = await mpu.create(
             "mpu", "obj", headers=ContentHeaders(content_type="video/mp4"), user_metadata={"a": "b"}
         )
@@ -95,7 +95,7 @@ def test_complete_makes_one_object_from_the_parts_without_copying(
 
 def test_part_rules(store: ObjectStore, mpu: MultipartUploads) -> None:
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         upload_id = (await mpu.create("mpu", "obj")).upload_id
         p1 = await upload(mpu, upload_id, 1, part_bytes(1))
         p2 = await upload(mpu, upload_id, 2, part_bytes(2, 10))
@@ -127,7 +127,7 @@ def test_part_rules(store: ObjectStore, mpu: MultipartUploads) -> None:
 
 def test_reuploading_a_part_replaces_it(store: ObjectStore, mpu: MultipartUploads) -> None:
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         upload_id = (await mpu.create("mpu", "obj")).upload_id
         await upload(mpu, upload_id, 1, part_bytes(7))
         second = await upload(mpu, upload_id, 1, part_bytes(8))
@@ -156,7 +156,7 @@ def test_abort_releases_every_part_and_refuses_late_parts(
         yield b"y" * 600
 
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         upload_id = (await mpu.create("mpu", "obj")).upload_id
         await upload(mpu, upload_id, 1, part_bytes(1))
         late = asyncio.ensure_future(mpu.upload_part("mpu", "obj", upload_id, 2, slow_body()))
@@ -182,7 +182,7 @@ def test_composite_checksum_and_part_checksums(store: ObjectStore, mpu: Multipar
     crcs = [zlib.crc32(d).to_bytes(4, "big") for d in data]
 
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         upload_id = (await mpu.create("mpu", "obj", checksum_algorithm="crc32")).upload_id
         listed = []
         for n, (d, crc) in enumerate(zip(data, crcs, strict=True), start=1):
@@ -215,7 +215,7 @@ def test_uploads_listing_sweep_and_bucket_deletion(
     store: ObjectStore, mpu: MultipartUploads
 ) -> None:
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         ids = [(await mpu.create("mpu", key)).upload_id for key in ("a", "b", "b", "c/d")]
         await mpu.upload_part("mpu", "a", ids[0], 1, chunks(part_bytes(1)))
         uploads, more = await mpu.list_uploads("mpu")
@@ -239,7 +239,7 @@ def test_delete_bucket_ends_its_uploads_and_releases_their_parts(
     store: ObjectStore, mpu: MultipartUploads
 ) -> None:
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         ids = [(await mpu.create("mpu", key)).upload_id for key in ("a", "b", "b")]
         for number in (1, 2):
             await mpu.upload_part("mpu", "a", ids[0], number, chunks(part_bytes(number)))
@@ -252,7 +252,7 @@ def test_delete_bucket_ends_its_uploads_and_releases_their_parts(
         await mpu.delete_bucket("mpu")
         with pytest.raises(errors.NoSuchBucket):
             await store.head_bucket("mpu")
-        await store.create_bucket("mpu", owner="o")  # the name is free, and empty
+        await store.create_bucket("mpu", owner=Owner("o"))  # the name is free, and empty
         assert (await mpu.list_uploads("mpu"))[0] == []
         with pytest.raises(errors.NoSuchUpload):
             await mpu.upload_part("mpu", "a", ids[0], 3, chunks(b"late"))
@@ -265,7 +265,7 @@ def test_delete_bucket_ends_its_uploads_and_releases_their_parts(
 
 def test_complete_honours_conditional_write(store: ObjectStore, mpu: MultipartUploads) -> None:
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         await store.put_object("mpu", "obj", chunks(b"exists"))
         upload_id = (await mpu.create("mpu", "obj")).upload_id
         p1 = await upload(mpu, upload_id, 1, part_bytes(1))
@@ -288,7 +288,7 @@ def test_a_completion_interrupted_by_a_crash_is_reopened_at_start(tmp_path: Path
     uploads = store.uploads
 
     async def crash_mid_completion() -> tuple[str, CompletedPart]:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         upload_id = (await uploads.create("mpu", "obj")).upload_id
         part = await uploads.upload_part("mpu", "obj", upload_id, 1, chunks(part_bytes(1)))
         await uploads._close("mpu", "obj", upload_id)  # what complete() does first; then: crash
@@ -320,7 +320,7 @@ def test_the_store_refuses_a_put_or_part_over_the_single_put_limit(
     monkeypatch.setattr(limits, "MAX_PUT_BYTES", 4096)
 
     async def scenario() -> None:
-        await store.create_bucket("mpu", owner="o")
+        await store.create_bucket("mpu", owner=Owner("o"))
         await store.put_object("mpu", "kept", chunks(b"k" * 4096))
         with pytest.raises(errors.EntityTooLarge) as caught:
             await store.put_object("mpu", "kept", chunks(b"x" * 4097, 1000))

@@ -17,7 +17,7 @@ from lightningstor import errors
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import Batch
 from lightningstor.meta.records import decode_ref
-from lightningstor.model import BodyExpectations, ContentHeaders, Preconditions, RangeRequest
+from lightningstor.model import BodyExpectations, ContentHeaders, Owner, Preconditions, RangeRequest
 from lightningstor.objects.store import ObjectStore, StoreVersionError
 from lightningstor.offload import Offloader
 
@@ -51,7 +51,7 @@ def test_put_then_read_back_with_metadata(store: ObjectStore) -> None:
     data = bytes(range(256)) * 5000
 
     async def scenario() -> None:
-        await store.create_bucket("photos", owner="alice")
+        await store.create_bucket("photos", owner=Owner("alice"))
         head = await store.put_object(
             "photos",
             "a/b.jpg",
@@ -72,7 +72,7 @@ def test_put_then_read_back_with_metadata(store: ObjectStore) -> None:
 
 def test_default_content_type_and_empty_object(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("b1b", owner="o")
+        await store.create_bucket("b1b", owner=Owner("o"))
         head = await store.put_object("b1b", "empty", chunks(b""))
         assert head.size == 0
         assert head.headers.content_type == "binary/octet-stream"
@@ -97,7 +97,7 @@ def test_ranges(store: ObjectStore, rng: RangeRequest, expected: slice) -> None:
     data = bytes(range(100))
 
     async def scenario() -> bytes:
-        await store.create_bucket("ranges", owner="o")
+        await store.create_bucket("ranges", owner=Owner("o"))
         await store.put_object("ranges", "k", chunks(data, 7))
         return await read_all(store, "ranges", "k", rng)
 
@@ -106,7 +106,7 @@ def test_ranges(store: ObjectStore, rng: RangeRequest, expected: slice) -> None:
 
 def test_range_past_end_is_invalid(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("ranges", owner="o")
+        await store.create_bucket("ranges", owner=Owner("o"))
         await store.put_object("ranges", "k", chunks(b"0123456789"))
         with pytest.raises(errors.InvalidRange) as raised:
             await store.open_object("ranges", "k", byte_range=RangeRequest(first=10))
@@ -132,7 +132,7 @@ def test_digest_mismatch_keeps_old_object(
     store: ObjectStore, expect: BodyExpectations, error: type[errors.StorageError]
 ) -> None:
     async def scenario() -> None:
-        await store.create_bucket("integrity", owner="o")
+        await store.create_bucket("integrity", owner=Owner("o"))
         await store.put_object("integrity", "k", chunks(b"old bytes"))
         with pytest.raises(error):
             await store.put_object("integrity", "k", chunks(b"new bytes"), expect=expect)
@@ -154,7 +154,7 @@ def test_matching_digests_are_accepted_and_stored(store: ObjectStore) -> None:
     )
 
     async def scenario() -> None:
-        await store.create_bucket("integrity", owner="o")
+        await store.create_bucket("integrity", owner=Owner("o"))
         head = await store.put_object("integrity", "k", chunks(data), expect=expect)
         assert head.checksums["crc32"] == crc
         assert set(head.checksums) == {"crc32", "crc32c"}
@@ -170,8 +170,8 @@ def test_dedup_refcounts_and_collection(store: ObjectStore) -> None:
         return decode_ref(await store.io.run(store.kv.get, ks.ref_key(sha))).refs
 
     async def scenario() -> None:
-        await store.create_bucket("one", owner="o")
-        await store.create_bucket("two", owner="o")
+        await store.create_bucket("one", owner=Owner("o"))
+        await store.create_bucket("two", owner=Owner("o"))
         await store.put_object("one", "a", chunks(data))
         await store.put_object("one", "b", chunks(data))
         await store.put_object("two", "c", chunks(data))
@@ -197,7 +197,7 @@ def test_collection_never_races_a_writer_of_the_same_content(store: ObjectStore)
     data = b"contended blob"
 
     async def scenario() -> None:
-        await store.create_bucket("race", owner="o")
+        await store.create_bucket("race", owner=Owner("o"))
         for round_ in range(30):
             await store.put_object("race", "k", chunks(data))
             await store.delete_object("race", "k")
@@ -215,7 +215,7 @@ def test_collection_never_races_a_writer_of_the_same_content(store: ObjectStore)
 
 def test_conditional_writes(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("cond", owner="o")
+        await store.create_bucket("cond", owner=Owner("o"))
         create_only = Preconditions(if_none_match="*")
         first = await store.put_object("cond", "lock", chunks(b"1"), preconditions=create_only)
         with pytest.raises(errors.PreconditionFailed):
@@ -247,7 +247,7 @@ def test_concurrent_create_only_has_exactly_one_winner(store: ObjectStore) -> No
         return True
 
     async def scenario() -> list[bool]:
-        await store.create_bucket("cond", owner="o")
+        await store.create_bucket("cond", owner=Owner("o"))
         return await asyncio.gather(*(attempt(n) for n in range(12)))
 
     assert sum(run(scenario)) == 1
@@ -255,14 +255,14 @@ def test_concurrent_create_only_has_exactly_one_winner(store: ObjectStore) -> No
 
 def test_bucket_lifecycle_and_errors(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("mine", owner="alice")
+        await store.create_bucket("mine", owner=Owner("alice"))
         with pytest.raises(errors.BucketAlreadyOwnedByYou):
-            await store.create_bucket("mine", owner="alice")
+            await store.create_bucket("mine", owner=Owner("alice"))
         with pytest.raises(errors.BucketAlreadyExists):
-            await store.create_bucket("mine", owner="bob")
+            await store.create_bucket("mine", owner=Owner("bob"))
         for bad in ("ab", "UPPER", "has_underscore", "-lead", "a..b", "192.168.1.1", "x" * 64):
             with pytest.raises(errors.InvalidBucketName):
-                await store.create_bucket(bad, owner="alice")
+                await store.create_bucket(bad, owner=Owner("alice"))
         await store.put_object("mine", "k", chunks(b"x"))
         with pytest.raises(errors.BucketNotEmpty):
             await store.delete_bucket("mine")
@@ -293,7 +293,7 @@ def test_bucket_delete_racing_puts_never_orphans_objects(store: ObjectStore) -> 
 
     async def scenario() -> None:
         for _ in range(10):
-            await store.create_bucket("racy", owner="o")
+            await store.create_bucket("racy", owner=Owner("o"))
             results = await asyncio.gather(*(put(n) for n in range(5)), delete())
             deleted = results[-1]
             prefix = ks.object_prefix("racy")
@@ -312,7 +312,7 @@ def test_keys_are_opaque(store: ObjectStore) -> None:
     keys = ["/lead", "a//b", "x/../y", "./dot", "100%", "a b+c/ü~!*()'", "trailing/", "k" * 1024]
 
     async def scenario() -> None:
-        await store.create_bucket("odd", owner="o")
+        await store.create_bucket("odd", owner=Owner("o"))
         for key in keys:
             await store.put_object("odd", key, chunks(key.encode()))
         for key in keys:
@@ -359,7 +359,7 @@ def test_body_error_midway_stores_nothing(store: ObjectStore) -> None:
         raise ConnectionResetError("client went away")
 
     async def scenario() -> None:
-        await store.create_bucket("cut", owner="o")
+        await store.create_bucket("cut", owner=Owner("o"))
         with pytest.raises(ConnectionResetError):
             await store.put_object("cut", "k", broken())
         with pytest.raises(errors.NoSuchKey):
@@ -387,7 +387,7 @@ def test_unservable_metadata_is_refused(
     error: type[errors.StorageError],
 ) -> None:
     async def scenario() -> None:
-        await store.create_bucket("meta", owner="o")
+        await store.create_bucket("meta", owner=Owner("o"))
         with pytest.raises(error):
             await store.put_object(
                 "meta", "k", chunks(b"x"), headers=headers, user_metadata=metadata
@@ -405,7 +405,7 @@ def test_cancelled_upload_leaves_no_staged_file(store: ObjectStore) -> None:
             await asyncio.sleep(0)
 
     async def scenario() -> None:
-        await store.create_bucket("cancel", owner="o")
+        await store.create_bucket("cancel", owner=Owner("o"))
         task = asyncio.ensure_future(store.put_object("cancel", "k", endless()))
         while not any(store.blobs.tmp_root.iterdir()):  # until it is staging
             await asyncio.sleep(0.001)
@@ -423,8 +423,8 @@ def test_copy_shares_blobs_and_follows_the_directive(store: ObjectStore) -> None
     sha = hashlib.sha256(data).hexdigest()
 
     async def scenario() -> None:
-        await store.create_bucket("src", owner="o")
-        await store.create_bucket("dst", owner="o")
+        await store.create_bucket("src", owner=Owner("o"))
+        await store.create_bucket("dst", owner=Owner("o"))
         original = await store.put_object(
             "src",
             "a",
@@ -474,7 +474,7 @@ def test_copy_shares_blobs_and_follows_the_directive(store: ObjectStore) -> None
 
 def test_non_utf8_metadata_is_refused(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("meta", owner="o")
+        await store.create_bucket("meta", owner=Owner("o"))
         with pytest.raises(errors.InvalidArgument):
             await store.put_object("meta", "k", chunks(b"x"), user_metadata={"a": "\udcff"})
 
@@ -492,7 +492,7 @@ def test_a_commit_that_fails_after_publishing_leaves_nothing_behind(
         real_commit(batch)
 
     async def scenario() -> None:
-        await store.create_bucket("full", owner="o")
+        await store.create_bucket("full", owner=Owner("o"))
         monkeypatch.setattr(store.kv, "commit", failing)
         with pytest.raises(errors.InsufficientStorage):
             await store.put_object("full", "k", chunks(b"published then lost"))
@@ -508,7 +508,7 @@ def test_many_writers_of_identical_bytes_at_once_all_succeed(store: ObjectStore)
     queue for it, not fail with ConditionalRequestConflict (seen with 64 at once over S3)."""
 
     async def scenario() -> None:
-        await store.create_bucket("same", owner="o")
+        await store.create_bucket("same", owner=Owner("o"))
         await asyncio.gather(
             *(store.put_object("same", f"k{i}", chunks(b"identical")) for i in range(100))
         )

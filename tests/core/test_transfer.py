@@ -13,6 +13,7 @@ import pytest
 
 from lightningstor import errors
 from lightningstor.blobs.files import BLOCK_BYTES, BlobReader, BlobStore, BlobWriter
+from lightningstor.model import Owner
 from lightningstor.objects.store import ObjectStore
 from tests.core.test_store import chunks, read_all, run
 
@@ -90,7 +91,7 @@ def test_a_download_stopped_early_closes_the_blob_after_its_read_ahead(
     monkeypatch.setattr(BlobReader, "close", flight.guarded(BlobReader.close, "close"))
 
     async def scenario() -> bytes:
-        await store.create_bucket("ahead", owner="o")
+        await store.create_bucket("ahead", owner=Owner("o"))
         await store.put_object("ahead", "k", chunks(data, BLOCK_BYTES))
         reader = await store.open_object("ahead", "k")
         stream = reader.chunks
@@ -126,7 +127,7 @@ def test_a_cancelled_upload_aborts_after_the_chunk_in_flight_is_written(
         await never.wait()  # the client stalls, then goes away
 
     async def scenario() -> None:
-        await store.create_bucket("cut", owner="o")
+        await store.create_bucket("cut", owner=Owner("o"))
         upload = asyncio.create_task(store.put_object("cut", "k", body()))
         await until(flight.started)  # the first chunk is on a pool thread
         upload.cancel()
@@ -171,7 +172,7 @@ def test_a_failing_lane_ends_the_upload_with_its_error_and_leaves_nothing(
     monkeypatch.setattr(BlobWriter, "abort", flight.guarded(BlobWriter.abort, "abort"))
 
     async def scenario() -> bytes:
-        await store.create_bucket("lanes", owner="o")
+        await store.create_bucket("lanes", owner=Owner("o"))
         await store.put_object("lanes", "k", chunks(b"old and intact"))
         with pytest.raises(errors.InsufficientStorage):
             await store.put_object("lanes", "k", chunks(b"n" * 8 * BLOCK_BYTES, BLOCK_BYTES))
@@ -195,7 +196,7 @@ def test_digests_see_chunks_in_order_when_chunk_sizes_mix(store: ObjectStore) ->
             at += size
 
     async def scenario() -> tuple[str, bytes]:
-        await store.create_bucket("mixed", owner="o")
+        await store.create_bucket("mixed", owner=Owner("o"))
         head = await store.put_object("mixed", "k", body())
         return head.etag, await read_all(store, "mixed", "k")
 
@@ -231,7 +232,7 @@ def test_an_upload_cancelled_while_its_staging_files_are_created_leaves_none(
         await never.wait()
 
     async def scenario() -> None:
-        await store.create_bucket("early", owner="o")
+        await store.create_bucket("early", owner=Owner("o"))
         upload = asyncio.create_task(store.put_object("early", "k", body()))
         await until(staging)  # the staging files are being created on the pool
         upload.cancel()
@@ -266,7 +267,7 @@ def test_a_download_cancelled_while_its_blob_is_opened_closes_it(
         was_closed.set()
 
     async def scenario() -> None:
-        await store.create_bucket("early", owner="o")
+        await store.create_bucket("early", owner=Owner("o"))
         await store.put_object("early", "k", chunks(b"z" * BLOCK_BYTES, BLOCK_BYTES))
         monkeypatch.setattr(BlobStore, "open_reader", held_open)
         monkeypatch.setattr(BlobReader, "close", noted_close)

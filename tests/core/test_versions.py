@@ -24,6 +24,7 @@ from lightningstor.model import (
     DefaultRetention,
     ObjectHead,
     ObjectLock,
+    Owner,
     Protection,
     Retention,
 )
@@ -47,7 +48,7 @@ async def versions(store: ObjectStore, bucket: str, prefix: str = "") -> list[tu
 
 
 async def versioned(store: ObjectStore, name: str = "ver") -> None:
-    await store.create_bucket(name, owner="o")
+    await store.create_bucket(name, owner=Owner("o"))
     info = await store.set_versioning(name, VERSIONING_ENABLED)
     assert info.versioning == VERSIONING_ENABLED
 
@@ -162,7 +163,7 @@ def test_deleting_the_current_version_promotes_the_previous(store: ObjectStore) 
 
 def test_suspended_writes_replace_the_null_version_only(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("ver", owner="o")
+        await store.create_bucket("ver", owner=Owner("o"))
         plain = await store.put_object("ver", "k", chunks(b"before versioning"))
         assert plain.version_id == NULL_VERSION
         await store.set_versioning("ver", VERSIONING_ENABLED)
@@ -184,7 +185,7 @@ def test_suspended_writes_replace_the_null_version_only(store: ObjectStore) -> N
 
 def test_versioning_never_returns_to_unversioned(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("ver", owner="o")
+        await store.create_bucket("ver", owner=Owner("o"))
         with pytest.raises(errors.NoSuchBucket):
             await store.set_versioning("absent", VERSIONING_ENABLED)
         with pytest.raises(errors.InvalidArgument):
@@ -222,12 +223,12 @@ def test_listing_versions_pages_by_key_and_version(store: ObjectStore) -> None:
 
 def test_object_lock_turns_versioning_on_for_good(store: ObjectStore) -> None:
     async def scenario() -> None:
-        info = await store.create_bucket("lkb", owner="o", object_lock=True)
+        info = await store.create_bucket("lkb", owner=Owner("o"), object_lock=True)
         assert info.versioning == VERSIONING_ENABLED and info.object_lock is not None
         with pytest.raises(errors.InvalidBucketState):
             await store.set_versioning("lkb", VERSIONING_SUSPENDED)
         assert (await store.head_bucket("lkb")).versioning == VERSIONING_ENABLED
-        await store.create_bucket("plain", owner="o")
+        await store.create_bucket("plain", owner=Owner("o"))
         with pytest.raises(errors.InvalidBucketState):
             await store.set_object_lock("plain", ObjectLock())
         with pytest.raises(errors.InvalidRequest, match="Object Lock"):
@@ -239,7 +240,7 @@ def test_object_lock_turns_versioning_on_for_good(store: ObjectStore) -> None:
 
 def test_compliance_is_never_shortened_or_bypassed(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("lkb", owner="o", object_lock=True)
+        await store.create_bucket("lkb", owner=Owner("o"), object_lock=True)
         head = await store.put_object("lkb", "k", chunks(b"kept for good"), protection=locked())
         version = head.version_id
         assert head.retention is not None and head.retention.mode == COMPLIANCE
@@ -275,7 +276,7 @@ def test_compliance_is_never_shortened_or_bypassed(store: ObjectStore) -> None:
 
 def test_governance_yields_only_to_bypass(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("lkb", owner="o", object_lock=True)
+        await store.create_bucket("lkb", owner=Owner("o"), object_lock=True)
         until = time.time_ns() + HOUR_NS
         governed = Protection(retention=Retention(mode=GOVERNANCE, until_ns=until))
         head = await store.put_object("lkb", "k", chunks(b"governed"), protection=governed)
@@ -297,7 +298,7 @@ def test_governance_yields_only_to_bypass(store: ObjectStore) -> None:
 
 def test_a_legal_hold_blocks_every_delete_until_lifted(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("lkb", owner="o", object_lock=True)
+        await store.create_bucket("lkb", owner=Owner("o"), object_lock=True)
         head = await store.put_object(
             "lkb", "k", chunks(b"held"), protection=Protection(legal_hold=True)
         )
@@ -315,7 +316,7 @@ def test_a_legal_hold_blocks_every_delete_until_lifted(store: ObjectStore) -> No
 
 def test_a_default_retention_locks_new_versions(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("lkb", owner="o", object_lock=True)
+        await store.create_bucket("lkb", owner=Owner("o"), object_lock=True)
         rule = ObjectLock(default=DefaultRetention(mode=GOVERNANCE, days=1))
         assert (await store.set_object_lock("lkb", rule)).object_lock == rule
         before = time.time_ns()
@@ -412,7 +413,7 @@ def test_concurrent_deletes_of_every_version_leave_none(either_store: ObjectStor
 
 def test_lock_settings_out_of_bounds_are_refused(store: ObjectStore) -> None:
     async def scenario() -> None:
-        await store.create_bucket("lkb", owner="o", object_lock=True)
+        await store.create_bucket("lkb", owner=Owner("o"), object_lock=True)
         for bad in (
             DefaultRetention(mode=GOVERNANCE, days=36501),
             DefaultRetention(mode=GOVERNANCE, years=101),

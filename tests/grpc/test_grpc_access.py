@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
 from lightningstor import errors
+from lightningstor.auth.access import AccessSettings
 from lightningstor.client import call_metadata
+from lightningstor.model import Owner
+from lightningstor.objects.gatekeeper import Gatekeeper
+from lightningstor.objects.store import ObjectStore
+from lightningstor.offload import Offloader
 from lightningstor.v1 import admin_pb2
 from lightningstor.v1 import admin_pb2_grpc as admin_grpc
 from lightningstor.v1 import storage_pb2 as pb
@@ -38,70 +46,116 @@ def caller(**grants: str) -> Caller:
     return Caller(access_key_id=READER, admin=False, grants=grants)
 
 
+def check(tmp_path: Path, checks: Callable[[Gatekeeper], Awaitable[None]]) -> None:
+    """Run ``checks`` against a store holding buckets bkt, src and dst, owned by another key."""
+
+    async def main() -> None:
+        offloader = Offloader(workers=2)
+        store = ObjectStore.open(tmp_path / "data", offloader=offloader)
+        try:
+            for name in ("bkt", "src", "dst"):
+                await store.create_bucket(name, owner=Owner("someone-else"))
+            await checks(Gatekeeper(store, AccessSettings()))
+        finally:
+            store.close()
+            offloader.shutdown()
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize(
     ("method", "message", "needs"),
     [
-        (BUCKETS + "CreateBucket", pb.CreateBucketRequest(name="b"), "write"),
-        (BUCKETS + "GetBucket", pb.GetBucketRequest(name="b"), "read"),
-        (BUCKETS + "DeleteBucket", pb.DeleteBucketRequest(name="b"), "write"),
-        (BUCKETS + "SetBucketVersioning", pb.SetBucketVersioningRequest(name="b"), "write"),
-        (BUCKETS + "SetObjectLockConfiguration", pb.SetObjectLockConfigurationRequest(name="b"),
+        (BUCKETS + "GetBucket", pb.GetBucketRequest(name="bkt"), "read"),
+        (BUCKETS + "DeleteBucket", pb.DeleteBucketRequest(name="bkt"), "write"),
+        (BUCKETS + "SetBucketVersioning", pb.SetBucketVersioningRequest(name="bkt"), "write"),
+        (BUCKETS + "SetObjectLockConfiguration", pb.SetObjectLockConfigurationRequest(name="bkt"),
          "write"),
-        (OBJECTS + "WriteObject", pb.WriteObjectRequest(spec=pb.WriteSpec(bucket="b")), "write"),
-        (OBJECTS + "ReadObject", pb.ReadObjectRequest(bucket="b"), "read"),
-        (OBJECTS + "HeadObject", pb.HeadObjectRequest(bucket="b"), "read"),
-        (OBJECTS + "DeleteObject", pb.DeleteObjectRequest(bucket="b"), "write"),
-        (OBJECTS + "ListObjects", pb.ListObjectsRequest(bucket="b"), "read"),
-        (OBJECTS + "ListObjectVersions", pb.ListObjectVersionsRequest(bucket="b"), "read"),
-        (OBJECTS + "SetObjectRetention", pb.SetObjectRetentionRequest(bucket="b"), "write"),
-        (OBJECTS + "SetObjectLegalHold", pb.SetObjectLegalHoldRequest(bucket="b"), "write"),
-        (MULTIPART + "CreateMultipartUpload", pb.CreateMultipartUploadRequest(bucket="b"), "write"),
-        (MULTIPART + "UploadPart", pb.UploadPartRequest(spec=pb.PartSpec(bucket="b")), "write"),
-        (MULTIPART + "CompleteMultipartUpload", pb.CompleteMultipartUploadRequest(bucket="b"),
+        (OBJECTS + "WriteObject", pb.WriteObjectRequest(spec=pb.WriteSpec(bucket="bkt")), "write"),
+        (OBJECTS + "ReadObject", pb.ReadObjectRequest(bucket="bkt", key="k"), "read"),
+        (OBJECTS + "HeadObject", pb.HeadObjectRequest(bucket="bkt", key="k"), "read"),
+        (OBJECTS + "DeleteObject", pb.DeleteObjectRequest(bucket="bkt"), "write"),
+        (OBJECTS + "ListObjects", pb.ListObjectsRequest(bucket="bkt"), "read"),
+        (OBJECTS + "ListObjectVersions", pb.ListObjectVersionsRequest(bucket="bkt"), "read"),
+        (OBJECTS + "SetObjectRetention", pb.SetObjectRetentionRequest(bucket="bkt"), "write"),
+        (OBJECTS + "SetObjectLegalHold", pb.SetObjectLegalHoldRequest(bucket="bkt"), "write"),
+        (MULTIPART + "CreateMultipartUpload", pb.CreateMultipartUploadRequest(bucket="bkt"),
          "write"),
-        (MULTIPART + "AbortMultipartUpload", pb.AbortMultipartUploadRequest(bucket="b"), "write"),
-        (MULTIPART + "ListParts", pb.ListPartsRequest(bucket="b"), "read"),
-        (MULTIPART + "ListMultipartUploads", pb.ListMultipartUploadsRequest(bucket="b"), "read"),
+        (MULTIPART + "UploadPart", pb.UploadPartRequest(spec=pb.PartSpec(bucket="bkt")), "write"),
+        (MULTIPART + "CompleteMultipartUpload", pb.CompleteMultipartUploadRequest(bucket="bkt"),
+         "write"),
+        (MULTIPART + "AbortMultipartUpload", pb.AbortMultipartUploadRequest(bucket="bkt"), "write"),
+        (MULTIPART + "ListParts", pb.ListPartsRequest(bucket="bkt"), "read"),
+        (MULTIPART + "ListMultipartUploads", pb.ListMultipartUploadsRequest(bucket="bkt"), "read"),
     ],
 )  # fmt: skip
 def test_bucket_methods_need_their_access_to_the_named_bucket(
-    method: str, message: Any, needs: str
+    tmp_path: Path, method: str, message: Any, needs: str
 ) -> None:
-    enforce(method, caller(b="readwrite"), message)
-    enforce(method, caller(b=needs), message)
-    other = "write" if needs == "read" else "read"
-    for refused in (caller(), caller(other_bucket="readwrite"), caller(b=other)):
-        with pytest.raises(errors.AccessDenied):
-            enforce(method, refused, message)
+    async def checks(gatekeeper: Gatekeeper) -> None:
+        await enforce(method, caller(bkt="readwrite"), message, gatekeeper)
+        await enforce(method, caller(bkt=needs), message, gatekeeper)
+        other = "write" if needs == "read" else "read"
+        for refused in (caller(), caller(other_bucket="readwrite"), caller(bkt=other)):
+            with pytest.raises(errors.AccessDenied):
+                await enforce(method, refused, message, gatekeeper)
+
+    check(tmp_path, checks)
 
 
-def test_copy_needs_read_on_the_source_and_write_on_the_target() -> None:
-    message = pb.CopyObjectRequest(source_bucket="src", bucket="dst")
+def test_copy_needs_read_on_the_source_and_write_on_the_target(tmp_path: Path) -> None:
+    message = pb.CopyObjectRequest(source_bucket="src", source_key="a", bucket="dst", key="b")
     method = OBJECTS + "CopyObject"
-    enforce(method, caller(src="read", dst="write"), message)
-    for refused in (caller(src="write", dst="write"), caller(src="read", dst="read")):
+
+    async def checks(gatekeeper: Gatekeeper) -> None:
+        await enforce(method, caller(src="read", dst="write"), message, gatekeeper)
+        for refused in (caller(src="write", dst="write"), caller(src="read", dst="read")):
+            with pytest.raises(errors.AccessDenied):
+                await enforce(method, refused, message, gatekeeper)
+
+    check(tmp_path, checks)
+
+
+def test_creating_buckets_needs_a_key_and_the_operator_setting(tmp_path: Path) -> None:
+    method, message = BUCKETS + "CreateBucket", pb.CreateBucketRequest(name="new")
+
+    async def checks(gatekeeper: Gatekeeper) -> None:
+        await enforce(method, caller(), message, gatekeeper)
+        closed = Gatekeeper(gatekeeper.store, AccessSettings(keys_create_buckets=False))
         with pytest.raises(errors.AccessDenied):
-            enforce(method, refused, message)
+            await enforce(method, caller(), message, closed)
+        await enforce(method, Caller(access_key_id="LSADMIN", admin=True), message, closed)
+
+    check(tmp_path, checks)
 
 
-def test_admin_methods_need_an_admin_key_whatever_the_grants() -> None:
+def test_admin_methods_need_an_admin_key_whatever_the_grants(tmp_path: Path) -> None:
     admin_methods = [m for m in NEEDS if m.startswith(ADMIN)]
-    assert len(admin_methods) == 7
-    for method in admin_methods:
-        enforce(
-            method, Caller(access_key_id="LSADMIN", admin=True), admin_pb2.ListAccessKeysRequest()
-        )
+    assert len(admin_methods) == 11
+
+    async def checks(gatekeeper: Gatekeeper) -> None:
+        for method in admin_methods:
+            admin = Caller(access_key_id="LSADMIN", admin=True)
+            await enforce(method, admin, admin_pb2.ListAccessKeysRequest(), gatekeeper)
+            with pytest.raises(errors.AccessDenied):
+                await enforce(
+                    method, caller(bkt="readwrite"), admin_pb2.ListAccessKeysRequest(), gatekeeper
+                )
+
+    check(tmp_path, checks)
+
+
+def test_a_method_without_a_rule_is_refused_even_to_an_admin(tmp_path: Path) -> None:
+    async def checks(gatekeeper: Gatekeeper) -> None:
         with pytest.raises(errors.AccessDenied):
-            enforce(method, caller(b="readwrite"), admin_pb2.ListAccessKeysRequest())
+            await enforce(
+                "/lightningstor.v1.ObjectService/Invented",
+                Caller(access_key_id="A", admin=True),
+                pb.HeadObjectRequest(),
+                gatekeeper,
+            )
 
-
-def test_a_method_without_a_rule_is_refused_even_to_an_admin() -> None:
-    with pytest.raises(errors.AccessDenied):
-        enforce(
-            "/lightningstor.v1.ObjectService/Invented",
-            Caller(access_key_id="A", admin=True),
-            pb.HeadObjectRequest(),
-        )
+    check(tmp_path, checks)
 
 
 async def reader_key(env: GrpcEnv) -> None:

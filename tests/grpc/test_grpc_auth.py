@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lightningstor import errors
 from lightningstor.auth.credentials import Credential
 from lightningstor.client import call_metadata
+from lightningstor.model import Owner, derived_canonical_id
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor_server.grpc.auth import Caller, ReplayGuard, authenticate, current_caller
 from tests.grpc.harness import BUCKETS, KEY_ID, OBJECTS, SECRET, GrpcEnv, expect_status, grpc_test
@@ -78,7 +79,7 @@ async def test_malformed_timestamp(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_streaming_calls_are_authenticated_too(env: GrpcEnv) -> None:
-    await env.store.create_bucket("bkt", owner="test")
+    await env.store.create_bucket("bkt", owner=Owner("test"))
 
     async def messages() -> Any:
         yield pb.WriteObjectRequest(spec=pb.WriteSpec(bucket="bkt", key="k"), finish_write=True)
@@ -145,7 +146,12 @@ def test_authenticate_names_the_caller() -> None:
     caller = asyncio.run(
         authenticate(LIST, metadata, lookup=lookup, now=1_000_299, replays=replays)
     )
-    assert caller == Caller(access_key_id=KEY_ID, admin=False)
+    assert caller == Caller(
+        access_key_id=KEY_ID,
+        admin=False,
+        canonical_id=derived_canonical_id(KEY_ID),
+        name=caller.name,
+    )
     assert SECRET not in repr(caller)
     # The same token a second time is a replay, refused even within the window.
     with pytest.raises(errors.AccessDenied):

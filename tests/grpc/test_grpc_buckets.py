@@ -7,6 +7,7 @@ import time
 import grpc
 
 from lightningstor.client import call_metadata
+from lightningstor.model import derived_canonical_id
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import (
     BUCKETS,
@@ -26,7 +27,7 @@ async def test_create_get_list_delete(env: GrpcEnv) -> None:
         pb.CreateBucketRequest(name="photos"), metadata=env.signed(BUCKETS + "CreateBucket")
     )
     assert created.name == "photos"
-    assert created.owner == KEY_ID  # the verified caller owns what it creates
+    assert created.owner == derived_canonical_id(KEY_ID)  # the verified caller owns what it creates
     assert before <= created.created_unix_nanos <= time.time_ns()
 
     got = await env.buckets.GetBucket(

@@ -15,6 +15,7 @@ import lightningstor.client
 import lightningstor_server.grpc.objects
 from lightningstor import errors
 from lightningstor.client import verify_chunk
+from lightningstor.model import Owner
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor.wire import chunk_crc32c
@@ -82,7 +83,7 @@ def test_verify_chunk() -> None:
 # --- writes ---------------------------------------------------------------------------------
 @grpc_test
 async def test_correct_crc32c_on_every_message_is_stored(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     reply = await write(env, PAYLOAD)
     assert reply.object.size == len(PAYLOAD)
     assert reply.object.etag == hashlib.md5(PAYLOAD).hexdigest()
@@ -93,7 +94,7 @@ async def test_correct_crc32c_on_every_message_is_stored(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_wrong_crc32c_on_the_second_chunk_is_bad_digest(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     previous = await write(env, b"previous version")
     call = write(env, PAYLOAD, corrupt=1)
     error = await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "BadDigest")
@@ -108,7 +109,7 @@ async def test_wrong_crc32c_on_the_second_chunk_is_bad_digest(env: GrpcEnv) -> N
 
 @grpc_test
 async def test_wrong_crc32c_on_a_new_key_stores_nothing(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, PAYLOAD, corrupt=0)
     error = await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "BadDigest")
     assert "write_offset 0" in (error.details() or "")
@@ -119,7 +120,7 @@ async def test_wrong_crc32c_on_a_new_key_stores_nothing(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_crc32c_on_a_message_without_data_checks_the_empty_string(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     messages = framed(pb.WriteObjectRequest, pb.WriteSpec(bucket=BUCKET, key="obj"), b"abc")
     messages[-1].crc32c = 0  # CRC32C of no bytes: accepted
     call = env.objects.WriteObject(stream(messages), metadata=env.signed(OBJECTS + "WriteObject"))
@@ -163,7 +164,7 @@ async def test_refused_write_drains_at_most_the_bound(
 ) -> None:
     """A client that neither finishes nor half-closes still gets its status, after the bound."""
     monkeypatch.setattr(lightningstor_server.grpc.objects, "REFUSED_WRITE_DRAIN_SECONDS", 0.2)
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     messages = framed(pb.WriteObjectRequest, pb.WriteSpec(bucket=BUCKET, key="obj"), PAYLOAD)
     messages[2].crc32c ^= 1
     call = env.objects.WriteObject(
@@ -176,7 +177,7 @@ async def test_refused_write_drains_at_most_the_bound(
 @grpc_test
 async def test_refused_finish_is_answered_at_once(env: GrpcEnv) -> None:
     """After finish_write the client sends nothing more: there is nothing to wait for."""
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     messages = framed(pb.WriteObjectRequest, pb.WriteSpec(bucket=BUCKET, key="obj"), b"abc")
     messages[-1].crc32c = 1
     call = env.objects.WriteObject(
@@ -238,7 +239,7 @@ async def test_client_chunk_damaged_in_transit_is_refused(
     ids=["whole", "range", "suffix"],
 )
 async def test_every_data_message_carries_its_crc32c(env: GrpcEnv, fields: dict[str, int]) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     await write(env, PAYLOAD)
     first, *rest = await read_replies(env, **fields)
     assert first.HasField("metadata")
@@ -251,7 +252,7 @@ async def test_every_data_message_carries_its_crc32c(env: GrpcEnv, fields: dict[
 
 @grpc_test
 async def test_an_empty_object_reads_without_crc32c(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     await write(env, b"")
     replies = await read_replies(env)
     assert len(replies) == 1

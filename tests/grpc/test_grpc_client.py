@@ -16,7 +16,7 @@ import pytest
 import lightningstor.client
 from lightningstor import errors
 from lightningstor.client import Client, SyncClient, retention_of
-from lightningstor.model import Retention
+from lightningstor.model import Retention, derived_canonical_id
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import KEY_ID, SECRET, GrpcEnv, MiB, _serve, grpc_test
 
@@ -33,7 +33,7 @@ async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
 async def test_buckets(env: GrpcEnv) -> None:
     async with env.client() as client:
         created = await client.create_bucket(BUCKET)
-        assert created.owner == KEY_ID
+        assert created.owner == derived_canonical_id(KEY_ID)
         assert await client.get_bucket(BUCKET) == created
         assert [b.name for b in await client.list_buckets()] == [BUCKET]
         with pytest.raises(errors.BucketAlreadyOwnedByYou):

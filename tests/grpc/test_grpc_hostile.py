@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from lightningstor import errors
+from lightningstor.model import Owner
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import OBJECTS, GrpcEnv, MiB, expect_status, grpc_test
 
@@ -20,7 +21,7 @@ KEEP = bytes(range(256)) * 1024 * 3  # 768 KiB, read back after every abuse
 
 
 async def store_keeper(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     async with env.client() as client:
         await client.put_object(BUCKET, KEEP_KEY, KEEP)
 

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
+from lightningstor.model import Owner
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import OBJECTS, GrpcEnv, expect_status, grpc_test
 
@@ -17,7 +18,7 @@ KEYS = ["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d", "é/1"]
 
 
 async def fill(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     async with env.client() as client:
         for key in KEYS:
             await client.put_object(BUCKET, key, key.encode())

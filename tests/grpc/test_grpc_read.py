@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import pytest
 
+from lightningstor.model import Owner
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import OBJECTS, GrpcEnv, MiB, expect_status, grpc_test, trailers
 
@@ -16,7 +17,7 @@ PAYLOAD = bytes(range(256)) * 4 * 1024 * 3  # 3 MiB: crosses the core's 1 MiB re
 
 
 async def put(env: GrpcEnv, key: str = "obj", payload: bytes = PAYLOAD) -> str:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     async with env.client() as client:
         written = await client.put_object(BUCKET, key, payload, content_type="text/x-test")
     return written.etag

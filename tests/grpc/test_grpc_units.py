@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from lightningstor import errors
-from lightningstor.model import RangeRequest
+from lightningstor.model import Owner, RangeRequest, derived_canonical_id
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.v1 import storage_pb2 as pb
@@ -80,8 +80,9 @@ def test_create_bucket_is_owned_by_the_caller(tmp_path: Path) -> None:
             Caller(access_key_id="LSOWNER0000000000000", admin=False, grants={"bkt": "readwrite"})
         )
         bucket = await servicer.CreateBucket(pb.CreateBucketRequest(name="bkt"), context)
-        assert (bucket.name, bucket.owner) == ("bkt", "LSOWNER0000000000000")
-        assert (await store.head_bucket("bkt")).owner == "LSOWNER0000000000000"
+        owner = derived_canonical_id("LSOWNER0000000000000")
+        assert (bucket.name, bucket.owner) == ("bkt", owner)
+        assert (await store.head_bucket("bkt")).owner.id == owner
 
     with_store(tmp_path, scenario)
 
@@ -89,7 +90,7 @@ def test_create_bucket_is_owned_by_the_caller(tmp_path: Path) -> None:
 def test_write_then_read_translate_to_and_from_the_core(tmp_path: Path) -> None:
     async def scenario(store: ObjectStore) -> None:
         act_as(ADMIN)
-        await store.create_bucket("bkt", owner="o")
+        await store.create_bucket("bkt", owner=Owner("o"))
         servicer = ObjectServicer(store=store)
         context: Any = FakeContext()
         spec = pb.WriteSpec(
@@ -127,7 +128,7 @@ def test_write_then_read_translate_to_and_from_the_core(tmp_path: Path) -> None:
 def test_list_tokens_continue_where_the_page_ended(tmp_path: Path) -> None:
     async def scenario(store: ObjectStore) -> None:
         act_as(ADMIN)
-        await store.create_bucket("bkt", owner="o")
+        await store.create_bucket("bkt", owner=Owner("o"))
         for key in ("a", "b", "c"):
             await store.put_object("bkt", key, _body(b"x"))
         servicer = ObjectServicer(store=store)

@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from lightningstor import errors
+from lightningstor.model import Owner
 from lightningstor.objects import limits
 from lightningstor.v1 import storage_pb2 as pb
 from tests.grpc.harness import OBJECTS, GrpcEnv, MiB, expect_status, grpc_test
@@ -64,7 +65,7 @@ async def assert_nothing_stored(env: GrpcEnv, key: str = "obj", *, settle: bool 
 
 @grpc_test
 async def test_round_trip_of_a_multi_chunk_object(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     payload = bytes(range(256)) * (5 * MiB // 256) + b"tail"
     crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
     reply = await write(
@@ -109,7 +110,7 @@ async def test_round_trip_of_a_multi_chunk_object(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_empty_object_and_default_content_type(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     first = spec()
     first.finish_write = True  # the spec alone may finish the stream
     reply = await write(env, [first])
@@ -120,7 +121,7 @@ async def test_empty_object_and_default_content_type(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_wrong_checksum_is_bad_digest(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     wrong = base64.b64encode(zlib.crc32(b"other").to_bytes(4, "big")).decode()
     call = write(env, [spec(checksums={"crc32": wrong}), *data_messages(b"payload")])
     await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "BadDigest")
@@ -129,7 +130,7 @@ async def test_wrong_checksum_is_bad_digest(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_unsupported_checksum_algorithm(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, [spec(checksums={"md5": "xxx"}), *data_messages(b"payload")])
     await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "InvalidRequest")
     await assert_nothing_stored(env)
@@ -138,7 +139,7 @@ async def test_unsupported_checksum_algorithm(env: GrpcEnv) -> None:
 @grpc_test
 @pytest.mark.parametrize("declared", [6, 8])
 async def test_wrong_size_is_incomplete_body(env: GrpcEnv, declared: int) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, [spec(size=declared), *data_messages(b"payload")])
     await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "IncompleteBody")
     await assert_nothing_stored(env)
@@ -147,7 +148,7 @@ async def test_wrong_size_is_incomplete_body(env: GrpcEnv, declared: int) -> Non
 @grpc_test
 @pytest.mark.parametrize("offset", [0, 3, 100])
 async def test_bad_write_offset(env: GrpcEnv, offset: int) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     messages = [
         spec(),
         Message(data=b"abc", write_offset=0),
@@ -162,7 +163,7 @@ async def test_bad_write_offset(env: GrpcEnv, offset: int) -> None:
 
 @grpc_test
 async def test_spec_with_nonzero_offset(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     first = spec()
     first.write_offset = 5
     call = write(env, [first, *data_messages(b"payload")])
@@ -172,7 +173,7 @@ async def test_spec_with_nonzero_offset(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_first_message_must_be_the_spec(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, data_messages(b"payload"))
     error = await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument")
     assert "spec" in (error.details() or "")
@@ -182,7 +183,7 @@ async def test_first_message_must_be_the_spec(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_second_spec_is_refused(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     second = spec()
     call = write(env, [spec(), Message(data=b"abc", write_offset=0), second])
     await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument")
@@ -191,7 +192,7 @@ async def test_second_spec_is_refused(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_oversized_chunk(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, [spec(), *data_messages(b"x" * (2 * MiB + 1), chunk=2 * MiB + 1)])
     error = await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument")
     assert str(2 * MiB) in (error.details() or "")
@@ -200,7 +201,7 @@ async def test_oversized_chunk(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_stream_ending_without_finish_stores_nothing(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     payload = b"z" * (3 * MiB)
     call = write(env, [spec(), *data_messages(payload, finish=False)])
     await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "IncompleteBody")
@@ -209,7 +210,7 @@ async def test_stream_ending_without_finish_stores_nothing(env: GrpcEnv) -> None
 
 @grpc_test
 async def test_client_cancelling_mid_stream_stores_nothing(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     sent = asyncio.Event()
 
     async def endless() -> AsyncIterator[Message]:
@@ -233,7 +234,7 @@ async def test_client_cancelling_mid_stream_stores_nothing(env: GrpcEnv) -> None
 
 @grpc_test
 async def test_conditional_writes(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     created = await write(env, [spec(if_none_match="*"), *data_messages(b"one")])
     call = write(env, [spec(if_none_match="*"), *data_messages(b"two")])
     await expect_status(call, grpc.StatusCode.FAILED_PRECONDITION, "PreconditionFailed")
@@ -248,7 +249,7 @@ async def test_conditional_writes(env: GrpcEnv) -> None:
 
 @grpc_test
 async def test_bad_keys_and_metadata(env: GrpcEnv) -> None:
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, [spec(key="k" * 1025), *data_messages(b"x")])
     await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT, "KeyTooLongError")
     call = write(env, [spec(key=""), *data_messages(b"x")])
@@ -276,7 +277,7 @@ async def test_write_to_a_missing_bucket(env: GrpcEnv) -> None:
 @grpc_test
 async def test_message_over_grpc_limit_is_resource_exhausted(env: GrpcEnv) -> None:
     """gRPC's own 4 MiB message limit still stands in front of ours."""
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, [spec(), Message(data=b"x" * (5 * MiB), write_offset=0)])
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
@@ -291,7 +292,7 @@ async def test_a_write_over_the_single_put_limit_is_refused_by_the_store(
     """No size declared, so only the bytes tell: the store's limit (5 GiB, lowered here)
     stands behind every door."""
     monkeypatch.setattr(limits, "MAX_PUT_BYTES", MiB)
-    await env.store.create_bucket(BUCKET, owner="test")
+    await env.store.create_bucket(BUCKET, owner=Owner("test"))
     call = write(env, [spec(), *data_messages(b"x" * (2 * MiB), chunk=MiB // 2)])
     await expect_status(call, grpc.StatusCode.RESOURCE_EXHAUSTED, "EntityTooLarge")
     await assert_nothing_stored(env)

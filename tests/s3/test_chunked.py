@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 from lightningstor import errors
 from lightningstor.auth.credentials import Credential
-from lightningstor.model import BodyExpectations
+from lightningstor.model import BodyExpectations, Owner
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor_server.s3 import errors as s3_errors
@@ -548,7 +548,7 @@ def test_store_keeps_decoded_bytes_and_checks_the_trailer(store: ObjectStore) ->
     bad = good.replace(crc32_b64(data).encode(), crc32_b64(b"other").encode())
 
     async def scenario() -> None:
-        await store.create_bucket("chunked", owner="o")
+        await store.create_bucket("chunked", owner=Owner("o"))
         declared = upload(UNSIGNED, len(data))
         etag = await _put(store, "k", good, declared)
         assert etag == hashlib.md5(data).hexdigest()
@@ -574,7 +574,7 @@ def test_store_signed_body_with_a_bad_chunk_keeps_the_old_object(store: ObjectSt
     corrupt = _flip(good, len(good) - 200)  # in the last chunk, after earlier ones were staged
 
     async def scenario() -> None:
-        await store.create_bucket("chunked", owner="o")
+        await store.create_bucket("chunked", owner=Owner("o"))
         declared = upload(Framing.SIGNED, len(data))
         await _put(store, "k", good, declared)
         with pytest.raises(errors.SignatureDoesNotMatch):

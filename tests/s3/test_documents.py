@@ -10,13 +10,23 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from lightningstor.model import DefaultRetention, Retention
+from lightningstor.model import (
+    ALL_USERS,
+    READ,
+    DefaultRetention,
+    Grant,
+    Owner,
+    PublicAccessBlock,
+    Retention,
+    owner_acl,
+)
 from lightningstor_server.s3 import documents as d
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 NS = ' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 T0 = 1_700_000_000_123_000_000  # 2023-11-14T22:13:20.123Z
 DATE = "2023-11-14T22:13:20.123Z"
+AKID = Owner("AKID", "AKID")
 OWNER = "<ID>AKID</ID><DisplayName>AKID</DisplayName>"
 
 CASES: list[tuple[str, d.Document, str]] = [
@@ -24,7 +34,7 @@ CASES: list[tuple[str, d.Document, str]] = [
         "ListAllMyBucketsResult",
         d.ListAllMyBucketsResult(
             buckets=[d.BucketEntry("photos", T0)],
-            owner="AKID",
+            owner=AKID,
             continuation_token="tok",
             prefix="ph",
         ),
@@ -52,7 +62,7 @@ CASES: list[tuple[str, d.Document, str]] = [
             ),
             marker="",
             next_marker="a&b/1",
-            owner="AKID",
+            owner=AKID,
         ),
         f"<ListBucketResult{NS}><Name>b</Name><Prefix>a&amp;b</Prefix><Marker></Marker>"
         "<NextMarker>a&amp;b/1</NextMarker><MaxKeys>2</MaxKeys><Delimiter>/</Delimiter>"
@@ -106,7 +116,7 @@ CASES: list[tuple[str, d.Document, str]] = [
             version_id_marker="",
             next_key_marker="p1",
             next_version_id_marker="null",
-            owner="AKID",
+            owner=AKID,
         ),
         f"<ListVersionsResult{NS}><Name>b</Name><Prefix>p</Prefix><KeyMarker></KeyMarker>"
         "<VersionIdMarker></VersionIdMarker><NextKeyMarker>p1</NextKeyMarker>"
@@ -178,7 +188,7 @@ CASES: list[tuple[str, d.Document, str]] = [
             bucket="b",
             key="k",
             upload_id="u-1",
-            owner="AKID",
+            owner=AKID,
             part_number_marker=0,
             max_parts=1000,
             truncated=False,
@@ -199,13 +209,13 @@ CASES: list[tuple[str, d.Document, str]] = [
         "ListMultipartUploadsResult",
         d.ListMultipartUploadsResult(
             bucket="b",
-            owner="AKID",
+            owner=AKID,
             key_marker="",
             upload_id_marker="",
             prefix="",
             max_uploads=1,
             truncated=True,
-            uploads=[d.ListedUpload("k", "u-1", T0)],
+            uploads=[d.ListedUpload("k", "u-1", T0, AKID)],
         ),
         f"<ListMultipartUploadsResult{NS}><Bucket>b</Bucket><KeyMarker></KeyMarker>"
         "<UploadIdMarker></UploadIdMarker><NextKeyMarker>k</NextKeyMarker>"
@@ -249,11 +259,31 @@ CASES: list[tuple[str, d.Document, str]] = [
     ),
     (
         "AccessControlPolicy",
-        d.AccessControlPolicy("AKID"),
+        d.AccessControlPolicy(AKID, (*owner_acl(AKID), Grant(permission=READ, group=ALL_USERS))),
         f"<AccessControlPolicy{NS}><Owner>{OWNER}</Owner><AccessControlList><Grant>"
         '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         f'xsi:type="CanonicalUser">{OWNER}</Grantee><Permission>FULL_CONTROL</Permission>'
-        "</Grant></AccessControlList></AccessControlPolicy>",
+        '</Grant><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>'
+        "<Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
+    ),
+    (
+        "PolicyStatus",
+        d.PolicyStatus(is_public=True),
+        f"<PolicyStatus{NS}><IsPublic>true</IsPublic></PolicyStatus>",
+    ),
+    (
+        "PublicAccessBlockConfiguration",
+        d.PublicAccessBlockConfiguration(PublicAccessBlock(block_public_acls=True)),
+        f"<PublicAccessBlockConfiguration{NS}><BlockPublicAcls>true</BlockPublicAcls>"
+        "<IgnorePublicAcls>false</IgnorePublicAcls><BlockPublicPolicy>false</BlockPublicPolicy>"
+        "<RestrictPublicBuckets>false</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+    ),
+    (
+        "OwnershipControls",
+        d.OwnershipControls("ObjectWriter"),
+        f"<OwnershipControls{NS}><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule>"
+        "</OwnershipControls>",
     ),
     (
         "VersioningConfiguration",

@@ -177,8 +177,14 @@ def test_errors_are_s3_documents_with_request_ids(door: Any) -> None:
 
 def test_unsigned_and_badly_signed_requests(door: Any) -> None:
     async def scenario(d: Door) -> None:
+        # Unsigned is anonymous: refused on a private bucket; a missing bucket is missing, as
+        # AWS answers anyone.
         response = await d.client.get("/anything?acl")
-        assert (response.status, code_of(await response.read())) == (403, "AccessDenied")
+        assert (response.status, code_of(await response.read())) == (404, "NoSuchBucket")
+        await d.call("PUT", "/private-bucket")
+        for target in ("/private-bucket?acl", "/private-bucket", "/private-bucket/k", "/"):
+            response = await d.client.get(target)
+            assert (response.status, code_of(await response.read())) == (403, "AccessDenied")
         host = f"127.0.0.1:{d.client.port}"
         request = AWSRequest(method="GET", url=f"http://{host}/")
         request.headers["X-Amz-Content-SHA256"] = EMPTY_SHA256

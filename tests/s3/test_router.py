@@ -8,11 +8,8 @@ import pytest
 from multidict import MultiDict, MultiDictProxy
 
 from lightningstor import errors
-from lightningstor.auth.access import Access
 from lightningstor_server.s3.params import Params
 from lightningstor_server.s3.router import Endpoint, route
-
-R, W = Access.READ, Access.WRITE
 
 
 def endpoint_of(method: str, target: str, headers: dict[str, str] | None = None) -> Endpoint:
@@ -22,34 +19,47 @@ def endpoint_of(method: str, target: str, headers: dict[str, str] | None = None)
 
 
 @pytest.mark.parametrize(
-    ("method", "target", "operation", "access"),
+    ("method", "target", "operation", "action"),
     [
-        ("GET", "/", "ListBuckets", None),
-        ("PUT", "/b", "CreateBucket", W),
-        ("DELETE", "/b", "DeleteBucket", W),
-        ("HEAD", "/b", "HeadBucket", R),
-        ("GET", "/b?location", "GetBucketLocation", R),
-        ("GET", "/b?list-type=2", "ListObjectsV2", R),
-        ("GET", "/b?uploads", "ListMultipartUploads", R),
-        ("GET", "/b?versioning", "GetBucketVersioning", R),
-        ("POST", "/b?delete", "DeleteObjects", W),
-        ("GET", "/b/k", "GetObject", R),
-        ("HEAD", "/b/k", "HeadObject", R),
-        ("PUT", "/b/k", "PutObject", W),
-        ("DELETE", "/b/k", "DeleteObject", W),
-        ("GET", "/b/k?tagging", "GetObjectTagging", R),
-        ("GET", "/b/k?attributes", "GetObjectAttributes", R),
-        ("POST", "/b/k?uploads", "CreateMultipartUpload", W),
-        ("GET", "/b/k?uploadId=u", "ListParts", R),
-        ("POST", "/b/k?uploadId=u", "CompleteMultipartUpload", W),
-        ("DELETE", "/b/k?uploadId=u", "AbortMultipartUpload", W),
+        ("GET", "/", "ListBuckets", "s3:ListAllMyBuckets"),
+        ("PUT", "/b", "CreateBucket", "s3:CreateBucket"),
+        ("DELETE", "/b", "DeleteBucket", "s3:DeleteBucket"),
+        ("HEAD", "/b", "HeadBucket", "s3:ListBucket"),
+        ("GET", "/b?location", "GetBucketLocation", "s3:GetBucketLocation"),
+        ("GET", "/b?list-type=2", "ListObjectsV2", "s3:ListBucket"),
+        ("GET", "/b?versions", "ListObjectVersions", "s3:ListBucketVersions"),
+        ("GET", "/b?uploads", "ListMultipartUploads", "s3:ListBucketMultipartUploads"),
+        ("GET", "/b?versioning", "GetBucketVersioning", "s3:GetBucketVersioning"),
+        ("GET", "/b?acl", "GetBucketAcl", "s3:GetBucketAcl"),
+        ("PUT", "/b?policy", "PutBucketPolicy", "s3:PutBucketPolicy"),
+        ("DELETE", "/b?policy", "DeleteBucketPolicy", "s3:DeleteBucketPolicy"),
+        ("GET", "/b?policyStatus", "GetBucketPolicyStatus", "s3:GetBucketPolicyStatus"),
+        ("DELETE", "/b?publicAccessBlock", "DeletePublicAccessBlock",
+         "s3:PutBucketPublicAccessBlock"),
+        ("PUT", "/b?ownershipControls", "PutBucketOwnershipControls",
+         "s3:PutBucketOwnershipControls"),
+        ("GET", "/b?cors", "GetBucketConfiguration", "s3:GetBucketCORS"),
+        ("POST", "/b?delete", "DeleteObjects", "s3:DeleteObject"),
+        ("GET", "/b/k", "GetObject", "s3:GetObject"),
+        ("GET", "/b/k?versionId=null", "GetObject", "s3:GetObjectVersion"),
+        ("HEAD", "/b/k", "HeadObject", "s3:GetObject"),
+        ("PUT", "/b/k", "PutObject", "s3:PutObject"),
+        ("PUT", "/b/k?acl", "PutObjectAcl", "s3:PutObjectAcl"),
+        ("DELETE", "/b/k", "DeleteObject", "s3:DeleteObject"),
+        ("DELETE", "/b/k?versionId=null", "DeleteObject", "s3:DeleteObjectVersion"),
+        ("GET", "/b/k?tagging", "GetObjectTagging", "s3:GetObjectTagging"),
+        ("GET", "/b/k?attributes", "GetObjectAttributes", "s3:GetObjectAttributes"),
+        ("POST", "/b/k?uploads", "CreateMultipartUpload", "s3:PutObject"),
+        ("GET", "/b/k?uploadId=u", "ListParts", "s3:ListMultipartUploadParts"),
+        ("POST", "/b/k?uploadId=u", "CompleteMultipartUpload", "s3:PutObject"),
+        ("DELETE", "/b/k?uploadId=u", "AbortMultipartUpload", "s3:AbortMultipartUpload"),
     ],
-)
-def test_each_endpoint_names_the_access_it_needs(
-    method: str, target: str, operation: str, access: Access | None
+)  # fmt: skip
+def test_each_endpoint_names_the_action_it_needs(
+    method: str, target: str, operation: str, action: str
 ) -> None:
     endpoint = endpoint_of(method, target)
-    assert (endpoint.operation, endpoint.access) == (operation, access)
+    assert (endpoint.operation, endpoint.action) == (operation, action)
 
 
 def test_parameters_are_parsed_into_the_endpoint() -> None:

@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 
 from lightningstor.auth.credentials import Credential
 from lightningstor.errors import StorageError
+from lightningstor.model import Owner
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor_server.ratelimit import FailedAuthLimiter
@@ -210,7 +211,7 @@ def door(
     offloader = Offloader(workers=2)
     store = ObjectStore.open(Path(tmp_path_factory.mktemp("prop")), offloader=offloader)
     for bucket in BUCKETS:
-        loop.run_until_complete(store.create_bucket(bucket, owner=KEY_ID))
+        loop.run_until_complete(store.create_bucket(bucket, owner=Owner(KEY_ID)))
     app = make_gateway(
         store,
         offloader=offloader,

@@ -42,7 +42,9 @@ def _request(method: str, target: str, headers: dict[str, str]) -> SignedRequest
 
 
 def _verify(req: SignedRequest, now: datetime) -> str:
-    return asyncio.run(verify(req, _lookup, now=now)).credential.access_key_id
+    credential = asyncio.run(verify(req, _lookup, now=now)).credential
+    assert credential is not None
+    return credential.access_key_id
 
 
 def test_aws_documented_get_object_example() -> None:
