@@ -38,19 +38,16 @@ def add_admin_parser(sub: Any) -> None:
         "admin", help="manage access keys (on a running daemon, or recover on a stopped one)"
     )
     what = admin.add_subparsers(dest="admin_command", required=True)
-    key = what.add_parser("key", help="create, list, show, disable, enable, grant, delete keys")
-    key.add_argument(
-        "--grpc", default="127.0.0.1:50051", metavar="HOST:PORT", help="daemon gRPC address"
+    key = _connecting(
+        what.add_parser("key", help="create, list, show, disable, enable, grant, delete keys")
     )
-    key.add_argument("--ca-file", type=Path, help="trust this CA (PEM) and use TLS")
-    key.add_argument("--access-key", help="admin access key id (default: $AWS_ACCESS_KEY_ID)")
-    key.add_argument("--secret-key", help="admin secret (default: $AWS_SECRET_ACCESS_KEY)")
-    key.add_argument("--credentials-file", type=Path, help="a root-credentials.env style file")
-    key.add_argument("--json", action="store_true", help="machine-readable output")
     action = key.add_subparsers(dest="key_command", required=True)
     create = action.add_parser("create", help="create a key; prints its secret once")
     create.add_argument("name")
     create.add_argument("--admin", action="store_true", help="may do everything")
+    create.add_argument(
+        "--canonical-id", default="", help="its canonical user id (default: derived from its id)"
+    )
     create.add_argument(
         "--grant",
         action="append",
@@ -70,6 +67,7 @@ def add_admin_parser(sub: Any) -> None:
     grant = action.add_parser("grant", help="replace a key's grants")
     grant.add_argument("access_key_id")
     grant.add_argument("grants", nargs="*", metavar="BUCKET=LEVEL")
+    _add_bucket_parsers(what)
     add_recover_parser(what)
     cert = what.add_parser("cert", help="write a self-signed certificate and key for development")
     cert.add_argument("--host", action="append", required=True, help="DNS name or IP (repeatable)")
@@ -77,6 +75,32 @@ def add_admin_parser(sub: Any) -> None:
         "--out", type=Path, default=Path("."), help="directory for tls.crt and tls.key"
     )
     cert.add_argument("--days", type=int, default=365)
+
+
+def _connecting(parser: Any) -> Any:
+    """The options every command that talks to a running daemon takes."""
+    parser.add_argument(
+        "--grpc", default="127.0.0.1:50051", metavar="HOST:PORT", help="daemon gRPC address"
+    )
+    parser.add_argument("--ca-file", type=Path, help="trust this CA (PEM) and use TLS")
+    parser.add_argument("--access-key", help="admin access key id (default: $AWS_ACCESS_KEY_ID)")
+    parser.add_argument("--secret-key", help="admin secret (default: $AWS_SECRET_ACCESS_KEY)")
+    parser.add_argument("--credentials-file", type=Path, help="a root-credentials.env style file")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _add_bucket_parsers(what: Any) -> None:
+    policy = _connecting(what.add_parser("policy", help="set, get or delete a bucket policy"))
+    action = policy.add_subparsers(dest="policy_command", required=True)
+    put = action.add_parser("set", help="replace a bucket's policy with FILE's (JSON; - is stdin)")
+    put.add_argument("bucket")
+    put.add_argument("file", type=Path)
+    for name in ("get", "delete"):
+        action.add_parser(name, help=f"{name} a bucket's policy").add_argument("bucket")
+    owner = _connecting(what.add_parser("owner", help="give a bucket to another key"))
+    owner.add_argument("bucket")
+    owner.add_argument("canonical_id", help="the new owner's canonical id (admin key show)")
 
 
 def run_admin(args: argparse.Namespace) -> int:
@@ -131,9 +155,16 @@ async def _key_command(args: argparse.Namespace, key_id: str, secret: str) -> in
     async with AdminClient(
         args.grpc, access_key_id=key_id, secret_access_key=secret, channel_credentials=tls
     ) as admin:
+        if args.admin_command != "key":
+            return await _bucket_command(args, admin)
         command = args.key_command
         if command == "create":
-            made = await admin.create(args.name, admin=args.admin, grants=_grants(args.grant))
+            made = await admin.create(
+                args.name,
+                admin=args.admin,
+                grants=_grants(args.grant),
+                canonical_id=args.canonical_id,
+            )
             _show([made.key], args.json, secret=made.secret_access_key)
         elif command == "list":
             _show(await admin.list(), args.json)
@@ -156,6 +187,24 @@ async def _key_command(args: argparse.Namespace, key_id: str, secret: str) -> in
     return 0
 
 
+async def _bucket_command(args: argparse.Namespace, admin: AdminClient) -> int:
+    if args.admin_command == "owner":
+        bucket = await admin.set_owner(args.bucket, args.canonical_id)
+        print(json.dumps({"bucket": bucket.name, "owner": bucket.owner, "name": bucket.owner_name}))
+        return 0
+    command = args.policy_command
+    if command == "set":
+        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
+        await admin.set_policy(args.bucket, text)
+        print(f"policy of {args.bucket} set")
+    elif command == "get":
+        print(await admin.get_policy(args.bucket))
+    else:
+        await admin.delete_policy(args.bucket)
+        print(f"policy of {args.bucket} deleted")
+    return 0
+
+
 def _show(keys: Sequence[pb.AccessKey], as_json: bool, *, secret: str | None = None) -> None:
     rows: list[dict[str, Any]] = [
         {
@@ -164,6 +213,7 @@ def _show(keys: Sequence[pb.AccessKey], as_json: bool, *, secret: str | None = N
             "active": k.active,
             "admin": k.admin,
             "grants": dict(k.grants),
+            "canonical_id": k.canonical_id,
             "created": datetime.datetime.fromtimestamp(
                 k.created_unix_nanos / 1e9, datetime.UTC
             ).isoformat(timespec="seconds"),
@@ -182,6 +232,8 @@ def _show(keys: Sequence[pb.AccessKey], as_json: bool, *, secret: str | None = N
             f"{row['access_key_id']:22} {row['name'][:20]:20} {row['active']!s:6} "
             f"{row['admin']!s:5} {row['created']:25} {grants}"
         )
+    if len(rows) == 1:
+        print(f"canonical id: {rows[0]['canonical_id']}")
     if secret is not None:
         print(f"secret access key (shown once): {secret}")
 

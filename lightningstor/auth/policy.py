@@ -95,12 +95,8 @@ _CONDITION_KEYS = frozenset(
     s3:DataAccessPointAccount s3:AccessPointNetworkOrigin s3:x-amz-object-ownership
 """)
 )
-_TAG_KEY_PREFIXES = (
-    "aws:principaltag/",
-    "aws:requesttag/",
-    "aws:resourcetag/",
-    "s3:existingobjecttag/",
-    "s3:requestobjecttag/",
+_TAG_KEY_PREFIXES = _words(
+    "aws:principaltag/ aws:requesttag/ aws:resourcetag/ s3:existingobjecttag/ s3:requestobjecttag/"
 )
 _VERSIONS = ("2012-10-17", "2008-10-17")
 _TOP_FIELDS = frozenset({"Version", "Id", "Statement"})
@@ -138,6 +134,9 @@ class Decision(Enum):
     ALLOW = "allow"
     DENY = "deny"
     NONE = "none"  # no statement applies: an implicit deny, which the caller's own grants may lift
+
+
+_EFFECTS = {"Allow": Decision.ALLOW, "Deny": Decision.DENY}
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,16 +304,14 @@ _COMPARE: dict[str, Callable[[str, str], bool]] = {
     **_ordered_family("Numeric", _number),
     **_ordered_family("Date", _seconds),
 }
-# Each negated operator is true when its positive one matches no policy value.
+# Each negated operator is true when its positive one (its name without "Not") matches no
+# policy value.
 _NEGATED = {
-    "StringNotEquals": "StringEquals",
-    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
-    "StringNotLike": "StringLike",
-    "NumericNotEquals": "NumericEquals",
-    "DateNotEquals": "DateEquals",
-    "ArnNotEquals": "ArnEquals",
-    "ArnNotLike": "ArnLike",
-    "NotIpAddress": "IpAddress",
+    name: name.replace("Not", "", 1)
+    for name in _words("""
+    StringNotEquals StringNotEqualsIgnoreCase StringNotLike NumericNotEquals DateNotEquals
+    ArnNotEquals ArnNotLike NotIpAddress
+""")
 }
 _OPERATORS = frozenset(_COMPARE) | frozenset(_NEGATED) | {"Null"}
 
@@ -380,9 +377,9 @@ def _statement(raw: object, bucket: str, principal_exists: Callable[[str], bool]
         raise MalformedPolicy("Statement ID (Sid) must be a string")
     if "Effect" not in raw:
         raise MalformedPolicy("Missing required field Effect")
-    effects = {"Allow": Decision.ALLOW, "Deny": Decision.DENY}
-    if raw["Effect"] not in effects:
-        raise MalformedPolicy(f"Invalid effect: {raw['Effect']}")
+    effect = _EFFECTS.get(raw["Effect"]) if isinstance(raw["Effect"], str) else None
+    if effect is None:
+        raise MalformedPolicy(f"Invalid effect: {json.dumps(raw['Effect'])}")
     principal_field, not_principal = _one_of(raw, "Principal", "NotPrincipal")
     action_field, not_action = _one_of(raw, "Action", "NotAction")
     resource_field, not_resource = _one_of(raw, "Resource", "NotResource")
@@ -395,7 +392,7 @@ def _statement(raw: object, bucket: str, principal_exists: Callable[[str], bool]
         _check_applicable(actions, resources)
     return Statement(
         sid=sid,
-        effect=effects[raw["Effect"]],
+        effect=effect,
         principals=_principals(raw[principal_field], principal_exists),
         not_principal=not_principal,
         actions=actions,
@@ -599,13 +596,10 @@ def _applies(
     statement: Statement, request: PolicyRequest, context: Mapping[str, Sequence[str]]
 ) -> bool:
     action = request.action.lower()
-    named = any(_names(g, request.principal) for g in statement.principals)
-    acted = any(_glob(pattern, action) for pattern in statement.actions)
-    reached = any(_glob(pattern, request.resource) for pattern in statement.resources)
     return (
-        named != statement.not_principal
-        and acted != statement.not_action
-        and reached != statement.not_resource
+        any(_names(g, request.principal) for g in statement.principals) != statement.not_principal
+        and any(_glob(p, action) for p in statement.actions) != statement.not_action
+        and any(_glob(p, request.resource) for p in statement.resources) != statement.not_resource
         and all(_holds(condition, context) for condition in statement.conditions)
     )
 
@@ -624,6 +618,8 @@ def _names(grantee: Grantee, principal: Principal) -> bool:
 def _holds(condition: Condition, context: Mapping[str, Sequence[str]]) -> bool:
     """One condition against the request's values of its key (AWS's documented semantics)."""
     values = context.get(condition.key) or ()
+    if isinstance(values, str):  # one value passed bare: not its characters
+        values = (values,)
     if condition.base == "Null":
         # Null "true" asks that the key be absent, "false" that it be present.
         return any((wanted == "true") == (not values) for wanted in condition.values)
@@ -659,9 +655,9 @@ _FIXING_KEYS = frozenset(
     aws:PrincipalOrgID aws:userid s3:DataAccessPointArn s3:DataAccessPointAccount
 """)
 )
-# AWS calls an IP condition fixed without saying how wide a block may be; we count a block
-# as confining only if it is at most a /8 (IPv4) or a /32 (IPv6), so the Internet in two
-# halves is still public.
+# AWS asks for "fixed values" without saying how wide an IP block may be. We are
+# conservative: a block confines only if it is no wider than a /8 (IPv4) or a /32 (IPv6),
+# so 0.0.0.0/0, ::/0 or the Internet in two halves is still public.
 _MIN_PREFIX = {4: 8, 6: 32}
 
 
@@ -676,7 +672,8 @@ def is_public(policy: Policy) -> bool:
 
 
 def _fixes_caller(condition: Condition) -> bool:
-    # Set qualifiers and IfExists let a request without the key through: they confine nobody.
+    # IfExists and ForAllValues let a request without the key through; ForAnyValue does not,
+    # but is left out too, as conservative as the IP blocks are.
     if condition.qualifier or condition.if_exists or condition.key not in _FIXING_KEYS:
         return False
     if condition.key == "aws:sourceip":

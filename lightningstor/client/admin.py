@@ -11,6 +11,7 @@ import grpc
 from lightningstor.client import ChannelOwner, translate_error
 from lightningstor.v1 import admin_pb2 as pb
 from lightningstor.v1 import admin_pb2_grpc as pb_grpc
+from lightningstor.v1 import storage_pb2
 
 ADMIN_SERVICE = f"/{pb.DESCRIPTOR.package}.AdminService/"
 
@@ -41,9 +42,16 @@ class AdminClient(ChannelOwner):
             raise translate_error(error) from error
 
     async def create(
-        self, name: str, *, admin: bool = False, grants: Mapping[str, str] | None = None
+        self,
+        name: str,
+        *,
+        admin: bool = False,
+        grants: Mapping[str, str] | None = None,
+        canonical_id: str = "",
     ) -> pb.AccessKeyWithSecret:
-        request = pb.CreateAccessKeyRequest(name=name, admin=admin, grants=dict(grants or {}))
+        request = pb.CreateAccessKeyRequest(
+            name=name, admin=admin, grants=dict(grants or {}), canonical_id=canonical_id
+        )
         reply: pb.AccessKeyWithSecret = await self._call("CreateAccessKey", request)
         return reply
 
@@ -76,3 +84,21 @@ class AdminClient(ChannelOwner):
 
     async def delete(self, access_key_id: str) -> None:
         await self._call("DeleteAccessKey", pb.DeleteAccessKeyRequest(access_key_id=access_key_id))
+
+    async def set_policy(self, bucket: str, policy: str) -> None:
+        """Replace ``bucket``'s policy (MalformedPolicy leaves the old one in place)."""
+        await self._call("SetBucketPolicy", pb.SetBucketPolicyRequest(bucket=bucket, policy=policy))
+
+    async def get_policy(self, bucket: str) -> str:
+        reply: pb.BucketPolicy = await self._call(
+            "GetBucketPolicy", pb.GetBucketPolicyRequest(bucket=bucket)
+        )
+        return reply.policy
+
+    async def delete_policy(self, bucket: str) -> None:
+        await self._call("DeleteBucketPolicy", pb.DeleteBucketPolicyRequest(bucket=bucket))
+
+    async def set_owner(self, bucket: str, canonical_id: str) -> storage_pb2.Bucket:
+        request = pb.SetBucketOwnerRequest(bucket=bucket, canonical_id=canonical_id)
+        reply: storage_pb2.Bucket = await self._call("SetBucketOwner", request)
+        return reply

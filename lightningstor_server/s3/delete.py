@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from lightningstor.auth.access import AccessRequest
 from lightningstor.blobs.checksums import BodyDigests
 from lightningstor.errors import BadDigest, InvalidRequest, StorageError
+from lightningstor_server.s3.authorization import condition_context
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.context import S3Call, may_bypass_governance
 from lightningstor_server.s3.documents import DeleteOutcome, DeleteResult, xml_response
@@ -68,7 +70,16 @@ def _check_integrity(headers: CIMultiDictProxy[str], body: bytes) -> None:
 
 
 async def _delete_one(call: S3Call, target: _Target, *, bypass: bool) -> DeleteOutcome:
+    action = "s3:DeleteObject" if target.version_id is None else "s3:DeleteObjectVersion"
+    access = AccessRequest(
+        action=action,
+        bucket=call.endpoint.bucket,
+        key=target.key,
+        context=condition_context(call.request, call.target, call.headers, call.caller),
+    )
     try:
+        # Each key is authorized on its own, as S3 does: a policy may allow some keys only.
+        await call.gateway.gatekeeper.check(call.caller, access)
         result = await call.store.delete_object(
             call.endpoint.bucket,
             target.key,

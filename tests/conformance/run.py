@@ -78,11 +78,11 @@ def _run(
     runner: Path, selection: Path | None, junit: Path, keyword: str | None, work: Path
 ) -> set[str] | None:
     """The ids of the tests that passed, or None when the suite could not run."""
-    daemon = Daemon(work / "data").start()
+    daemon = Daemon(work / "data", extra_env=PERMISSIVE).start()
     try:
-        alt_key, alt_secret = asyncio.run(_alt_key(daemon))
+        (main_key, main_secret), (alt_key, alt_secret) = asyncio.run(_suite_keys(daemon))
         command = [str(runner), "--host", "127.0.0.1", "--port", str(daemon.s3_port)]
-        command += ["--access", ACCESS_KEY, "--secret", SECRET_KEY]
+        command += ["--access", main_key, "--secret", main_secret]
         command += ["--alt-access", alt_key, "--alt-secret", alt_secret, "--junit", str(junit)]
         if selection is not None:
             command += ["--select", str(selection)]
@@ -98,12 +98,26 @@ def _run(
     return passing_tests(junit)
 
 
-async def _alt_key(daemon: Daemon) -> tuple[str, str]:
+async def _suite_keys(daemon: Daemon) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The suite's main user (an admin key) and its alt user (a key of its own, not admin),
+    named as its configuration names them: the tests compare owners' ids and names."""
     async with AdminClient(
         daemon.grpc_target, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
     ) as admin:
-        made = await admin.create("s3tests-alt")
-    return made.key.access_key_id, made.secret_access_key
+        made = [
+            await admin.create(name, admin=name == "s3tests-main", canonical_id=name)
+            for name in ("s3tests-main", "s3tests-alt")
+        ]
+    main, alt = ((m.key.access_key_id, m.secret_access_key) for m in made)
+    return main, alt
+
+
+# The suite assumes a server on which ACLs and public access can be turned on, as on RGW; our
+# defaults are AWS's (closed). These two operator settings open it (README "Conformance").
+PERMISSIVE = {
+    "LIGHTNINGSTOR_BLOCK_PUBLIC_ACCESS": "false",
+    "LIGHTNINGSTOR_LEGACY_BUCKET_DEFAULTS": "true",
+}
 
 
 def passing_tests(junit: Path) -> set[str]:

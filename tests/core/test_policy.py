@@ -100,6 +100,7 @@ def test_refuses_malformed_document(text: str, message: str) -> None:
         ({"Effect": None}, "Missing required field Effect"),
         ({"Effect": "allow"}, "Invalid effect"),
         ({"Effect": True}, "Invalid effect"),
+        ({"Effect": ["Allow"]}, "Invalid effect"),
         ({"Sid": 1}, "Sid"),
         ({"Principal": None}, "Missing required field Principal"),
         ({"NotPrincipal": "*"}, "both Principal and NotPrincipal"),
@@ -215,7 +216,7 @@ def test_refuses_actions_that_apply_to_none_of_the_resources(action: Any, resour
 
 
 @pytest.mark.parametrize(
-    ("fields"),
+    "fields",
     [
         {"Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "arn:aws:s3:::b"},
         {"Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]},
@@ -557,6 +558,11 @@ def test_condition_operators(
 def test_condition_keys_match_whatever_their_case() -> None:
     allow = when("StringEquals", "S3:Prefix", "logs/")
     assert decide(allow, context={"s3:PREFIX": ["logs/"]}) is Decision.ALLOW
+
+
+def test_a_bare_string_context_value_is_one_value() -> None:
+    allow = when("StringEquals", "s3:prefix", "logs/")
+    assert decide(allow, context={"s3:prefix": "logs/"}) is Decision.ALLOW
 
 
 def test_conditions_are_all_required_and_a_keys_values_are_alternatives() -> None:

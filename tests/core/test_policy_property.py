@@ -11,6 +11,7 @@ is implicitly denied".
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import ipaddress
 import json
@@ -57,10 +58,12 @@ SPELLINGS = {
 }
 REQUEST_VALUES = {
     PREFIX: ["logs/", "data/", "logs/2024/", "LOGS/", "10.1.2.3"],
-    SOURCE_IP: ["10.1.2.3", "10.255.0.1", "192.0.2.1", "11.0.0.1", "2001:db8::1"],
+    SOURCE_IP: [
+        *("10.1.2.3", "10.255.0.1", "192.0.2.1", "11.0.0.1"),
+        *("2001:db8::1", "2001:db9::1", "not-an-ip"),
+    ],
     SECURE: ["true", "false", "TRUE"],
 }
-REQUEST_VALUES[SOURCE_IP] += ["2001:db9::1", "not-an-ip"]
 STRING_VALUES: list[Any] = ["logs/", "logs/*", "data/", "LOGS/", "l?gs/", "10.1.2.3", "true"]
 IP_VALUES: list[Any] = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1", "0.0.0.0/0"]
 VALUES: dict[str, list[Any]] = {
@@ -333,3 +336,37 @@ def test_denies_decide_alone_and_only_deny(
         assert after is not Decision.DENY
         if evaluate(policy, request) is Decision.ALLOW:
             assert after is Decision.ALLOW
+
+
+FIELDS = [*sorted({"Sid", "Effect", "Condition", "Principal", "Action", "Resource"}), "Version"]
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=4)
+    | st.sampled_from(["*", "s3:GetObject", "arn:aws:s3:::b/*", "Allow", "AKA", "10.0.0.0/8"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from([*FIELDS, "AWS", "CanonicalUser", "StringEquals", "Null", "s3:prefix"]),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(DOCUMENTS, st.data())
+def test_parse_refuses_only_with_malformed_policy(
+    document: dict[str, Any], data: st.DataObject
+) -> None:
+    # Any field of a valid policy replaced by any JSON: accepted, or MalformedPolicy.
+    document = json.loads(json.dumps(document))
+    statement = data.draw(st.sampled_from(document["Statement"]))
+    field = data.draw(st.sampled_from(FIELDS))
+    (document if field == "Version" else statement)[field] = data.draw(JSON)
+    with contextlib.suppress(MalformedPolicy):
+        parse_policy(json.dumps(document), bucket=BUCKET)
