@@ -81,6 +81,7 @@ _OBJECT_ACL_ACTIONS = {
     WRITE_ACP: frozenset({"s3:putobjectacl", "s3:putobjectversionacl"}),
 }
 OBJECT_ACL_ACTIONS = frozenset().union(*_OBJECT_ACL_ACTIONS.values())
+_ACP_ACTIONS = _OBJECT_ACL_ACTIONS[READ_ACP] | _OBJECT_ACL_ACTIONS[WRITE_ACP]
 # What an owner keeps whatever its policy says, and what a bucket grant never covers.
 _LOCKOUT_PROOF = frozenset({"s3:getbucketpolicy", "s3:putbucketpolicy", "s3:deletebucketpolicy"})
 _OWNER_ONLY = frozenset(
@@ -220,12 +221,20 @@ def decide(
     restricted = block.restrict_public_buckets and policy is not None and is_public(policy)
     if (
         caller.admin
-        or is_owner
+        or (is_owner and not _objects_acl(request, bucket))
         or _granted(caller, bucket.name, action)
         or (said is Decision.ALLOW and not restricted)
     ):
         return Verdict.ALLOW
     return _acl_verdict(caller, request, bucket, block, obj)
+
+
+def _objects_acl(request: AccessRequest, bucket: BucketInfo) -> bool:
+    """Whether only the object's ACL decides, even for the bucket's owner: with ACLs on, an
+    object another key wrote is that key's, and its owner's ACL says who may read it or its ACL
+    (the bucket owner may still delete it, list it, or deny access by policy)."""
+    action = request.action.lower()
+    return bucket.acls_enabled and request.key is not None and action in OBJECT_ACL_ACTIONS
 
 
 def _acl_verdict(
@@ -242,6 +251,8 @@ def _acl_verdict(
         return _by_acl(caller, bucket.grants, _BUCKET_ACL_ACTIONS, action, block.ignore_public_acls)
     if obj is None:
         return Verdict.ASK_OBJECT
+    if caller.owner is not None and caller.owner.id == obj.owner.id and action in _ACP_ACTIONS:
+        return Verdict.ALLOW  # an object's owner may always read and change its ACL, as in S3
     return _by_acl(caller, obj.grants, _OBJECT_ACL_ACTIONS, action, block.ignore_public_acls)
 
 

@@ -64,9 +64,8 @@ def canned_acl(name: str, *, owner: Owner, bucket_owner: Owner) -> Acl:
             Grant(permission=READ_ACP, group=LOG_DELIVERY),
         ),
     }
-    grants = owner_acl(owner) + extra.get(name, ())
     # bucket-owner-* name the owner twice when the writer owns the bucket: once is enough.
-    return tuple(dict.fromkeys(grants))
+    return tuple(dict.fromkeys(owner_acl(owner) + extra.get(name, ())))
 
 
 def written_owner(bucket: BucketInfo, writer: Owner | None, canned: str | None) -> Owner:
@@ -80,15 +79,21 @@ def written_owner(bucket: BucketInfo, writer: Owner | None, canned: str | None) 
 
 
 def settable_acl(
-    bucket: BucketInfo, acl: Acl | None, settings: AccessSettings, *, on_bucket: bool = False
+    bucket: BucketInfo,
+    acl: Acl | None,
+    settings: AccessSettings,
+    *,
+    canned: str | None = None,
+    on_bucket: bool = False,
 ) -> Acl | None:
     """The ACL to store (None: the owner's full control), or AWS's refusal: with ACLs disabled
-    only the bucket owner's full control is accepted (and stored as nothing); a public ACL is
-    refused under BlockPublicAcls."""
+    only bucket-owner-full-control (canned, or as grants) is accepted, and stored as nothing
+    ("Troubleshooting" of S3 Object Ownership); a public ACL is refused under BlockPublicAcls."""
     if acl is None:
         return None
     if not bucket.acls_enabled:
-        if not owner_only(acl, bucket.owner):
+        named_other = canned is not None and canned != BUCKET_OWNER_FULL_CONTROL
+        if named_other or not owner_only(acl, bucket.owner):
             raise AccessControlListNotSupported(resource=bucket.name)
         return None
     if settings.block(bucket).block_public_acls and is_public_acl(acl):
@@ -116,5 +121,6 @@ def check_ownership_change(bucket: BucketInfo, ownership: str) -> None:
 
 def visible_acl(acl: Acl | None, owner: Owner) -> Acl:
     """The grants GetBucketAcl/GetObjectAcl show: with ACLs disabled or none set, the owner's
-    full control."""
-    return acl if acl is not None else owner_acl(owner)
+    full control. Group grants come first, as RGW lists them (clients read them by position)."""
+    grants = acl if acl is not None else owner_acl(owner)
+    return tuple(sorted(grants, key=lambda g: not g.group))

@@ -146,9 +146,10 @@ async def requested_acl(call: S3Call, *, owner: Owner, bucket_owner: Owner) -> A
 async def written_acl(call: S3Call, bucket: BucketInfo) -> ObjectAcl:
     """Who owns the object a write creates and its ACL (PutObject, CopyObject,
     CreateMultipartUpload), as the bucket's Object Ownership and public access block allow."""
-    owner = written_owner(bucket, call.owner, canned_name(call.headers))
+    canned = canned_name(call.headers)
+    owner = written_owner(bucket, call.owner, canned)
     acl = await header_acl(call, owner=owner, bucket_owner=bucket.owner)
-    return ObjectAcl(owner=owner, acl=settable_acl(bucket, acl, call.access))
+    return ObjectAcl(owner=owner, acl=settable_acl(bucket, acl, call.access, canned=canned))
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -161,7 +162,8 @@ async def handle_get_bucket_acl(call: S3Call) -> web.StreamResponse:
 async def handle_put_bucket_acl(call: S3Call) -> web.StreamResponse:
     bucket = await call.bucket()
     acl = await requested_acl(call, owner=bucket.owner, bucket_owner=bucket.owner)
-    stored = settable_acl(bucket, acl, call.access, on_bucket=True)
+    canned = canned_name(call.headers)
+    stored = settable_acl(bucket, acl, call.access, canned=canned, on_bucket=True)
     await call.store.set_bucket_acl(bucket.name, stored)
     return web.Response()
 
@@ -181,7 +183,7 @@ async def handle_put_object_acl(call: S3Call) -> web.StreamResponse:
     key, version = call.endpoint.key, call.params.version_id
     head = await call.store.head_object(bucket.name, key, version_id=version)
     acl = await requested_acl(call, owner=head.owner or bucket.owner, bucket_owner=bucket.owner)
-    stored = settable_acl(bucket, acl, call.access)
+    stored = settable_acl(bucket, acl, call.access, canned=canned_name(call.headers))
     changed = await call.store.set_object_acl(bucket.name, key, stored, version_id=version)
     return web.Response(headers=_version_header(changed))
 

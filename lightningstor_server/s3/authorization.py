@@ -10,6 +10,7 @@ from multidict import CIMultiDictProxy
 
 from lightningstor.auth.access import AccessRequest, Caller, base_context
 from lightningstor.errors import AccessDenied
+from lightningstor.model import BucketInfo
 from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor_server.s3.router import Endpoint
 from lightningstor_server.s3.target import RequestTarget
@@ -55,7 +56,7 @@ async def authorize(
         return
     context = condition_context(request, target, headers, caller)
     if endpoint.operation in _PER_KEY:
-        await gatekeeper.bucket(endpoint.bucket)
+        bucket = await gatekeeper.bucket(endpoint.bucket)
     else:
         access = AccessRequest(
             action=endpoint.action,
@@ -63,13 +64,22 @@ async def authorize(
             key=endpoint.key or None,
             context=context,
         )
-        await gatekeeper.check(caller, access, endpoint.params.version_id)
+        bucket = await gatekeeper.check(caller, access, endpoint.params.version_id)
+    _expected_owner(headers.get("x-amz-expected-bucket-owner"), bucket)
     source = endpoint.params.copy_source
     if source is not None:
         version = endpoint.params.copy_source_version
         action = "s3:GetObject" if version is None else "s3:GetObjectVersion"
         read = AccessRequest(action=action, bucket=source[0], key=source[1], context=context)
-        await gatekeeper.check(caller, read, version)
+        source_bucket = await gatekeeper.check(caller, read, version)
+        _expected_owner(headers.get("x-amz-source-expected-bucket-owner"), source_bucket)
+
+
+def _expected_owner(expected: str | None, bucket: BucketInfo) -> None:
+    """x-amz-expected-bucket-owner: a request meant for someone else's bucket is refused, as
+    S3 refuses it (so a recreated name cannot receive data meant for the old bucket)."""
+    if expected is not None and expected != bucket.owner.id:
+        raise AccessDenied(resource=bucket.name)
 
 
 def condition_context(

@@ -58,9 +58,11 @@ async def _new_bucket_access(call: S3Call, owner: Owner) -> BucketAccess:
     asked = object_ownership_header(call.headers.get("x-amz-object-ownership"))
     access = call.access.new_bucket(asked)
     acl = await header_acl(call, owner=owner, bucket_owner=owner)
-    enforced = access.ownership == BUCKET_OWNER_ENFORCED
-    if enforced and acl is not None and not owner_only(acl, owner):
-        raise InvalidBucketAclWithObjectOwnership(resource=call.endpoint.bucket)
+    if access.ownership == BUCKET_OWNER_ENFORCED:
+        # x-amz-acl: private is how many tools create every bucket: it changes nothing here.
+        if acl is not None and not owner_only(acl, owner):
+            raise InvalidBucketAclWithObjectOwnership(resource=call.endpoint.bucket)
+        return access
     draft = BucketInfo(
         name=call.endpoint.bucket,
         created_ns=0,

@@ -99,14 +99,14 @@ def _run(
 
 
 async def _suite_keys(daemon: Daemon) -> tuple[tuple[str, str], tuple[str, str]]:
-    """The suite's main user (an admin key) and its alt user (a key of its own, not admin),
-    named as its configuration names them: the tests compare owners' ids and names."""
+    """The suite's main and alt users: two keys that are not admin (each owns what it creates,
+    as two AWS accounts do), named as the suite's configuration names them: the tests compare
+    owners' ids and names."""
     async with AdminClient(
         daemon.grpc_target, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
     ) as admin:
         made = [
-            await admin.create(name, admin=name == "s3tests-main", canonical_id=name)
-            for name in ("s3tests-main", "s3tests-alt")
+            await admin.create(name, canonical_id=name) for name in ("s3tests-main", "s3tests-alt")
         ]
     main, alt = ((m.key.access_key_id, m.secret_access_key) for m in made)
     return main, alt
