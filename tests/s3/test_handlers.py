@@ -22,6 +22,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from lightningstor.auth.access import AccessSettings
 from lightningstor.auth.credentials import Credential
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
@@ -78,7 +79,7 @@ class Door:
 
 
 @asynccontextmanager
-async def serving(path: Path) -> AsyncIterator[Door]:
+async def serving(path: Path, access: AccessSettings | None = None) -> AsyncIterator[Door]:
     offloader = Offloader(workers=2)
     store = await offloader.run(ObjectStore.open, path, offloader=offloader)
     app = make_gateway(
@@ -87,6 +88,7 @@ async def serving(path: Path) -> AsyncIterator[Door]:
         region="us-east-1",
         lookup=_lookup,
         limiter=FailedAuthLimiter(failures=0),
+        access=access,
     )
     client: TestClient[Any, Any] = TestClient(TestServer(app.build()))
     await client.start_server()
