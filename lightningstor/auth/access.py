@@ -276,7 +276,14 @@ def _by_acl(
             continue
         if not _grantee(caller, grant.user, grant.group):
             continue
-        if grant.permission == FULL_CONTROL or action in actions.get(grant.permission, ()):
+        # FULL_CONTROL is the four permissions together, nothing more (not DeleteBucket, not
+        # the bucket's policy or its public access block: those stay the owner's).
+        granted = (
+            frozenset().union(*actions.values())
+            if grant.permission == FULL_CONTROL
+            else actions.get(grant.permission, frozenset())
+        )
+        if action in granted:
             return Verdict.ALLOW
     return Verdict.DENY
 

@@ -35,6 +35,21 @@ class Gatekeeper:
             raise NoSuchBucket(resource=name)
         return bucket
 
+    async def has_policy(self, *names: str) -> bool:
+        """Whether any of these buckets has a policy: only then are a request's condition keys
+        read (building them for every request showed in small-op profiles)."""
+        return any([(await self.bucket(name)).policy for name in names])
+
+    async def may_bypass_governance(self, caller: Caller, bucket: str, key: str) -> bool:
+        """Whether ``caller`` holds s3:BypassGovernanceRetention on the object: admins and the
+        bucket's owner do, and whoever its policy allows it (a key's grant never does)."""
+        access = AccessRequest(action="s3:BypassGovernanceRetention", bucket=bucket, key=key)
+        info = await self.store.buckets.get(bucket)
+        return info is not None and (
+            decide(caller, access, info, self.settings, ObjectAcl(owner=info.owner))
+            is Verdict.ALLOW
+        )
+
     def may_create(self, caller: Caller) -> None:
         """Raise AccessDenied unless ``caller`` may create buckets (and own them)."""
         if caller.owner is None:

@@ -151,9 +151,11 @@ async def enforce(method: str, caller: Caller, message: Any, gatekeeper: Gatekee
     if needs.creates:
         gatekeeper.may_create(core)
     for ask in needs.asks(message):
-        context = {
-            **base_context(core, source_ip=caller.source_ip, secure=caller.secure),
-            **{k: [v] for k, v in ask.context},
-        }
+        context = {}
+        if await gatekeeper.has_policy(ask.bucket):  # condition keys only matter to a policy
+            context = {
+                **base_context(core, source_ip=caller.source_ip, secure=caller.secure),
+                **{k: [v] for k, v in ask.context},
+            }
         access = AccessRequest(action=ask.action, bucket=ask.bucket, key=ask.key, context=context)
         await gatekeeper.check(core, access, ask.version_id)

@@ -108,11 +108,18 @@ def current_caller() -> Caller:
         raise AccessDenied("The call carries no verified identity.") from None
 
 
-def may_bypass_governance(asked: bool) -> bool:
+async def may_bypass_governance(
+    asked: bool, gatekeeper: Gatekeeper | None, bucket: str, key: str
+) -> bool:
     """Whether a call that asks to bypass GOVERNANCE retention (``bypass_governance_retention``)
-    may: admin keys only, as in the S3 door (a bucket grant is not the
-    s3:BypassGovernanceRetention permission). Asked by anyone else, the lock simply holds."""
-    return asked and current_caller().admin
+    may: it holds s3:BypassGovernanceRetention, decided as in the S3 door (admins, the bucket's
+    owner, a policy; never a grant). Asked by anyone else, the lock simply holds."""
+    if not asked:
+        return False
+    caller = current_caller()
+    if gatekeeper is None:
+        return caller.admin
+    return await gatekeeper.may_bypass_governance(caller.core, bucket, key)
 
 
 def caller_key_id() -> str:

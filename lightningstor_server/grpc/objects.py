@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
 from lightningstor.errors import BadDigest, IncompleteBody, InvalidArgument
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
@@ -39,8 +40,9 @@ _ACCEPTED = ((WRITE_ACCEPTED_KEY, "1"),)
 
 
 class ObjectServicer(pb_grpc.ObjectServiceServicer):
-    def __init__(self, *, store: ObjectStore) -> None:
+    def __init__(self, *, store: ObjectStore, gatekeeper: Gatekeeper | None = None) -> None:
         self._store = store
+        self._gatekeeper = gatekeeper
 
     async def WriteObject(
         self, request_iterator: AsyncIterator[pb.WriteObjectRequest], context: Context
@@ -99,7 +101,9 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             request.bucket,
             request.key,
             version_id=parse_version_id(request.version_id),
-            bypass_governance=may_bypass_governance(request.bypass_governance_retention),
+            bypass_governance=await may_bypass_governance(
+                request.bypass_governance_retention, self._gatekeeper, request.bucket, request.key
+            ),
         )
         return pb.DeleteObjectResponse(
             existed=result.existed,
@@ -197,7 +201,9 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             request.key,
             retention,
             version_id=parse_version_id(request.version_id),
-            bypass_governance=may_bypass_governance(request.bypass_governance_retention),
+            bypass_governance=await may_bypass_governance(
+                request.bypass_governance_retention, self._gatekeeper, request.bucket, request.key
+            ),
         )
         return render_object(head)
 

@@ -79,7 +79,9 @@ async def start_grpc_door(
     uploads = store.uploads
     buckets = BucketServicer(store=store, access=gatekeeper.settings)
     pb_grpc.add_BucketServiceServicer_to_server(buckets, server)  # type: ignore[no-untyped-call]
-    pb_grpc.add_ObjectServiceServicer_to_server(ObjectServicer(store=store), server)  # type: ignore[no-untyped-call]
+    pb_grpc.add_ObjectServiceServicer_to_server(
+        ObjectServicer(store=store, gatekeeper=gatekeeper), server
+    )  # type: ignore[no-untyped-call]
     admin_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(credentials=credentials, gatekeeper=gatekeeper), server
     )  # type: ignore[no-untyped-call]

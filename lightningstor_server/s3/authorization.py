@@ -54,7 +54,10 @@ async def authorize(
     if endpoint.operation == "CreateBucket":
         gatekeeper.may_create(caller)
         return
-    context = condition_context(request, target, headers, caller)
+    source = endpoint.params.copy_source
+    names = (endpoint.bucket,) if source is None else (endpoint.bucket, source[0])
+    policed = await gatekeeper.has_policy(*names)
+    context = condition_context(request, target, headers, caller) if policed else {}
     if endpoint.operation in _PER_KEY:
         bucket = await gatekeeper.bucket(endpoint.bucket)
     else:
@@ -66,7 +69,6 @@ async def authorize(
         )
         bucket = await gatekeeper.check(caller, access, endpoint.params.version_id)
     _expected_owner(headers.get("x-amz-expected-bucket-owner"), bucket)
-    source = endpoint.params.copy_source
     if source is not None:
         version = endpoint.params.copy_source_version
         action = "s3:GetObject" if version is None else "s3:GetObjectVersion"

@@ -82,9 +82,9 @@ def caller_of(auth: AuthResult) -> Caller:
     return ANONYMOUS_CALLER if auth.credential is None else auth.credential.caller
 
 
-def may_bypass_governance(call: S3Call) -> bool:
-    """Whether the request asks to bypass GOVERNANCE retention and its caller may: admin keys
-    only (a bucket grant is not the s3:BypassGovernanceRetention permission). Asked by
-    anyone else, the lock simply holds."""
+async def may_bypass_governance(call: S3Call, key: str) -> bool:
+    """Whether the request asks to bypass GOVERNANCE retention and its caller may (it holds
+    s3:BypassGovernanceRetention: see Gatekeeper). Asked by anyone else, the lock holds."""
     asked = call.headers.get("x-amz-bypass-governance-retention", "").lower() == "true"
-    return asked and call.caller.admin
+    gatekeeper = call.gateway.gatekeeper
+    return asked and await gatekeeper.may_bypass_governance(call.caller, call.endpoint.bucket, key)

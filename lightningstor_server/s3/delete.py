@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -69,17 +70,17 @@ def _check_integrity(headers: CIMultiDictProxy[str], body: bytes) -> None:
             raise BadDigest(resource=CHECKSUM_PREFIX + algorithm)
 
 
-async def _delete_one(call: S3Call, target: _Target, *, bypass: bool) -> DeleteOutcome:
+async def _delete_one(
+    call: S3Call, target: _Target, context: Mapping[str, Sequence[str]]
+) -> DeleteOutcome:
     action = "s3:DeleteObject" if target.version_id is None else "s3:DeleteObjectVersion"
     access = AccessRequest(
-        action=action,
-        bucket=call.endpoint.bucket,
-        key=target.key,
-        context=condition_context(call.request, call.target, call.headers, call.caller),
+        action=action, bucket=call.endpoint.bucket, key=target.key, context=context
     )
     try:
         # Each key is authorized on its own, as S3 does: a policy may allow some keys only.
         await call.gateway.gatekeeper.check(call.caller, access)
+        bypass = await may_bypass_governance(call, target.key)
         result = await call.store.delete_object(
             call.endpoint.bucket,
             target.key,
@@ -98,7 +99,7 @@ async def handle_delete_objects(call: S3Call) -> web.StreamResponse:
     await call.gateway.io.run(_check_integrity, call.headers, body)
     targets, quiet = await call.gateway.io.run(parse_delete, body)
     await call.store.head_bucket(call.endpoint.bucket)
-    bypass = may_bypass_governance(call)
-    outcomes = [await _delete_one(call, target, bypass=bypass) for target in targets]
+    context = condition_context(call.request, call.target, call.headers, call.caller)
+    outcomes = [await _delete_one(call, target, context) for target in targets]
     # Quiet: only the failures are reported.
     return xml_response(DeleteResult([o for o in outcomes if o.code or not quiet]))

@@ -159,7 +159,7 @@ async def handle_delete_object(call: S3Call) -> web.StreamResponse:
         call.endpoint.bucket,
         call.endpoint.key,
         version_id=call.params.version_id,
-        bypass_governance=may_bypass_governance(call),
+        bypass_governance=await may_bypass_governance(call, call.endpoint.key),
     )
     headers = {}
     if result.version_id is not None:

@@ -117,7 +117,7 @@ async def handle_put_object_retention(call: S3Call) -> web.StreamResponse:
         call.endpoint.key,
         retention,
         version_id=call.params.version_id,
-        bypass_governance=may_bypass_governance(call),
+        bypass_governance=await may_bypass_governance(call, call.endpoint.key),
     )
     return web.Response()
 

@@ -235,3 +235,18 @@ def test_new_buckets_are_made_as_aws_makes_them_unless_the_operator_says_otherwi
     legacy = AccessSettings(legacy_bucket_defaults=True).new_bucket()
     assert (legacy.ownership, legacy.public_access_block) == ("", None)
     assert AccessSettings().new_bucket(OBJECT_WRITER).ownership == OBJECT_WRITER
+
+
+def test_full_control_is_the_four_permissions_and_nothing_more() -> None:
+    full = (Grant(permission=FULL_CONTROL, user=OTHER),)
+    info = bucket(acl=full, ownership=OBJECT_WRITER)
+    for action in ("s3:ListBucket", "s3:PutObject", "s3:GetBucketAcl", "s3:PutBucketAcl"):
+        assert decide(key(OTHER), ask(action, None), info, OPEN) is Verdict.ALLOW
+    for action in (
+        "s3:DeleteBucket",
+        "s3:PutBucketPolicy",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutBucketOwnershipControls",
+        "s3:BypassGovernanceRetention",
+    ):
+        assert decide(key(OTHER), ask(action, None), info, OPEN) is Verdict.DENY
