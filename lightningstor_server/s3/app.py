@@ -34,6 +34,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from lightningstor.auth.access import AccessSettings
 from lightningstor.auth.identities import Identities
 from lightningstor.errors import (
+    AccessDenied,
     AuthError,
     EntityTooLarge,
     InternalError,
@@ -264,7 +265,12 @@ class S3App:
                     request[_PREFLIGHT] = (endpoint, None)
                     return endpoint, None
         auth = await self._authenticate(request, target) if signed else anonymous(headers)
-        endpoint = route(request.method, target.routed_path, target.query, headers)
+        try:
+            endpoint = route(request.method, target.routed_path, target.query, headers)
+        except StorageError:
+            if auth.credential is None:  # nobody learns which sub-resources exist unsigned
+                raise AccessDenied() from None
+            raise
         if endpoint.operation == "PostObject":
             raise InvalidRequest(
                 "A POST to a bucket is a browser form upload, authenticated by the policy it "

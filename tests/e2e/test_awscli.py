@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, aws_env
+from tests.daemon import Daemon, aws_env, boto3_client
 
 VENV_AWS = str(Path(sys.executable).with_name("aws"))
 
@@ -79,14 +79,26 @@ def test_curl_unsigned_get_is_refused(daemon: Daemon) -> None:
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("curl is not installed")
-    done = subprocess.run(
-        [curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{daemon.endpoint}/any/object"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    assert done.stdout == "403"
+    s3 = boto3_client(daemon)
+    s3.create_bucket(Bucket="curl-private")
+    s3.put_object(Bucket="curl-private", Key="object", Body=b"private")
+    s3.close()
+
+    def status_of(path: str) -> str:
+        done = subprocess.run(
+            [curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{daemon.endpoint}{path}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout
+
+    # Unsigned is anonymous: refused by every private bucket; a missing bucket is missing.
+    assert status_of("/curl-private/object") == "403"
+    assert status_of("/curl-private") == "403"
+    assert status_of("/") == "403"
+    assert status_of("/no-such-bucket/object") == "404"
 
 
 def test_wrong_secret_is_refused(daemon: Daemon) -> None:

@@ -354,3 +354,17 @@ def test_public_acls_get_the_errors_aws_gives_under_bucket_owner_enforced(
         Bucket=bucket, Key="public", Body=b"x", ACL="public-read"
     )
     assert error_of(put) == ("AccessControlListNotSupported", 400)
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    everyone = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'
+    for attempt in (
+        lambda: s3.copy_object(
+            Bucket=bucket, Key="copy", CopySource=f"{bucket}/plain", GrantRead=everyone
+        ),
+        lambda: s3.put_object_acl(Bucket=bucket, Key="plain", ACL="private"),
+        lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read"),
+    ):
+        assert error_of(attempt) == ("AccessControlListNotSupported", 400)
+    # Nothing was written by the refusals.
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])].count(
+        "copy"
+    ) == 0

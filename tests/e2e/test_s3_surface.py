@@ -269,8 +269,6 @@ ABSENT_CONFIGURATIONS = [
     ("get_object_lock_configuration", "ObjectLockConfigurationNotFoundError"),
     ("get_bucket_website", "NoSuchWebsiteConfiguration"),
     ("get_bucket_replication", "ReplicationConfigurationNotFoundError"),
-    ("get_bucket_ownership_controls", "OwnershipControlsNotFoundError"),
-    ("get_public_access_block", "NoSuchPublicAccessBlockConfiguration"),
 ]
 
 
@@ -284,6 +282,11 @@ def test_absent_configurations_answer_as_aws(
 
 
 def test_default_configurations(s3: Any, bucket: str) -> None:
+    # New buckets are made as AWS makes them since April 2023: ACLs off, public access blocked.
+    controls = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]
+    assert controls["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert set(block.values()) == {True} and len(block) == 4
     versioning = s3.get_bucket_versioning(Bucket=bucket)
     assert "Status" not in versioning
     acl = s3.get_bucket_acl(Bucket=bucket)
@@ -301,7 +304,7 @@ def test_default_configurations(s3: Any, bucket: str) -> None:
     [
         lambda s3, b: s3.delete_bucket_cors(Bucket=b),
         lambda s3, b: s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": []}),
-        lambda s3, b: s3.put_object_acl(Bucket=b, Key="k", ACL="private"),
+        lambda s3, b: s3.delete_bucket_website(Bucket=b),
     ],
 )
 def test_configuration_writes_are_not_implemented(s3: Any, bucket: str, call: Any) -> None:
@@ -424,7 +427,6 @@ def test_flexible_checksums_verified_stored_returned(
         {"ServerSideEncryption": "AES256"},
         {"StorageClass": "GLACIER"},
         {"WebsiteRedirectLocation": "/elsewhere"},
-        {"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
     ],
 )
 def test_copy_refuses_features_it_would_not_honour(
