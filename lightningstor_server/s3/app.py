@@ -70,6 +70,7 @@ from lightningstor_server.s3.authentication import (
 from lightningstor_server.s3.authorization import authorize
 from lightningstor_server.s3.context import Gateway, S3Call, caller_of
 from lightningstor_server.s3.error_reply import error_response
+from lightningstor_server.s3.errors import CorsNotEnabled, PreflightWithoutOrigin
 from lightningstor_server.s3.post import handle_post_object
 from lightningstor_server.s3.presign import query_headers
 from lightningstor_server.s3.router import Endpoint, route
@@ -257,6 +258,10 @@ class S3App:
             return request[_PREFLIGHT]
         target = self.target(request)
         headers = self.headers(request)
+        if request.method == "OPTIONS":
+            # A CORS preflight carries no credentials (browsers never sign it), so it is
+            # answered before authentication, as S3 answers it for a bucket without CORS.
+            raise CorsNotEnabled() if "Origin" in request.headers else PreflightWithoutOrigin()
         signed = claims_a_signature("Authorization" in request.headers, target)
         if request.method == "POST" and not signed:
             with contextlib.suppress(StorageError):

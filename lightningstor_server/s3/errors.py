@@ -74,6 +74,22 @@ class NotImplementedByServer(e.InvalidInput, S3Error):
     )
 
 
+class PreflightWithoutOrigin(e.InvalidInput, S3Error):
+    """An OPTIONS request (a CORS preflight) without an Origin header, answered as S3 does."""
+
+    code = "BadRequest"
+    http_status = 400
+    default_message = "Insufficient information. Origin request header needed."
+
+
+class CorsNotEnabled(e.AuthError, S3Error):
+    """A CORS preflight: no bucket here has a CORS configuration, so none is allowed."""
+
+    code = "AccessForbidden"
+    http_status = 403
+    default_message = "CORSResponse: CORS is not enabled for this bucket."
+
+
 class InvalidDigest(e.IntegrityError, S3Error):
     code = "InvalidDigest"
     http_status = 400

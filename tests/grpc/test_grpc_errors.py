@@ -60,7 +60,7 @@ def test_the_s3_only_errors_carry_their_status_beside_their_code() -> None:
         if isinstance(c, type) and c.__module__ == s3_errors.__name__
     ]
     s3_only = [c for c in moved if issubclass(c, s3_errors.S3Error) and c is not s3_errors.S3Error]
-    assert len(s3_only) == 10
+    assert len(s3_only) == 12
     for cls in s3_only:
         assert "code" in vars(cls) and "http_status" in vars(cls), cls
         assert http_status_of(cls()) == cls.http_status

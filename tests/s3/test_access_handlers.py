@@ -198,3 +198,15 @@ def test_grants_name_keys_by_canonical_id_and_refuse_what_they_cannot_resolve(
         assert await anonymous(d, "GET", "/acl/k") == (403, "AccessDenied")
 
     run(tmp_path, scenario, AccessSettings(block_public_access=False, legacy_bucket_defaults=True))
+
+
+def test_a_cors_preflight_is_answered_before_authentication(tmp_path: Path) -> None:
+    async def scenario(d: Door) -> None:
+        await d.call("PUT", "/cors")
+        response = await d.client.request("OPTIONS", "/cors/k")
+        assert (response.status, code_of(await response.read())) == (400, "BadRequest")
+        headers = {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"}
+        response = await d.client.request("OPTIONS", "/cors/k", headers=headers)
+        assert (response.status, code_of(await response.read())) == (403, "AccessForbidden")
+
+    run(tmp_path, scenario, AccessSettings())
