@@ -184,6 +184,7 @@ _BY_OPERATION: dict[str, tuple[_Parser, ...]] = {
     "HeadObject": (_read_part, _version),
     "DeleteObject": (_version,),
     "GetObjectAcl": (_version,),
+    "PutObjectAcl": (_version,),
     "GetObjectTagging": (_version,),
     "GetObjectAttributes": (_version,),
     "GetObjectRetention": (_version,),

@@ -210,3 +210,19 @@ def test_a_cors_preflight_is_answered_before_authentication(tmp_path: Path) -> N
         assert (response.status, code_of(await response.read())) == (403, "AccessForbidden")
 
     run(tmp_path, scenario, AccessSettings())
+
+
+def test_an_acl_is_set_on_the_version_named(tmp_path: Path) -> None:
+    async def scenario(d: Door) -> None:
+        await d.call("PUT", "/ver")
+        enabled = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+        await d.call("PUT", "/ver?versioning", enabled)
+        old = (await d.call("PUT", "/ver/k", b"one"))[1]["x-amz-version-id"]
+        await d.call("PUT", "/ver/k", b"two")
+        public = {"x-amz-acl": "public-read"}
+        assert (await d.call("PUT", f"/ver/k?acl&versionId={old}", headers=public))[0] == 200
+        assert b"AllUsers" in (await d.call("GET", f"/ver/k?acl&versionId={old}"))[2]
+        assert b"AllUsers" not in (await d.call("GET", "/ver/k?acl"))[2]
+        assert await anonymous(d, "GET", "/ver/k") == (403, "AccessDenied")
+
+    run(tmp_path, scenario, AccessSettings(block_public_access=False, legacy_bucket_defaults=True))
