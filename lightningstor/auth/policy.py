@@ -15,89 +15,45 @@ Guide, "Blocking public access to your Amazon S3 storage: the meaning of public"
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 import json
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
 
+from lightningstor.auth.conditions import (
+    COMPARE,
+    NEGATED,
+    OPERATORS,
+    binary,
+    date,
+    glob,
+    has_wildcard,
+    network,
+    number,
+)
+from lightningstor.auth.vocabulary import (
+    ANY_LEVEL,
+    CONDITION_KEYS,
+    OBJECT_LEVEL,
+    S3_ACTIONS,  # the policy language's, re-exported for callers of this module
+    TAG_KEY_PREFIXES,
+    words,
+)
 from lightningstor.errors import MalformedPolicy
 
-_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = [
+    "ANONYMOUS",
+    "S3_ACTIONS",
+    "Decision",
+    "Policy",
+    "PolicyRequest",
+    "Principal",
+    "evaluate",
+    "is_public",
+    "parse_policy",
+]
 
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-# --- the vocabulary ---------------------------------------------------------------------------
-_OBJECT_ACTIONS = _words("""
-    AbortMultipartUpload BypassGovernanceRetention DeleteObject DeleteObjectTagging
-    DeleteObjectVersion DeleteObjectVersionTagging GetObject GetObjectAcl GetObjectAttributes
-    GetObjectLegalHold GetObjectRetention GetObjectTagging GetObjectTorrent GetObjectVersion
-    GetObjectVersionAcl GetObjectVersionAttributes GetObjectVersionTagging
-    GetObjectVersionTorrent ListMultipartUploadParts ObjectOwnerOverrideToBucketOwner PutObject
-    PutObjectAcl PutObjectLegalHold PutObjectRetention PutObjectTagging PutObjectVersionAcl
-    PutObjectVersionTagging ReplicateDelete ReplicateObject ReplicateTags RestoreObject
-""")
-_BUCKET_ACTIONS = _words("""
-    CreateBucket DeleteBucket DeleteBucketOwnershipControls DeleteBucketPolicy
-    DeleteBucketWebsite GetAccelerateConfiguration GetAnalyticsConfiguration GetBucketAcl
-    GetBucketCORS GetBucketLocation GetBucketLogging GetBucketNotification
-    GetBucketObjectLockConfiguration GetBucketOwnershipControls GetBucketPolicy
-    GetBucketPolicyStatus GetBucketPublicAccessBlock GetBucketRequestPayment GetBucketTagging
-    GetBucketVersioning GetBucketWebsite GetEncryptionConfiguration
-    GetIntelligentTieringConfiguration GetInventoryConfiguration GetLifecycleConfiguration
-    GetMetricsConfiguration GetReplicationConfiguration ListBucket ListBucketMultipartUploads
-    ListBucketVersions PutAccelerateConfiguration PutAnalyticsConfiguration PutBucketAcl
-    PutBucketCORS PutBucketLogging PutBucketNotification PutBucketObjectLockConfiguration
-    PutBucketOwnershipControls PutBucketPolicy PutBucketPublicAccessBlock
-    PutBucketRequestPayment PutBucketTagging PutBucketVersioning PutBucketWebsite
-    PutEncryptionConfiguration PutIntelligentTieringConfiguration PutInventoryConfiguration
-    PutLifecycleConfiguration PutMetricsConfiguration PutReplicationConfiguration
-""")
-# Service- and account-level actions name no bucket or object; AWS wants Resource "*" for
-# them, we accept any resource rather than guess which ARN a client meant.
-_ANY_RESOURCE_ACTIONS = _words("""
-    GetAccountPublicAccessBlock ListAccessPoints ListAllMyBuckets PutAccountPublicAccessBlock
-""")
-
-
-def _s3(names: Sequence[str]) -> frozenset[str]:
-    return frozenset(f"s3:{name.lower()}" for name in names)
-
-
-_OBJECT_LEVEL = _s3(_OBJECT_ACTIONS)
-_ANY_LEVEL = _s3(_ANY_RESOURCE_ACTIONS)
-S3_ACTIONS: frozenset[str] = _OBJECT_LEVEL | _s3(_BUCKET_ACTIONS) | _ANY_LEVEL
-
-_CONDITION_KEYS = frozenset(
-    key.lower()
-    for key in _words("""
-    aws:SourceIp aws:SecureTransport aws:CurrentTime aws:EpochTime aws:UserAgent aws:Referer
-    aws:userid aws:username aws:PrincipalType aws:PrincipalAccount aws:SourceVpce aws:SourceVpc
-    aws:RequestedRegion aws:TokenIssueTime aws:MultiFactorAuthPresent aws:MultiFactorAuthAge
-    aws:PrincipalArn aws:TagKeys aws:ViaAWSService aws:CalledVia aws:PrincipalOrgID
-    aws:SourceArn aws:SourceOwner aws:SourceAccount
-    s3:prefix s3:delimiter s3:max-keys s3:x-amz-acl s3:x-amz-grant-read s3:x-amz-grant-write
-    s3:x-amz-grant-read-acp s3:x-amz-grant-write-acp s3:x-amz-grant-full-control
-    s3:x-amz-copy-source s3:x-amz-metadata-directive s3:x-amz-server-side-encryption
-    s3:x-amz-server-side-encryption-aws-kms-key-id s3:x-amz-storage-class
-    s3:x-amz-content-sha256 s3:VersionId s3:LocationConstraint s3:authType s3:signatureversion
-    s3:signatureAge s3:TlsVersion s3:RequestObjectTagKeys s3:object-lock-mode
-    s3:object-lock-retain-until-date s3:object-lock-remaining-retention-days
-    s3:object-lock-legal-hold s3:ResourceAccount s3:DataAccessPointArn
-    s3:DataAccessPointAccount s3:AccessPointNetworkOrigin s3:x-amz-object-ownership
-""")
-)
-_TAG_KEY_PREFIXES = _words(
-    "aws:principaltag/ aws:requesttag/ aws:resourcetag/ s3:existingobjecttag/ s3:requestobjecttag/"
-)
 _VERSIONS = ("2012-10-17", "2008-10-17")
 _TOP_FIELDS = frozenset({"Version", "Id", "Statement"})
 _STATEMENT_FIELDS = frozenset(
@@ -108,7 +64,6 @@ _ARN_PREFIX = "arn:aws:s3:::"
 # Only the forms a bucket policy may name a user by; roles, sessions and services have no
 # meaning here, so naming one is refused instead of never matching.
 _IAM_ARN = re.compile(r"arn:aws:iam::(?P<account>[^:/]+):(?:root|user/(?:[^:]*/)?(?P<user>[^:/]+))")
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 _INVALID_JSON = "This policy contains invalid Json"
 _INVALID_PRINCIPAL = "Invalid principal in policy"
@@ -189,131 +144,6 @@ class Statement:
 class Policy:
     text: str  # as submitted: GetBucketPolicy returns it byte for byte
     statements: tuple[Statement, ...]
-
-
-# --- matching primitives ----------------------------------------------------------------------
-def _glob(pattern: str, text: str) -> bool:
-    """``*`` matches any run (``/`` included), ``?`` one character; no other metacharacter.
-
-    Greedy with one backtrack point, so a hostile pattern costs O(len(pattern) * len(text))
-    at worst, never the exponential time of a naive recursive or regex match.
-    """
-    p = t = 0
-    star, resume = -1, 0
-    while t < len(text):
-        if p < len(pattern) and pattern[p] == "*":
-            star, resume = p, t
-            p += 1
-        elif p < len(pattern) and pattern[p] in ("?", text[t]):
-            p += 1
-            t += 1
-        elif star >= 0:
-            p, resume = star + 1, resume + 1
-            t = resume
-        else:
-            return False
-    return all(c == "*" for c in pattern[p:])
-
-
-def _has_wildcard(text: str) -> bool:
-    return "*" in text or "?" in text
-
-
-def _number(text: str) -> float | None:
-    if not _NUMBER.fullmatch(text):
-        return None
-    value = float(text)
-    return value if abs(value) != float("inf") else None
-
-
-def _date(text: str) -> datetime | None:
-    """ISO 8601 (a missing zone is UTC) or epoch seconds, as AWS's Date operators take."""
-    try:
-        if _NUMBER.fullmatch(text):
-            return datetime.fromtimestamp(float(text), tz=UTC)
-        moment = datetime.fromisoformat(text)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _binary(text: str) -> bytes | None:
-    try:
-        return base64.b64decode(text, validate=True)
-    except ValueError:  # binascii.Error, and non-ASCII text
-        return None
-
-
-def _network(text: str) -> _IPNetwork | None:
-    try:
-        # Host bits are tolerated (10.1.2.3/8 means 10.0.0.0/8), as AWS does.
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return None
-
-
-def _in_network(policy_value: str, request_value: str) -> bool:
-    network = _network(policy_value)
-    try:
-        address = ipaddress.ip_address(request_value)
-    except ValueError:
-        return False
-    return network is not None and address in network
-
-
-def _seconds(text: str) -> float | None:
-    moment = _date(text)
-    return None if moment is None else moment.timestamp()
-
-
-def _ordered(
-    parse: Callable[[str], Any], test: Callable[[Any, Any], Any]
-) -> Callable[[str, str], bool]:
-    """A comparison of the request's value with the policy's; unparsable never matches."""
-
-    def compare(policy_value: str, request_value: str) -> bool:
-        wanted, got = parse(policy_value), parse(request_value)
-        return wanted is not None and got is not None and bool(test(got, wanted))
-
-    return compare
-
-
-def _ordered_family(
-    family: str, parse: Callable[[str], float | None]
-) -> dict[str, Callable[[str, str], bool]]:
-    tests: dict[str, Callable[[float, float], bool]] = {
-        "Equals": operator.eq,
-        "LessThan": operator.lt,
-        "LessThanEquals": operator.le,
-        "GreaterThan": operator.gt,
-        "GreaterThanEquals": operator.ge,
-    }
-    return {family + name: _ordered(parse, test) for name, test in tests.items()}
-
-
-# The positive operators: (policy value, request value) -> match.
-_COMPARE: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": operator.eq,
-    "StringEqualsIgnoreCase": lambda want, got: want.casefold() == got.casefold(),
-    "StringLike": _glob,
-    "Bool": lambda want, got: want == got.lower(),
-    "BinaryEquals": _ordered(_binary, operator.eq),
-    "IpAddress": _in_network,
-    "ArnEquals": _glob,
-    "ArnLike": _glob,
-    **_ordered_family("Numeric", _number),
-    **_ordered_family("Date", _seconds),
-}
-# Each negated operator is true when its positive one (its name without "Not") matches no
-# policy value.
-_NEGATED = {
-    name: name.replace("Not", "", 1)
-    for name in _words("""
-    StringNotEquals StringNotEqualsIgnoreCase StringNotLike NumericNotEquals DateNotEquals
-    ArnNotEquals ArnNotLike NotIpAddress
-""")
-}
-_OPERATORS = frozenset(_COMPARE) | frozenset(_NEGATED) | {"Null"}
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -464,8 +294,8 @@ def _action(value: str) -> str:
     if not pattern.startswith("s3:") or pattern == "s3:":
         raise MalformedPolicy(_INVALID_ACTION)
     known = (
-        any(_glob(pattern, action) for action in S3_ACTIONS)
-        if _has_wildcard(pattern)
+        any(glob(pattern, action) for action in S3_ACTIONS)
+        if has_wildcard(pattern)
         else pattern in S3_ACTIONS
     )
     if not known:
@@ -479,7 +309,7 @@ def _resource(value: str, bucket: str) -> str:
     if not value.startswith(_ARN_PREFIX):
         raise MalformedPolicy(_INVALID_RESOURCE)
     # A bucket's policy may only speak of that bucket and its objects.
-    if not _glob(value[len(_ARN_PREFIX) :].split("/", 1)[0], bucket):
+    if not glob(value[len(_ARN_PREFIX) :].split("/", 1)[0], bucket):
         raise MalformedPolicy(_INVALID_RESOURCE)
     return value
 
@@ -492,12 +322,12 @@ def _check_applicable(actions: tuple[str, ...], resources: tuple[str, ...]) -> N
 
 def _may_apply(action: str, resource: str) -> bool:
     # Wildcard actions are not expanded: any of them may be the one that applies.
-    if resource == "*" or _has_wildcard(action) or action in _ANY_LEVEL:
+    if resource == "*" or has_wildcard(action) or action in ANY_LEVEL:
         return True
     path = resource[len(_ARN_PREFIX) :]
     # A bucket ARN has no "/"; a wildcard without one ("b*") may still reach the objects.
-    if action in _OBJECT_LEVEL:
-        return "/" in path or _has_wildcard(path)
+    if action in OBJECT_LEVEL:
+        return "/" in path or has_wildcard(path)
     return "/" not in path
 
 
@@ -530,7 +360,7 @@ def _operator(name: str) -> tuple[str, str, bool]:
     base = rest.removesuffix("IfExists")
     valid = (
         qualifier in ("", "ForAllValues", "ForAnyValue")
-        and base in _OPERATORS
+        and base in OPERATORS
         and not (if_exists and base == "Null")
     )
     if not valid:
@@ -540,8 +370,8 @@ def _operator(name: str) -> tuple[str, str, bool]:
 
 def _condition_key(key: str) -> str:
     lowered = key.lower()
-    tagged = any(lowered.startswith(p) and len(lowered) > len(p) for p in _TAG_KEY_PREFIXES)
-    if lowered not in _CONDITION_KEYS and not tagged:
+    tagged = any(lowered.startswith(p) and len(lowered) > len(p) for p in TAG_KEY_PREFIXES)
+    if lowered not in CONDITION_KEYS and not tagged:
         raise MalformedPolicy("Policy has an invalid condition key")
     return lowered
 
@@ -567,15 +397,15 @@ def _condition_value(name: str, base: str, value: object) -> str:
 
 def _value_fits(base: str, text: str) -> bool:
     if base.startswith("Numeric"):
-        return _number(text) is not None
+        return number(text) is not None
     if base.startswith("Date"):
-        return _date(text) is not None
+        return date(text) is not None
     if base in ("Bool", "Null"):
         return text.lower() in ("true", "false")
     if base == "BinaryEquals":
-        return _binary(text) is not None
+        return binary(text) is not None
     if base.endswith("IpAddress"):
-        return _network(text) is not None
+        return network(text) is not None
     return True
 
 
@@ -598,8 +428,8 @@ def _applies(
     action = request.action.lower()
     return (
         any(_names(g, request.principal) for g in statement.principals) != statement.not_principal
-        and any(_glob(p, action) for p in statement.actions) != statement.not_action
-        and any(_glob(p, request.resource) for p in statement.resources) != statement.not_resource
+        and any(glob(p, action) for p in statement.actions) != statement.not_action
+        and any(glob(p, request.resource) for p in statement.resources) != statement.not_resource
         and all(_holds(condition, context) for condition in statement.conditions)
     )
 
@@ -623,10 +453,10 @@ def _holds(condition: Condition, context: Mapping[str, Sequence[str]]) -> bool:
     if condition.base == "Null":
         # Null "true" asks that the key be absent, "false" that it be present.
         return any((wanted == "true") == (not values) for wanted in condition.values)
-    negated = condition.base in _NEGATED
+    negated = condition.base in NEGATED
     if not values:
         return _holds_absent(condition, negated=negated)
-    compare = _COMPARE[_NEGATED.get(condition.base, condition.base)]
+    compare = COMPARE[NEGATED.get(condition.base, condition.base)]
     # Per request value: does it match any of the policy's values (the policy's list is ORed)?
     matched = [any(compare(want, got) for want in condition.values) for got in values]
     if condition.qualifier == "ForAllValues":
@@ -650,7 +480,7 @@ def _holds_absent(condition: Condition, *, negated: bool) -> bool:
 # Keys that, fixed to a value, confine a statement to known callers ("the meaning of public").
 _FIXING_KEYS = frozenset(
     key.lower()
-    for key in _words("""
+    for key in words("""
     aws:SourceIp aws:SourceArn aws:SourceVpc aws:SourceVpce aws:SourceOwner aws:SourceAccount
     aws:PrincipalOrgID aws:userid s3:DataAccessPointArn s3:DataAccessPointAccount
 """)
@@ -679,10 +509,10 @@ def _fixes_caller(condition: Condition) -> bool:
     if condition.key == "aws:sourceip":
         return condition.base == "IpAddress" and all(map(_narrow, condition.values))
     return condition.base in ("StringEquals", "ArnEquals") and not any(
-        map(_has_wildcard, condition.values)
+        map(has_wildcard, condition.values)
     )
 
 
 def _narrow(value: str) -> bool:
-    network = _network(value)
-    return network is not None and network.prefixlen >= _MIN_PREFIX[network.version]
+    block = network(value)
+    return block is not None and block.prefixlen >= _MIN_PREFIX[block.version]
