@@ -40,7 +40,7 @@ from bench.report import Report
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.kv import Batch
 from lightningstor.meta.records import RefRecord, encode_object, encode_ref
-from lightningstor.model import VERSIONING_ENABLED, ObjectHead
+from lightningstor.model import VERSIONING_ENABLED, ObjectHead, Owner
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 
@@ -61,8 +61,8 @@ async def _seed(store: ObjectStore) -> ObjectHead:
     async def one() -> AsyncIterator[bytes]:
         yield b"listing benchmark object"
 
-    await store.create_bucket(BUCKET, owner="bench")
-    await store.create_bucket(VERSIONED, owner="bench")
+    await store.create_bucket(BUCKET, owner=Owner("bench"))
+    await store.create_bucket(VERSIONED, owner=Owner("bench"))
     await store.set_versioning(VERSIONED, VERSIONING_ENABLED)
     return await store.put_object(BUCKET, "seed", one())
 

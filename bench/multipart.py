@@ -43,6 +43,7 @@ from bench.common import (
     rounds,
 )
 from bench.report import Report
+from lightningstor.model import Owner
 from lightningstor.objects.multipart import CompletedPart
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
@@ -101,7 +102,7 @@ async def _many_parts(store: ObjectStore, parts: int) -> float:
     """Seconds the completion of a ``parts``-part upload takes (the uploads are not timed)."""
     uploads = store.uploads
     uploads.min_part_bytes = 1
-    await store.create_bucket("bench-parts", owner="bench")
+    await store.create_bucket("bench-parts", owner=Owner("bench"))
     upload = await uploads.create("bench-parts", "object")
     semaphore = asyncio.Semaphore(32)
 
