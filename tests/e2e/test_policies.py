@@ -363,3 +363,38 @@ def _admin_policy(daemon: Daemon, *args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
     return done.stdout.rstrip("\n")
+
+
+def test_an_admin_gives_a_bucket_to_another_key(daemon: Daemon) -> None:
+    reader_id, reader_secret = new_key(daemon, "new-owner")
+    admin = boto3_client(daemon)
+    admin.create_bucket(Bucket="handed-over")
+    reader = s3_as(daemon, reader_id, reader_secret)
+    with pytest.raises(ClientError) as raised:
+        reader.put_object(Bucket="handed-over", Key="k", Body=b"x")
+    assert error_of(raised) == ("AccessDenied", 403)
+
+    async def canonical_id() -> str:
+        async with AdminClient(
+            daemon.grpc_target, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
+        ) as client:
+            return (await client.show(reader_id)).canonical_id
+
+    owner = asyncio.run(canonical_id())
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "lightningstor_server.cli", "admin", "owner",
+            "--grpc", daemon.grpc_target, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
+            "handed-over", owner,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout) == {"bucket": "handed-over", "owner": owner, "name": "new-owner"}
+    reader.put_object(Bucket="handed-over", Key="k", Body=b"x")
+    assert reader.get_bucket_acl(Bucket="handed-over")["Owner"]["ID"] == owner
+    assert "handed-over" in [b["Name"] for b in reader.list_buckets()["Buckets"]]
+    reader.close()
+    admin.close()
