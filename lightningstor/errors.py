@@ -16,7 +16,8 @@ codes. Errors only S3 has (its URI, header, form and XML refusals) live in the S
     │                          IsDeleteMarker (a 405 in S3),
     │                          InvalidRequest, InvalidPartNumber, InvalidPart, InvalidPartOrder,
     │                          EntityTooSmall, EntityTooLarge, MetadataTooLarge,
-    │                          MalformedPolicy, MalformedACLError, AccessControlListNotSupported,
+    │                          InvalidTag, MalformedPolicy, MalformedACLError,
+    │                          AccessControlListNotSupported,
     │                          InvalidBucketAclWithObjectOwnership, UnresolvableGrantByEmailAddress
     ├── IntegrityError ....... BadDigest, XAmzContentSHA256Mismatch, IncompleteBody
     ├── PreconditionFailed / NotModified
@@ -287,6 +288,13 @@ class InvalidBucketAclWithObjectOwnership(InvalidInput):
 class UnresolvableGrantByEmailAddress(InvalidInput):
     code = "UnresolvableGrantByEmailAddress"
     default_message = "The e-mail address you provided does not match any account on record."
+
+
+class InvalidTag(InvalidInput):
+    """A tag set S3 would refuse: too many tags, a key or value too long, a key twice."""
+
+    code = "InvalidTag"
+    default_message = "The TagSet you have provided is invalid."
 
 
 class MetadataTooLarge(InvalidInput):

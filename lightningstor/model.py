@@ -162,6 +162,7 @@ class BucketInfo:
     acl: Acl | None = None  # None: the owner's full control only
     policy: str = ""  # the bucket policy as submitted ("" = none)
     public_access_block: PublicAccessBlock | None = None
+    tags: Mapping[str, str] | None = None  # None: no tag set (NoSuchTagSet)
 
     @property
     def acls_enabled(self) -> bool:
@@ -211,6 +212,7 @@ class ObjectHead:
     legal_hold: bool = False
     owner: Owner | None = None  # None: written before owners existed (the bucket's owner)
     acl: Acl | None = None  # None: the owner's full control only
+    tags: Mapping[str, str] = field(default_factory=dict)  # in the order they were set
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -217,14 +217,15 @@ def decide(
     said = Decision.NONE if policy is None else evaluate(policy, _as_policy(caller, request))
     if said is Decision.DENY and not ((is_owner or caller.admin) and action in _LOCKOUT_PROOF):
         return Verdict.DENY
-    block = settings.block(bucket)
-    restricted = block.restrict_public_buckets and policy is not None and is_public(policy)
     if (
         caller.admin
         or (is_owner and not _objects_acl(request, bucket))
         or _granted(caller, bucket.name, action)
-        or (said is Decision.ALLOW and not restricted)
     ):
+        return Verdict.ALLOW
+    block = settings.block(bucket)
+    restricted = block.restrict_public_buckets and policy is not None and is_public(policy)
+    if said is Decision.ALLOW and not restricted:
         return Verdict.ALLOW
     return _acl_verdict(caller, request, bucket, block, obj)
 

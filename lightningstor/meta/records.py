@@ -89,6 +89,7 @@ def encode_bucket(record: BucketRecord) -> bytes:
             **({"acl": encode_acl(info.acl)} if info.acl is not None else {}),
             **({"policy": info.policy} if info.policy else {}),
             **({"pab": _encode_pab(pab)} if pab is not None else {}),
+            **({"tags": list(info.tags.items())} if info.tags is not None else {}),
         }
     )
 
@@ -106,6 +107,7 @@ def decode_bucket(name: str, raw: bytes) -> BucketRecord:
         acl=decode_acl(data["acl"]) if "acl" in data else None,
         policy=data.get("policy", ""),
         public_access_block=_decode_pab(data["pab"]) if "pab" in data else None,
+        tags=dict(data["tags"]) if "tags" in data else None,
     )
     return BucketRecord(info=info, state=data["state"])
 
@@ -187,6 +189,7 @@ def encode_object(head: ObjectHead) -> bytes:
             **({"hold": True} if head.legal_hold else {}),
             **({"own": [head.owner.id, head.owner.name]} if head.owner else {}),
             **({"acl": encode_acl(head.acl)} if head.acl is not None else {}),
+            **({"tags": list(head.tags.items())} if head.tags else {}),
             "size": head.size,
             "md5": head.md5_hex,
             "etag": head.etag,
@@ -225,6 +228,7 @@ def decode_object(bucket: str, key: str, raw: bytes) -> ObjectHead:
         legal_hold=data.get("hold", False),
         owner=Owner(*data["own"]) if "own" in data else None,
         acl=decode_acl(data["acl"]) if "acl" in data else None,
+        tags=dict(data.get("tags", ())),  # [key, value] pairs, in order
     )
 
 
@@ -370,6 +374,7 @@ class UploadRecord:
     protection: Protection = field(default_factory=Protection)  # for the completed version
     owner: Owner | None = None  # who the completed object belongs to (None: older records)
     acl: Acl | None = None  # the completed object's ACL (None: its owner's full control)
+    tags: dict[str, str] = field(default_factory=dict)  # the completed object's tags
     # "active"; "closing" while a completion or abort works, so that part uploads which read
     # the record as active fail their expectation instead of landing after the final listing.
     state: str = "active"
@@ -392,6 +397,7 @@ def encode_upload(record: UploadRecord) -> bytes:
             ),
             **({"own": [record.owner.id, record.owner.name]} if record.owner else {}),
             **({"acl": encode_acl(record.acl)} if record.acl is not None else {}),
+            **({"tags": list(record.tags.items())} if record.tags else {}),
             "state": record.state,
         }
     )
@@ -408,6 +414,7 @@ def decode_upload(raw: bytes) -> UploadRecord:
         protection=decode_protection(data.get("lock", {})),  # absent before object lock
         owner=Owner(*data["own"]) if "own" in data else None,
         acl=decode_acl(data["acl"]) if "acl" in data else None,
+        tags=dict(data.get("tags", ())),
         state=data["state"],
     )
 

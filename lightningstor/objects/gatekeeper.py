@@ -9,6 +9,8 @@ prefix), as S3 answers; anyone else learns nothing but 403.
 
 from __future__ import annotations
 
+import dataclasses
+
 from lightningstor.auth.access import (
     AccessRequest,
     AccessSettings,
@@ -16,11 +18,18 @@ from lightningstor.auth.access import (
     Verdict,
     decide,
 )
-from lightningstor.errors import AccessDenied, NoSuchBucket, NoSuchKey, NoSuchVersion
+from lightningstor.errors import (
+    AccessDenied,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchVersion,
+    StorageError,
+)
 from lightningstor.model import BucketInfo, ObjectAcl
 from lightningstor.objects.store import ObjectStore
 
 _READS = frozenset({"s3:getobject", "s3:getobjectversion"})
+_EXISTING_TAG = "s3:existingobjecttag/"
 
 
 class Gatekeeper:
@@ -63,6 +72,7 @@ class Gatekeeper:
         """Raise unless ``caller`` may do ``access`` (reading the object's ACL when only it
         could allow); the bucket as it was decided on."""
         bucket = await self.bucket(access.bucket)
+        access = await self._with_object_tags(access, bucket, version_id)
         verdict = decide(caller, access, bucket, self.settings)
         if verdict is Verdict.ASK_OBJECT:
             assert access.key is not None
@@ -77,6 +87,20 @@ class Gatekeeper:
         if access.key is not None and access.action.lower() in _READS:
             await self._raise_if_missing(caller, access, bucket, version_id)
         raise AccessDenied(resource=access.key or access.bucket)
+
+    async def _with_object_tags(
+        self, access: AccessRequest, bucket: BucketInfo, version_id: str | None
+    ) -> AccessRequest:
+        """``access`` with the object's tags as s3:ExistingObjectTag/<key>, read only when the
+        bucket's policy tests them (one more read, for those buckets alone)."""
+        if access.key is None or _EXISTING_TAG not in bucket.policy.lower():
+            return access
+        try:
+            head = await self.store.head_object(bucket.name, access.key, version_id=version_id)
+        except StorageError:
+            return access  # a missing object has no tags; its own answer comes later
+        tags = {f"s3:ExistingObjectTag/{k}": [v] for k, v in head.tags.items()}
+        return dataclasses.replace(access, context={**access.context, **tags})
 
     async def _raise_if_missing(
         self, caller: Caller, access: AccessRequest, bucket: BucketInfo, version_id: str | None

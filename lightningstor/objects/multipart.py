@@ -65,6 +65,7 @@ from lightningstor.model import (
 from lightningstor.objects.commits import Commits, active_bucket
 from lightningstor.objects.limits import MAX_PART_NUMBER
 from lightningstor.objects.names import validate_key, validate_metadata
+from lightningstor.objects.tags import check_tags
 from lightningstor.objects.versions import check_lockable
 
 if TYPE_CHECKING:  # the store builds its uploads; it is imported for its type only
@@ -146,6 +147,7 @@ class MultipartUploads:
         checksum_type: str = "",
         protection: Protection | None = None,
         acl: ObjectAcl | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> UploadInfo:
         """Raises NoSuchBucket, KeyTooLongError/InvalidArgument, InvalidRequest (an unknown
         algorithm, or a checksum type the algorithm cannot have). ``protection`` is the lock
@@ -167,6 +169,7 @@ class MultipartUploads:
             protection=protection or Protection(),
             owner=acl.owner if acl else None,
             acl=acl.acl if acl else None,
+            tags=check_tags((tags or {}).items()),
         )
 
         async def attempt(unit: WriteUnit) -> None:
@@ -345,6 +348,7 @@ class MultipartUploads:
                 part_checksums=tuple(p.checksums for p in chosen) if object_checksums else (),
                 owner=record.owner,
                 acl=record.acl,
+                tags=record.tags,
             )
             upload_key = ks.upload_key(bucket, key, upload_id)
 

@@ -103,6 +103,7 @@ from lightningstor.objects.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.objects.names import validate_bucket_name, validate_key, validate_metadata
 from lightningstor.objects.stats import StoreStats
 from lightningstor.objects.stats import gather as gather_stats
+from lightningstor.objects.tags import MAX_BUCKET_TAGS, check_tags
 from lightningstor.objects.version_listing import list_versions_page
 from lightningstor.objects.versions import (
     check_default_retention,
@@ -327,6 +328,11 @@ class ObjectStore:
             name, lambda info: dataclasses.replace(info, owner=owner, acl=None)
         )
 
+    async def set_bucket_tags(self, name: str, tags: Mapping[str, str] | None) -> BucketInfo:
+        """Replace the bucket's tag set (None: remove it). Raises InvalidTag."""
+        tagged = None if tags is None else check_tags(tags.items(), limit=MAX_BUCKET_TAGS)
+        return await self._change_bucket(name, lambda info: dataclasses.replace(info, tags=tagged))
+
     async def set_public_access_block(
         self, name: str, block: PublicAccessBlock | None
     ) -> BucketInfo:
@@ -475,10 +481,11 @@ class ObjectStore:
         preconditions: Preconditions | None = None,
         protection: Protection | None = None,
         acl: ObjectAcl | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectHead:
         """Stream ``body`` into a new object version and make it visible atomically; the
         version as placed (its version id, its lock). ``acl`` is its owner and ACL (None: the
-        bucket owner's, as for objects written before owners existed).
+        bucket owner's, as for objects written before owners existed); ``tags`` its tag set.
 
         Raises NoSuchBucket, InvalidArgument/KeyTooLongError, BadDigest,
         XAmzContentSHA256Mismatch, IncompleteBody, EntityTooLarge, PreconditionFailed,
@@ -488,6 +495,7 @@ class ObjectStore:
         headers = headers or ContentHeaders()
         user_metadata = dict(user_metadata or {})
         validate_metadata(headers, user_metadata)
+        tagged = check_tags((tags or {}).items())
         expect = expect or BodyExpectations()
         pre = preconditions or Preconditions()
         # A small body is read whole first (the commit checks the bucket); a larger one only
@@ -496,13 +504,15 @@ class ObjectStore:
         if small is not None:
             verify_body(small, expect, key)
             head = _new_head(bucket, key, small, headers, user_metadata, inline=small.data)
-            return await self._commit_object(_with_acl(head, acl), pre, None, protection)
+            head = dataclasses.replace(_with_acl(head, acl), tags=tagged)
+            return await self._commit_object(head, pre, None, protection)
         await self.bucket_record(bucket)
         staged = await self.stage_body(body, expect)
         try:
             verify_body(staged, expect, key)
             head = _new_head(bucket, key, staged, headers, user_metadata, inline=None)
-            return await self._commit_object(_with_acl(head, acl), pre, staged, protection)
+            head = dataclasses.replace(_with_acl(head, acl), tags=tagged)
+            return await self._commit_object(head, pre, staged, protection)
         finally:
             # Shielded: a cancelled request (client gone) must still remove its staged file.
             await asyncio.shield(self.io.run(self.blobs.discard, staged))
@@ -552,14 +562,16 @@ class ObjectStore:
         preconditions: Preconditions | None = None,
         protection: Protection | None = None,
         acl: ObjectAcl | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> tuple[ObjectHead, ObjectHead]:
         """Make ``target`` (bucket, key) a copy of ``source`` (its current version, or
         ``source_version``), sharing its blobs: no bytes move. The source version and the new
         one, as placed.
 
         ``replace`` gives new headers and metadata (S3's REPLACE directive); otherwise they are
-        copied. Raises NoSuchBucket, NoSuchKey, InvalidRequest (a copy onto itself that changes
-        nothing), PreconditionFailed (source or target conditions).
+        copied; so are the source's tags unless ``tags`` replaces them (S3's tagging directive).
+        Raises NoSuchBucket, NoSuchKey, InvalidRequest (a copy onto itself that changes
+        nothing), PreconditionFailed (source or target conditions), InvalidTag.
         """
         (src_bucket, src_key), (dst_bucket, dst_key) = source, target
         validate_key(dst_key)
@@ -572,6 +584,7 @@ class ObjectStore:
             )
         if replace is not None:
             validate_metadata(replace[0], replace[1])
+        new_tags = None if tags is None else check_tags(tags.items())
 
         async def attempt(unit: WriteUnit) -> tuple[ObjectHead, ObjectHead]:
             # The source must still be the version read (the commit expects it): its
@@ -592,6 +605,7 @@ class ObjectStore:
                 legal_hold=False,
                 owner=acl.owner if acl else None,
                 acl=acl.acl if acl else None,
+                tags=src.tags if new_tags is None else new_tags,
             )
             placed = await self._commits.replace_object(
                 unit, head, preconditions or Preconditions(), protection=protection
@@ -855,6 +869,25 @@ class ObjectStore:
             key,
             version_id,
             lambda head: dataclasses.replace(head, acl=acl),
+            needs_lock=False,
+        )
+
+    async def set_object_tags(
+        self,
+        bucket: str,
+        key: str,
+        tags: Mapping[str, str],
+        *,
+        version_id: str | None = None,
+    ) -> ObjectHead:
+        """Replace a version's tag set (empty: remove it); its mtime stays, as in S3. Raises
+        what :meth:`set_object_acl` does, and InvalidTag."""
+        tagged = check_tags(tags.items())
+        return await self._change_version(
+            bucket,
+            key,
+            version_id,
+            lambda head: dataclasses.replace(head, tags=tagged),
             needs_lock=False,
         )
 

@@ -59,6 +59,7 @@ from lightningstor_server.s3 import (
     multipart,
     object,
     policies,
+    tagging,
     versioning,
 )
 from lightningstor_server.s3.authentication import (
@@ -119,7 +120,12 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.handle_abort_multipart_upload,
     "ListParts": multipart.handle_list_parts,
     "GetBucketConfiguration": configuration.handle_get_bucket_configuration,
-    "GetObjectTagging": configuration.handle_get_object_tagging,
+    "GetObjectTagging": tagging.handle_get_object_tagging,
+    "PutObjectTagging": tagging.handle_put_object_tagging,
+    "DeleteObjectTagging": tagging.handle_delete_object_tagging,
+    "GetBucketTagging": tagging.handle_get_bucket_tagging,
+    "PutBucketTagging": tagging.handle_put_bucket_tagging,
+    "DeleteBucketTagging": tagging.handle_delete_bucket_tagging,
     "GetObjectAcl": acl.handle_get_object_acl,
     "PutObjectAcl": acl.handle_put_object_acl,
     "GetBucketAcl": acl.handle_get_bucket_acl,

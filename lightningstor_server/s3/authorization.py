@@ -9,10 +9,11 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from lightningstor.auth.access import AccessRequest, Caller, base_context
-from lightningstor.errors import AccessDenied
+from lightningstor.errors import AccessDenied, StorageError
 from lightningstor.model import BucketInfo
 from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor_server.s3.router import Endpoint
+from lightningstor_server.s3.tagging import header_tags
 from lightningstor_server.s3.target import RequestTarget
 
 # Headers a policy may test as s3: condition keys, by the key's name (the header's).
@@ -105,4 +106,16 @@ def condition_context(
             context["s3:" + name] = [query[name]]
     if "versionId" in query:
         context["s3:VersionId"] = [query["versionId"]]
-    return context
+    return context | _request_tags(headers)
+
+
+def _request_tags(headers: Mapping[str, str]) -> dict[str, list[str]]:
+    """s3:RequestObjectTag/<key> and s3:RequestObjectTagKeys, from x-amz-tagging."""
+    try:
+        tags = header_tags(headers)
+    except StorageError:
+        return {}  # the handler refuses the header; the policy sees no tags
+    if not tags:
+        return {}
+    context = {f"s3:RequestObjectTag/{k}": [v] for k, v in tags.items()}
+    return context | {"s3:RequestObjectTagKeys": list(tags)}

@@ -8,12 +8,11 @@ from aiohttp import web
 
 from lightningstor.errors import NoSuchConfiguration
 from lightningstor_server.s3.context import S3Call
-from lightningstor_server.s3.documents import EmptyConfiguration, Tagging, xml_response
+from lightningstor_server.s3.documents import EmptyConfiguration, xml_response
 from lightningstor_server.s3.errors import NotImplementedByServer
 
 # Configurations whose absence S3 reports as an error: sub-resource -> (code, message).
 _ABSENT: dict[str, tuple[str, str]] = {
-    "tagging": ("NoSuchTagSet", "The TagSet does not exist"),
     "cors": ("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
     "lifecycle": ("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"),
     "encryption": (
@@ -50,7 +49,8 @@ _UNSUPPORTED_WRITE_HEADERS = (
 
 
 def check_write_headers(call: S3Call) -> None:
-    """Refuse what a write asks for but would not get. (ACLs are the handlers', acl.py.)"""
+    """Refuse what a write asks for but would not get. (ACLs and tags are the handlers':
+    acl.py, tagging.py.)"""
     headers = call.headers
     storage_class = headers.get("x-amz-storage-class", "STANDARD")
     if storage_class != "STANDARD":
@@ -58,8 +58,6 @@ def check_write_headers(call: S3Call) -> None:
             f"Storage class {storage_class} is not offered; use STANDARD.",
             resource="x-amz-storage-class",
         )
-    if headers.get("x-amz-tagging") or headers.get("x-amz-tagging-directive") == "REPLACE":
-        raise NotImplementedByServer("Object tagging is not implemented.", resource="x-amz-tagging")
     for name in headers:
         if name.lower().startswith(_UNSUPPORTED_WRITE_HEADERS):
             raise NotImplementedByServer(f"The header {name} is not implemented.", resource=name)
@@ -72,8 +70,3 @@ async def handle_get_bucket_configuration(call: S3Call) -> web.StreamResponse:
         return xml_response(_EMPTY[name])
     code, message = _ABSENT[name]
     raise NoSuchConfiguration(code, message, resource=bucket)
-
-
-async def handle_get_object_tagging(call: S3Call) -> web.StreamResponse:
-    await call.store.head_object(call.endpoint.bucket, call.endpoint.key)
-    return xml_response(Tagging())

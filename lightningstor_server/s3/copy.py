@@ -11,6 +11,7 @@ from lightningstor_server.s3.acl import written_acl
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.documents import CopyResult, xml_response
+from lightningstor_server.s3.tagging import copy_tags
 
 COPY_SOURCE_PREFIX = "x-amz-copy-source-"
 
@@ -35,6 +36,7 @@ async def handle_copy_object(call: S3Call) -> web.StreamResponse:
         preconditions=h.preconditions(headers),
         protection=h.protection(headers),
         acl=await written_acl(call, await call.bucket()),
+        tags=copy_tags(headers),
     )
     reply = h.version_headers(head)
     if call.params.copy_source_version is not None or src.version_id != NULL_VERSION:

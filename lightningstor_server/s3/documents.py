@@ -669,10 +669,16 @@ class LegalHoldDocument:
 
 @dataclass(frozen=True, slots=True)
 class Tagging:
-    """An object's tags; none can be set yet, so the set is empty."""
+    """An object's or a bucket's tag set."""
+
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     def render(self) -> bytes:
-        return document("Tagging", [group("TagSet", [])])
+        entries = (
+            group("Tag", [element("Key", key), element("Value", value)])
+            for key, value in self.tags.items()
+        )
+        return document("Tagging", [group("TagSet", entries)])
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -187,6 +187,8 @@ def object_headers(head: ObjectHead, *, checksums: Mapping[str, str]) -> dict[st
         headers[META_PREFIX + name] = value
     headers.update(version_headers(head))
     headers.update(lock_headers(head))
+    if head.tags:
+        headers["x-amz-tagging-count"] = str(len(head.tags))
     if checksums:
         headers.update(checksum_headers(checksums, of=head.checksums))
     return headers

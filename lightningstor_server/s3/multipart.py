@@ -28,6 +28,7 @@ from lightningstor_server.s3.documents import (
 )
 from lightningstor_server.s3.errors import MalformedXML
 from lightningstor_server.s3.params import plain_number
+from lightningstor_server.s3.tagging import header_tags
 from lightningstor_server.s3.xml import CHECKSUM_ELEMENTS, local_name, parse_request
 
 # 10,000 parts of a few hundred bytes of XML each.
@@ -51,6 +52,7 @@ async def handle_create_multipart_upload(call: S3Call) -> web.StreamResponse:
         checksum_type=headers.get("x-amz-checksum-type", ""),
         protection=h.protection(headers),
         acl=await written_acl(call, await call.bucket()),
+        tags=header_tags(headers),
     )
     reply = {}
     if algorithm:

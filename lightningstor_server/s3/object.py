@@ -15,6 +15,7 @@ from lightningstor_server.s3.acl import written_acl
 from lightningstor_server.s3.body import object_upload
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call, may_bypass_governance
+from lightningstor_server.s3.tagging import header_tags
 
 log = logging.getLogger("lightningstor.s3")
 
@@ -44,6 +45,7 @@ async def handle_put_object(call: S3Call) -> web.StreamResponse:
         preconditions=h.preconditions(call.headers),
         protection=h.protection(call.headers),
         acl=await written_acl(call, await call.bucket()),
+        tags=header_tags(call.headers),
     )
     reply = {
         "ETag": f'"{head.etag}"',

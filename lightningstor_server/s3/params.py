@@ -186,6 +186,8 @@ _BY_OPERATION: dict[str, tuple[_Parser, ...]] = {
     "GetObjectAcl": (_version,),
     "PutObjectAcl": (_version,),
     "GetObjectTagging": (_version,),
+    "PutObjectTagging": (_version,),
+    "DeleteObjectTagging": (_version,),
     "GetObjectAttributes": (_version,),
     "GetObjectRetention": (_version,),
     "PutObjectRetention": (_version,),

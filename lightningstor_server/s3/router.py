@@ -69,7 +69,9 @@ _OBJECT_WRITES = {
     "retention": "PutObjectRetention",
     "legal-hold": "PutObjectLegalHold",
     "acl": "PutObjectAcl",
+    "tagging": "PutObjectTagging",
 }
+_OBJECT_DELETES = {"tagging": "DeleteObjectTagging"}
 # Bucket configurations we keep, by (method, sub-resource).
 _BUCKET_SETTINGS = {
     ("GET", "versioning"): "GetBucketVersioning",
@@ -88,6 +90,9 @@ _BUCKET_SETTINGS = {
     ("GET", "ownershipControls"): "GetBucketOwnershipControls",
     ("PUT", "ownershipControls"): "PutBucketOwnershipControls",
     ("DELETE", "ownershipControls"): "DeleteBucketOwnershipControls",
+    ("GET", "tagging"): "GetBucketTagging",
+    ("PUT", "tagging"): "PutBucketTagging",
+    ("DELETE", "tagging"): "DeleteBucketTagging",
 }
 # The IAM action (bucket policies name these) each operation needs, where it is not its own
 # name; a version-specific request needs the action's "Version" form (ACTION_OF_VERSION).
@@ -114,6 +119,7 @@ _ACTIONS = {
     "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
     "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
     "GetObjectAttributes": "s3:GetObjectAttributes",
+    "DeleteBucketTagging": "s3:PutBucketTagging",
 }
 _VERSION_ACTIONS = {
     "s3:GetObject": "s3:GetObjectVersion",
@@ -121,11 +127,12 @@ _VERSION_ACTIONS = {
     "s3:GetObjectAcl": "s3:GetObjectVersionAcl",
     "s3:PutObjectAcl": "s3:PutObjectVersionAcl",
     "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
+    "s3:DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
     "s3:GetObjectAttributes": "s3:GetObjectVersionAttributes",
 }
 # Bucket sub-resources read by GetBucketConfiguration, by the action that reads each.
 _CONFIGURATION_ACTIONS = {
-    "tagging": "s3:GetBucketTagging",
     "cors": "s3:GetBucketCORS",
     "lifecycle": "s3:GetLifecycleConfiguration",
     "encryption": "s3:GetEncryptionConfiguration",
@@ -229,7 +236,11 @@ def _object_endpoint(
         _only(names - {"uploads"}, _OBJECT_PARAMS, "object")
         return Endpoint(operation="CreateMultipartUpload", bucket=bucket, key=key)
     for name, read in _OBJECT_READS.items():
-        operation = {"GET": read, "PUT": _OBJECT_WRITES.get(name)}.get(method)
+        operation = {
+            "GET": read,
+            "PUT": _OBJECT_WRITES.get(name),
+            "DELETE": _OBJECT_DELETES.get(name),
+        }.get(method)
         if name in names and operation is not None:
             _only(names - {name}, _OBJECT_PARAMS, "object")
             return Endpoint(operation=operation, bucket=bucket, key=key, subresource=name)
