@@ -300,9 +300,10 @@ class Client(ChannelOwner):
         if_match: str = "",
         retention: Retention | None = None,
         legal_hold: bool | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> pb.Object:
         """Store ``data`` as ``bucket/key``; nothing is visible unless every byte arrived. The
-        version as placed (its ``version_id``, its lock).
+        version as placed (its ``version_id``, its lock, its ``tags``).
 
         ``checksums`` (algorithm -> base64) are verified by the server before it commits; each
         chunk also carries its own CRC32C, so a chunk damaged in transit fails the write with
@@ -321,6 +322,7 @@ class Client(ChannelOwner):
             if_match=if_match,
             retention=None if retention is None else retention_message(retention),
             legal_hold=legal_hold,
+            tags=tags or {},
         )
         call = self._write_object(None, metadata=self._signed(OBJECT_SERVICE + "WriteObject"))
         try:
@@ -464,6 +466,16 @@ class Client(ChannelOwner):
         )
         method = OBJECT_SERVICE + "SetObjectLegalHold"
         return await self._unary(self._objects.SetObjectLegalHold, method, request)
+
+    async def set_object_tags(
+        self, bucket: str, key: str, tags: Mapping[str, str], *, version_id: str = ""
+    ) -> pb.Object:
+        """Replace a version's tags (empty: remove them); InvalidTag for a set S3 refuses."""
+        request = pb.SetObjectTaggingRequest(
+            bucket=bucket, key=key, version_id=version_id, tags=dict(tags)
+        )
+        method = OBJECT_SERVICE + "SetObjectTagging"
+        return await self._unary(self._objects.SetObjectTagging, method, request)
 
     async def copy_object(
         self,

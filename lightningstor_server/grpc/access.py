@@ -112,6 +112,7 @@ _BY_SERVICE: dict[str, dict[str, Needs]] = {
         "ListObjectVersions": _listing("s3:ListBucketVersions"),
         "SetObjectRetention": _object("s3:PutObjectRetention"),
         "SetObjectLegalHold": _object("s3:PutObjectLegalHold"),
+        "SetObjectTagging": _object("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
     },
     "MultipartService": {
         "CreateMultipartUpload": _object("s3:PutObject"),

@@ -106,6 +106,7 @@ def render_object(head: ObjectHead) -> pb.Object:
         delete_marker=head.delete_marker,
         retention=None if head.retention is None else render_retention(head.retention),
         legal_hold=head.legal_hold,
+        tags=dict(head.tags),
     )
 
 

@@ -55,6 +55,7 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
             user_metadata=parse_user_metadata(request.metadata),
             checksum_algorithm=request.checksum_algorithm.lower(),
             protection=parse_protection(request),
+            tags=dict(request.tags),
         )
         return render_upload(upload)
 

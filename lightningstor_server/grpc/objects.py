@@ -64,6 +64,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                     if_match=spec.if_match, if_none_match=spec.if_none_match
                 ),
                 protection=parse_protection(spec),
+                tags=dict(spec.tags),
             )
         return pb.WriteObjectResponse(object=render_object(head))
 
@@ -131,6 +132,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                 if_match=request.if_match, if_none_match=request.if_none_match
             ),
             protection=parse_protection(request),
+            tags=dict(request.tags) if request.replace_tags else None,
         )
         return render_object(head)
 
@@ -214,6 +216,17 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             request.bucket,
             request.key,
             request.legal_hold,
+            version_id=parse_version_id(request.version_id),
+        )
+        return render_object(head)
+
+    async def SetObjectTagging(
+        self, request: pb.SetObjectTaggingRequest, context: Context
+    ) -> pb.Object:
+        head = await self._store.set_object_tags(
+            request.bucket,
+            request.key,
+            dict(request.tags),
             version_id=parse_version_id(request.version_id),
         )
         return render_object(head)
