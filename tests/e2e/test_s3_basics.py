@@ -282,7 +282,7 @@ def test_delete_missing_key_is_204(s3: Any, bucket: str) -> None:
 
 def test_unsupported_subresource_is_not_implemented(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as raised:
-        s3.put_object_tagging(Bucket=bucket, Key="untyped", Tagging={"TagSet": []})
+        s3.restore_object(Bucket=bucket, Key="untyped", RestoreRequest={"Days": 1})
     assert error_of(raised) == ("NotImplemented", 501)
 
 
