@@ -669,14 +669,15 @@ class LegalHoldDocument:
 
 @dataclass(frozen=True, slots=True)
 class Tagging:
-    """An object's or a bucket's tag set."""
+    """An object's or a bucket's tag set, by key (as S3 lists it, whatever order it was set
+    in)."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def render(self) -> bytes:
         entries = (
             group("Tag", [element("Key", key), element("Value", value)])
-            for key, value in self.tags.items()
+            for key, value in sorted(self.tags.items())
         )
         return document("Tagging", [group("TagSet", entries)])
 
