@@ -216,6 +216,19 @@ class ObjectHead:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteConditions:
+    """What a conditional delete expects of the version it removes (S3's If-Match,
+    x-amz-if-match-last-modified-time, x-amz-if-match-size); None: not asked."""
+
+    etag: str | None = None  # "*" or entity tags, as If-Match
+    modified_s: int | None = None  # whole seconds, as Last-Modified
+    size: int | None = None
+
+    def __bool__(self) -> bool:
+        return (self.etag, self.modified_s, self.size) != (None, None, None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteResult:
     """What a delete did: the version it removed or the delete marker it added."""
 

@@ -14,7 +14,13 @@ from lightningstor.errors import (
     NotModified,
     PreconditionFailed,
 )
-from lightningstor.model import ByteRange, ObjectHead, Preconditions, RangeRequest
+from lightningstor.model import (
+    ByteRange,
+    DeleteConditions,
+    ObjectHead,
+    Preconditions,
+    RangeRequest,
+)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -55,6 +61,21 @@ def check_write(current: ObjectHead | None, pre: Preconditions, key: str) -> Non
             raise NoSuchKey(resource=key)
         if not _etag_matches(pre.if_match, current.etag):
             raise PreconditionFailed(resource=key)
+
+
+def check_delete(target: ObjectHead | None, conditions: DeleteConditions | None) -> None:
+    """PreconditionFailed unless the version a delete removes is as ``conditions`` expect,
+    checked in the delete's own commit. Nothing to remove is no failure: a delete of a missing
+    key succeeds, conditional or not, as S3 answers it."""
+    if target is None or not conditions:
+        return
+    mtime_s = target.mtime_ns // 1_000_000_000
+    if (
+        (conditions.etag is not None and not _etag_matches(conditions.etag, target.etag))
+        or (conditions.modified_s is not None and conditions.modified_s != mtime_s)
+        or (conditions.size is not None and conditions.size != target.size)
+    ):
+        raise PreconditionFailed(resource=target.key)
 
 
 def resolve_range(request: RangeRequest, size: int, resource: str = "") -> ByteRange:

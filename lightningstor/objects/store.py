@@ -75,6 +75,7 @@ from lightningstor.model import (
     BucketInfo,
     ByteRange,
     ContentHeaders,
+    DeleteConditions,
     DeleteResult,
     ListPage,
     ObjectAcl,
@@ -641,10 +642,13 @@ class ObjectStore:
         *,
         version_id: str | None = None,
         bypass_governance: bool = False,
+        conditions: DeleteConditions | None = None,
     ) -> DeleteResult:
         """Without ``version_id``: remove ``key`` (unversioned bucket) or put a delete marker
         on it. With one: remove that version for good (a locked one only as its lock allows).
-        Raises NoSuchBucket, InvalidArgument (a malformed version id), ObjectLocked."""
+        ``conditions`` are tested on the version removed, in the same commit. Raises
+        NoSuchBucket, InvalidArgument (a malformed version id), ObjectLocked,
+        PreconditionFailed."""
         if version_id is not None:
             check_version_id(version_id)
 
@@ -653,9 +657,15 @@ class ObjectStore:
             info = decode_bucket(bucket, bucket_raw).info
             current = decode_object(bucket, key, old_raw) if old_raw else None
             if version_id is None:
-                return await delete_current(unit, info, bucket, key, current)
+                return await delete_current(unit, info, bucket, key, current, conditions=conditions)
             return await delete_version(
-                unit, bucket, key, current, version_id, bypass_governance=bypass_governance
+                unit,
+                bucket,
+                key,
+                current,
+                version_id,
+                bypass_governance=bypass_governance,
+                conditions=conditions,
             )
 
         return await self._commits.transact(

@@ -31,11 +31,13 @@ from lightningstor.model import (
     BucketInfo,
     ContentHeaders,
     DefaultRetention,
+    DeleteConditions,
     DeleteResult,
     ObjectHead,
     Protection,
     Retention,
 )
+from lightningstor.objects.conditions import check_delete
 
 _VERSION_ID_RE = re.compile(r"[0-9a-f]{32}")
 _DAY_NS = 86_400 * 10**9
@@ -205,10 +207,17 @@ async def _step_down(unit: WriteUnit, info: BucketInfo, current: ObjectHead) -> 
 
 
 async def delete_current(
-    unit: WriteUnit, info: BucketInfo, bucket: str, key: str, current: ObjectHead | None
+    unit: WriteUnit,
+    info: BucketInfo,
+    bucket: str,
+    key: str,
+    current: ObjectHead | None,
+    *,
+    conditions: DeleteConditions | None = None,
 ) -> DeleteResult:
     """A DELETE without a version id: in a versioned bucket a delete marker on top; in an
-    unversioned one the object goes."""
+    unversioned one the object goes (``conditions``, if any, tested on the current version)."""
+    check_delete(current, conditions)
     if info.versioning:
         placed = await place(unit, info, current, delete_marker(bucket, key))
         existed = current is not None and not current.delete_marker
@@ -228,11 +237,13 @@ async def delete_version(
     version_id: str,
     *,
     bypass_governance: bool,
+    conditions: DeleteConditions | None = None,
 ) -> DeleteResult:
     """Remove one version for good; removing the current one makes the newest noncurrent one
     current (so deleting a delete marker undeletes). A version that does not exist is already
     gone: S3 answers such a delete with success too."""
     if current is not None and current.version_id == version_id:
+        check_delete(current, conditions)
         check_unlocked(current, bypass_governance=bypass_governance)
         unit.release(current.segments)
         await _promote_newest(unit, bucket, key)
@@ -243,6 +254,7 @@ async def delete_version(
     if found is None:
         return DeleteResult(version_id=version_id, delete_marker=False, existed=False)
     raw_key, head = found
+    check_delete(head, conditions)
     check_unlocked(head, bypass_governance=bypass_governance)
     unit.delete(raw_key)
     unit.release(head.segments)

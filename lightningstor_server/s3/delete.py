@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from multidict import CIMultiDictProxy
@@ -12,12 +12,17 @@ from multidict import CIMultiDictProxy
 from lightningstor.auth.access import AccessRequest
 from lightningstor.blobs.checksums import BodyDigests
 from lightningstor.errors import BadDigest, InvalidRequest, StorageError
+from lightningstor.model import DeleteConditions
 from lightningstor_server.s3.authorization import condition_context
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.context import S3Call, may_bypass_governance
 from lightningstor_server.s3.documents import DeleteOutcome, DeleteResult, xml_response
 from lightningstor_server.s3.errors import MalformedXML
-from lightningstor_server.s3.headers import CHECKSUM_PREFIX, body_expectations
+from lightningstor_server.s3.headers import (
+    CHECKSUM_PREFIX,
+    body_expectations,
+    delete_conditions,
+)
 from lightningstor_server.s3.sigv4 import UNSIGNED_PAYLOAD
 from lightningstor_server.s3.xml import local_name, parse_request
 
@@ -30,6 +35,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 class _Target:
     key: str
     version_id: str | None
+    conditions: DeleteConditions = field(default_factory=DeleteConditions)
 
 
 def parse_delete(body: bytes) -> tuple[list[_Target], bool]:
@@ -45,7 +51,10 @@ def parse_delete(body: bytes) -> tuple[list[_Target], bool]:
             fields = {local_name(c.tag): c.text or "" for c in child}
             if "Key" not in fields:
                 raise MalformedXML()
-            targets.append(_Target(fields["Key"], fields.get("VersionId")))
+            conditions = delete_conditions(
+                fields.get("ETag"), fields.get("LastModifiedTime"), fields.get("Size")
+            )
+            targets.append(_Target(fields["Key"], fields.get("VersionId"), conditions))
         else:
             raise MalformedXML()
     if not targets or len(targets) > MAX_KEYS_PER_REQUEST:
@@ -86,6 +95,7 @@ async def _delete_one(
             target.key,
             version_id=target.version_id,
             bypass_governance=bypass,
+            conditions=target.conditions,
         )
     except StorageError as error:
         return DeleteOutcome(target.key, target.version_id, code=error.code, message=error.message)

@@ -20,6 +20,7 @@ from lightningstor.model import (
     NULL_VERSION,
     BodyExpectations,
     ContentHeaders,
+    DeleteConditions,
     ObjectHead,
     Preconditions,
     Protection,
@@ -150,6 +151,25 @@ def preconditions(headers: Mapping[str, str], prefix: str = "") -> Preconditions
         if_none_match=headers.get(f"{prefix}If-None-Match"),
         if_modified_since_s=_http_date(headers.get(f"{prefix}If-Modified-Since")),
         if_unmodified_since_s=_http_date(headers.get(f"{prefix}If-Unmodified-Since")),
+    )
+
+
+def delete_conditions(etag: str | None, modified: str | None, size: str | None) -> DeleteConditions:
+    """A conditional delete's expectations (If-Match, x-amz-if-match-last-modified-time and
+    x-amz-if-match-size, or a DeleteObjects entry's ETag, LastModifiedTime and Size);
+    InvalidArgument for a time or a size that is not one."""
+    modified_s = None
+    if modified is not None:
+        modified_s = _http_date(modified)
+        if modified_s is None:
+            try:
+                modified_s = int(datetime.fromisoformat(modified).timestamp())
+            except ValueError:
+                raise InvalidArgument("Invalid last modified time.", resource=modified) from None
+    if size is not None and not (size.isascii() and size.isdigit()):
+        raise InvalidArgument("Invalid object size.", resource=size)
+    return DeleteConditions(
+        etag=etag, modified_s=modified_s, size=None if size is None else int(size)
     )
 
 

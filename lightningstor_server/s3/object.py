@@ -162,6 +162,11 @@ async def handle_delete_object(call: S3Call) -> web.StreamResponse:
         call.endpoint.key,
         version_id=call.params.version_id,
         bypass_governance=await may_bypass_governance(call, call.endpoint.key),
+        conditions=h.delete_conditions(
+            call.headers.get("If-Match"),
+            call.headers.get("x-amz-if-match-last-modified-time"),
+            call.headers.get("x-amz-if-match-size"),
+        ),
     )
     headers = {}
     if result.version_id is not None:
