@@ -107,11 +107,14 @@ async def handle_list_buckets(call: S3Call) -> web.StreamResponse:
     limit = call.params.max_buckets
     # Bucket counts are small (S3 caps an account at 10,000): one scan, filtered here.
     shown = visible(call.caller, await call.store.list_buckets())
-    names = [b for b in shown if b.name.startswith(prefix)]
+    region = call.gateway.region
+    # Every bucket here is in the server's one region: another region's filter shows none.
+    in_region = query.get("bucket-region", region) == region
+    names = [b for b in shown if b.name.startswith(prefix) and in_region]
     page = [b for b in names if after is None or b.name > after][:limit]
     more = len(page) == limit and page[-1].name != names[-1].name
     result = ListAllMyBucketsResult(
-        buckets=[BucketEntry(b.name, b.created_ns) for b in page],
+        buckets=[BucketEntry(b.name, b.created_ns, region) for b in page],
         owner=_listing_owner(call),
         continuation_token=call.store.page_token(page[-1].name) if more else None,
         prefix=prefix if "prefix" in query else None,

@@ -50,6 +50,7 @@ def _etag(etag: str) -> str:
 class BucketEntry:
     name: str
     created_ns: int
+    region: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +63,12 @@ class ListAllMyBucketsResult:
     def render(self) -> bytes:
         entries = (
             group(
-                "Bucket", [element("Name", b.name), element("CreationDate", iso_date(b.created_ns))]
+                "Bucket",
+                [
+                    element("Name", b.name),
+                    element("CreationDate", iso_date(b.created_ns)),
+                    element("BucketRegion", b.region),
+                ],
             )
             for b in self.buckets
         )

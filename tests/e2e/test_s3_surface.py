@@ -224,6 +224,11 @@ def test_list_buckets_paging_and_owner(s3: Any) -> None:
     )
     assert [b["Name"] for b in rest["Buckets"]] == ["page-a3"]
     assert "ContinuationToken" not in rest
+    # Every bucket is in the server's one region: named, and filtered on.
+    assert {b["BucketRegion"] for b in first["Buckets"]} == {"us-east-1"}
+    here = s3.list_buckets(Prefix="page-a", BucketRegion="us-east-1")["Buckets"]
+    assert [b["Name"] for b in here] == ["page-a1", "page-a2", "page-a3"]
+    assert s3.list_buckets(Prefix="page-a", BucketRegion="eu-west-1")["Buckets"] == []
 
 
 def test_list_v1_next_marker_and_max_keys_zero(s3: Any) -> None:

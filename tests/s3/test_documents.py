@@ -33,13 +33,14 @@ CASES: list[tuple[str, d.Document, str]] = [
     (
         "ListAllMyBucketsResult",
         d.ListAllMyBucketsResult(
-            buckets=[d.BucketEntry("photos", T0)],
+            buckets=[d.BucketEntry("photos", T0, "eu-west-1")],
             owner=AKID,
             continuation_token="tok",
             prefix="ph",
         ),
         f"<ListAllMyBucketsResult{NS}><Buckets><Bucket><Name>photos</Name>"
-        f"<CreationDate>{DATE}</CreationDate></Bucket></Buckets><Owner>{OWNER}</Owner>"
+        f"<CreationDate>{DATE}</CreationDate><BucketRegion>eu-west-1</BucketRegion></Bucket>"
+        f"</Buckets><Owner>{OWNER}</Owner>"
         "<ContinuationToken>tok</ContinuationToken><Prefix>ph</Prefix></ListAllMyBucketsResult>",
     ),
     (
