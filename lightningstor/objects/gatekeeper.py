@@ -18,6 +18,7 @@ from lightningstor.auth.access import (
     Verdict,
     decide,
 )
+from lightningstor.auth.acls import written_owner
 from lightningstor.errors import (
     AccessDenied,
     NoSuchBucket,
@@ -58,6 +59,12 @@ class Gatekeeper:
             decide(caller, access, info, self.settings, ObjectAcl(owner=info.owner))
             is Verdict.ALLOW
         )
+
+    async def written_acl(self, caller: Caller, bucket: str) -> ObjectAcl:
+        """Who owns what ``caller`` writes into ``bucket`` when the write names no ACL (S3
+        Object Ownership: the writer with ACLs on, the bucket's owner otherwise)."""
+        info = await self.bucket(bucket)
+        return ObjectAcl(owner=written_owner(info, caller.owner, None))
 
     def may_create(self, caller: Caller) -> None:
         """Raise AccessDenied unless ``caller`` may create buckets (and own them)."""

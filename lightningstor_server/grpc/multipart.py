@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 from lightningstor.errors import InvalidArgument
 from lightningstor.model import BodyExpectations
+from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.multipart import CompletedPart, MultipartUploads, PartInfo, UploadInfo
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
+from lightningstor_server.grpc.auth import current_caller
 from lightningstor_server.grpc.messages import (
     parse_headers,
     parse_page_size,
@@ -42,8 +44,9 @@ def render_part(part: PartInfo) -> pb.Part:
 
 
 class MultipartServicer(pb_grpc.MultipartServiceServicer):
-    def __init__(self, *, uploads: MultipartUploads) -> None:
+    def __init__(self, *, uploads: MultipartUploads, gatekeeper: Gatekeeper | None = None) -> None:
         self._uploads = uploads
+        self._gatekeeper = gatekeeper
 
     async def CreateMultipartUpload(
         self, request: pb.CreateMultipartUploadRequest, context: Context
@@ -56,6 +59,11 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
             checksum_algorithm=request.checksum_algorithm.lower(),
             protection=parse_protection(request),
             tags=dict(request.tags),
+            acl=(
+                await self._gatekeeper.written_acl(current_caller().core, request.bucket)
+                if self._gatekeeper is not None
+                else None
+            ),
         )
         return render_upload(upload)
 

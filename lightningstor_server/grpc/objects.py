@@ -8,12 +8,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
 from lightningstor.errors import BadDigest, IncompleteBody, InvalidArgument
+from lightningstor.model import ObjectAcl
 from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor.wire import WRITE_ACCEPTED_KEY, chunk_crc32c
-from lightningstor_server.grpc.auth import may_bypass_governance
+from lightningstor_server.grpc.auth import current_caller, may_bypass_governance
 from lightningstor_server.grpc.messages import (
     MAX_CHUNK_BYTES,
     decode_versions_after,
@@ -44,6 +45,12 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         self._store = store
         self._gatekeeper = gatekeeper
 
+    async def _written(self, bucket: str) -> ObjectAcl | None:
+        """The owner of what the caller writes (None without a gatekeeper: the bucket's)."""
+        if self._gatekeeper is None:
+            return None
+        return await self._gatekeeper.written_acl(current_caller().core, bucket)
+
     async def WriteObject(
         self, request_iterator: AsyncIterator[pb.WriteObjectRequest], context: Context
     ) -> pb.WriteObjectResponse:
@@ -65,6 +72,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
                 ),
                 protection=parse_protection(spec),
                 tags=dict(spec.tags),
+                acl=await self._written(spec.bucket),
             )
         return pb.WriteObjectResponse(object=render_object(head))
 
@@ -133,6 +141,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             ),
             protection=parse_protection(request),
             tags=dict(request.tags) if request.replace_tags else None,
+            acl=await self._written(request.bucket),
         )
         return render_object(head)
 

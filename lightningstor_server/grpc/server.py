@@ -85,7 +85,9 @@ async def start_grpc_door(
     admin_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(credentials=credentials, gatekeeper=gatekeeper), server
     )  # type: ignore[no-untyped-call]
-    pb_grpc.add_MultipartServiceServicer_to_server(MultipartServicer(uploads=uploads), server)  # type: ignore[no-untyped-call]
+    pb_grpc.add_MultipartServiceServicer_to_server(
+        MultipartServicer(uploads=uploads, gatekeeper=gatekeeper), server
+    )  # type: ignore[no-untyped-call]
     # The aio servicer is public API (grpc_health.v1.health.aio) that the stubs lack.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

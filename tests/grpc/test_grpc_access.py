@@ -12,8 +12,8 @@ import pytest
 
 from lightningstor import errors
 from lightningstor.auth.access import AccessSettings
-from lightningstor.client import call_metadata
-from lightningstor.model import Owner
+from lightningstor.client import Client, call_metadata
+from lightningstor.model import BUCKET_OWNER_ENFORCED, OBJECT_WRITER, BucketAccess, Owner
 from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
@@ -243,3 +243,32 @@ async def test_a_read_grant_lists_versions_and_cannot_change_a_lock(env: GrpcEnv
     )
     await expect_status(call, grpc.StatusCode.PERMISSION_DENIED, "AccessDenied")
     assert (await env.store.head_bucket("bkt")).versioning == ""
+
+
+@grpc_test
+async def test_what_a_key_writes_with_acls_on_is_its_own(env: GrpcEnv) -> None:
+    """S3 Object Ownership over gRPC too: in a bucket with ACLs on (ObjectWriter), the writer
+    owns its object and the bucket's owner reads it only if granted."""
+    await env.credentials.create(
+        access_key_id=READER,
+        secret_access_key=SECRET,
+        name="writer",
+        admin=False,
+        grants={"shared-acl": "readwrite"},
+    )
+    owner = Owner("bucket-owner-id", "bucket-owner")
+    await env.store.create_bucket(
+        "shared-acl", owner=owner, access=BucketAccess(ownership=OBJECT_WRITER)
+    )
+    async with Client(env.target, access_key_id=READER, secret_access_key=SECRET) as writer:
+        await writer.put_object("shared-acl", "mine", b"x")
+    head = await env.store.head_object("shared-acl", "mine")
+    assert head.owner is not None and head.owner.name == "writer"
+    enforced = "enforced-acl"
+    await env.store.create_bucket(
+        enforced, owner=owner, access=BucketAccess(ownership=BUCKET_OWNER_ENFORCED)
+    )
+    await env.credentials.update(READER, grants={enforced: "readwrite"})
+    async with Client(env.target, access_key_id=READER, secret_access_key=SECRET) as writer:
+        await writer.put_object(enforced, "theirs", b"x")
+    assert (await env.store.head_object(enforced, "theirs")).owner == owner
