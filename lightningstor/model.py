@@ -44,6 +44,11 @@ class Owner:
     name: str = ""
 
 
+def key_owner(access_key_id: str, canonical_id: str, name: str) -> Owner:
+    """The canonical user a key is: its own canonical id, or one derived from its id."""
+    return Owner(canonical_id or derived_canonical_id(access_key_id), name)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Grant:
     """One ACL entry: a permission for a canonical user (``user``) or a group (a URI)."""

@@ -53,6 +53,7 @@ from lightningstor.model import (
     ObjectAcl,
     Owner,
     PublicAccessBlock,
+    key_owner,
 )
 
 GRANT_LEVELS = {
@@ -125,6 +126,17 @@ class Caller:
 
 
 ANONYMOUS_CALLER = Caller()
+
+
+def key_caller(
+    *, access_key_id: str, canonical_id: str, name: str, admin: bool, grants: Mapping[str, str]
+) -> Caller:
+    """A key as authorization knows it, whichever door verified it."""
+    owner = key_owner(access_key_id, canonical_id, name)
+    principal = Principal(
+        anonymous=False, access_key_id=access_key_id, canonical_id=owner.id, name=name
+    )
+    return Caller(principal=principal, admin=admin, grants=grants)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

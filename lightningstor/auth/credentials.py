@@ -20,8 +20,7 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lightningstor.auth.access import Caller, check_grants
-from lightningstor.auth.policy import Principal
+from lightningstor.auth.access import Caller, check_grants, key_caller
 from lightningstor.errors import (
     InternalError,
     InvalidAccessKeyId,
@@ -33,7 +32,7 @@ from lightningstor.meta.keyspace import CREDENTIAL_PREFIX, credential_key, prefi
 from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.records import CredentialRecord, decode_credential, encode_credential
 from lightningstor.meta.unit import Unit, transact
-from lightningstor.model import Owner, derived_canonical_id
+from lightningstor.model import Owner, key_owner
 from lightningstor.offload import Offloader
 
 T = TypeVar("T")
@@ -58,18 +57,18 @@ class Credential:
 
     @property
     def owner(self) -> Owner:
-        return Owner(self.canonical_id or derived_canonical_id(self.access_key_id), self.name)
+        return key_owner(self.access_key_id, self.canonical_id, self.name)
 
     @property
     def caller(self) -> Caller:
         """The key as authorization knows it (auth/access.py)."""
-        principal = Principal(
-            anonymous=False,
+        return key_caller(
             access_key_id=self.access_key_id,
-            canonical_id=self.owner.id,
+            canonical_id=self.canonical_id,
             name=self.name,
+            admin=self.admin,
+            grants=self.grants,
         )
-        return Caller(principal=principal, admin=self.admin, grants=self.grants)
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
         return f"Credential(access_key_id={self.access_key_id!r}, name={self.name!r})"
@@ -188,13 +187,11 @@ class CredentialStore:
             self._cache[access_key_id] = credential
         return credential
 
-    async def by_canonical_id(self, canonical_id: str) -> Credential | None:
-        """The key whose canonical user id this is (grants name users by it)."""
-        for key_id, raw in await self._records():
-            record = decode_credential(key_id, raw)
-            if record.owner_id == canonical_id:
-                return self._credential(record)
-        return None
+    async def owners(self) -> list[tuple[str, Owner]]:
+        """Every key's id and the canonical user it is, without opening a secret (grants and
+        policies name users; their secrets are not needed to find them)."""
+        records = [decode_credential(k, v) for k, v in await self._records()]
+        return [(r.access_key_id, Owner(r.owner_id, r.name)) for r in records]
 
     async def _expect_canonical_id_free(self, unit: Unit, canonical_id: str) -> None:
         for key_id, raw in await self._records():

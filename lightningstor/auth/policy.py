@@ -52,6 +52,7 @@ __all__ = [
     "evaluate",
     "is_public",
     "parse_policy",
+    "principal_ids",
 ]
 
 _VERSIONS = ("2012-10-17", "2008-10-17")
@@ -269,17 +270,18 @@ def _grantee(kind: str, value: str, principal_exists: Callable[[str], bool]) -> 
         return Grantee(kind=kind, value=value, ids=frozenset())
     if value in ("", "*") or not principal_exists(value):
         raise MalformedPolicy(_INVALID_PRINCIPAL)
-    return Grantee(kind=kind, value=value, ids=_identifiers(kind, value))
+    ids = frozenset({value}) if kind == "CanonicalUser" else principal_ids(value)
+    return Grantee(kind=kind, value=value, ids=ids)
 
 
-def _identifiers(kind: str, value: str) -> frozenset[str]:
+def principal_ids(value: str) -> frozenset[str]:
     """What a caller's key id, canonical id or name must equal for ``value`` to name it.
 
     The server has no accounts: an ARN's account and user name are both taken as names of
     a key, so ``arn:aws:iam::AKID:root`` and ``arn:aws:iam::123456789012:user/AKID`` both
     name the key AKID. A bare account or key id names the key it equals.
     """
-    if kind == "CanonicalUser" or not value.startswith("arn:"):
+    if not value.startswith("arn:"):
         return frozenset({value})
     match = _IAM_ARN.fullmatch(value)
     if match is None:

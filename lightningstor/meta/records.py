@@ -32,6 +32,7 @@ from lightningstor.model import (
     Retention,
     Segment,
     derived_canonical_id,
+    key_owner,
 )
 
 SCHEMA_VERSION = 1
@@ -328,7 +329,7 @@ class CredentialRecord:
 
     @property
     def owner_id(self) -> str:
-        return self.canonical_id or derived_canonical_id(self.access_key_id)
+        return key_owner(self.access_key_id, self.canonical_id, self.name).id
 
 
 def encode_credential(record: CredentialRecord) -> bytes:

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from lightningstor.auth.acls import check_ownership_change
 from lightningstor.auth.credentials import CredentialStore
@@ -873,14 +873,8 @@ class ObjectStore:
         self, bucket: str, key: str, acl: Acl | None, *, version_id: str | None = None
     ) -> ObjectHead:
         """Replace a version's ACL (its owner stays; its mtime too, as in S3). Raises
-        NoSuchBucket, NoSuchKey, NoSuchVersion, MethodNotAllowed-like IsDeleteMarker."""
-        return await self._change_version(
-            bucket,
-            key,
-            version_id,
-            lambda head: dataclasses.replace(head, acl=acl),
-            needs_lock=False,
-        )
+        NoSuchBucket, NoSuchKey, NoSuchVersion, IsDeleteMarker."""
+        return await self._replace_in_version(bucket, key, version_id, acl=acl)
 
     async def set_object_tags(
         self,
@@ -893,11 +887,17 @@ class ObjectStore:
         """Replace a version's tag set (empty: remove it); its mtime stays, as in S3. Raises
         what :meth:`set_object_acl` does, and InvalidTag."""
         tagged = check_tags(tags.items())
+        return await self._replace_in_version(bucket, key, version_id, tags=tagged)
+
+    async def _replace_in_version(
+        self, bucket: str, key: str, version_id: str | None, **fields: Any
+    ) -> ObjectHead:
+        """A version with ``fields`` replaced: what it holds about access, not its lock."""
         return await self._change_version(
             bucket,
             key,
             version_id,
-            lambda head: dataclasses.replace(head, tags=tagged),
+            lambda head: dataclasses.replace(head, **fields),
             needs_lock=False,
         )
 

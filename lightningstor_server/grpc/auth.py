@@ -23,7 +23,6 @@ import grpc
 
 from lightningstor.auth import access
 from lightningstor.auth.credentials import Credential
-from lightningstor.auth.policy import Principal
 from lightningstor.errors import (
     AccessDenied,
     AuthError,
@@ -33,7 +32,7 @@ from lightningstor.errors import (
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
 )
-from lightningstor.model import Owner, derived_canonical_id
+from lightningstor.model import Owner, key_owner
 from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.wire import (
     KEY_ID_HEADER,
@@ -79,18 +78,18 @@ class Caller:
 
     @property
     def owner(self) -> Owner:
-        return Owner(self.canonical_id or derived_canonical_id(self.access_key_id), self.name)
+        return key_owner(self.access_key_id, self.canonical_id, self.name)
 
     @property
     def core(self) -> access.Caller:
         """The caller as the core's authorization knows it."""
-        principal = Principal(
-            anonymous=False,
+        return access.key_caller(
             access_key_id=self.access_key_id,
-            canonical_id=self.owner.id,
+            canonical_id=self.canonical_id,
             name=self.name,
+            admin=self.admin,
+            grants=self.grants,
         )
-        return access.Caller(principal=principal, admin=self.admin, grants=self.grants)
 
 
 _caller: ContextVar[Caller] = ContextVar("lightningstor_grpc_caller")

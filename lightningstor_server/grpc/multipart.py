@@ -10,7 +10,6 @@ from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.multipart import CompletedPart, MultipartUploads, PartInfo, UploadInfo
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
-from lightningstor_server.grpc.auth import current_caller
 from lightningstor_server.grpc.messages import (
     parse_headers,
     parse_page_size,
@@ -19,7 +18,7 @@ from lightningstor_server.grpc.messages import (
     parse_user_metadata,
     render_object,
 )
-from lightningstor_server.grpc.objects import write_stream
+from lightningstor_server.grpc.objects import write_stream, written_acl
 from lightningstor_server.grpc.wrapping import Context
 
 
@@ -59,11 +58,7 @@ class MultipartServicer(pb_grpc.MultipartServiceServicer):
             checksum_algorithm=request.checksum_algorithm.lower(),
             protection=parse_protection(request),
             tags=dict(request.tags),
-            acl=(
-                await self._gatekeeper.written_acl(current_caller().core, request.bucket)
-                if self._gatekeeper is not None
-                else None
-            ),
+            acl=await written_acl(self._gatekeeper, request.bucket),
         )
         return render_upload(upload)
 

@@ -46,10 +46,7 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
         self._gatekeeper = gatekeeper
 
     async def _written(self, bucket: str) -> ObjectAcl | None:
-        """The owner of what the caller writes (None without a gatekeeper: the bucket's)."""
-        if self._gatekeeper is None:
-            return None
-        return await self._gatekeeper.written_acl(current_caller().core, bucket)
+        return await written_acl(self._gatekeeper, bucket)
 
     async def WriteObject(
         self, request_iterator: AsyncIterator[pb.WriteObjectRequest], context: Context
@@ -239,6 +236,14 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             version_id=parse_version_id(request.version_id),
         )
         return render_object(head)
+
+
+async def written_acl(gatekeeper: Gatekeeper | None, bucket: str) -> ObjectAcl | None:
+    """The owner of what the caller writes into ``bucket`` (S3 Object Ownership; None without
+    a gatekeeper: the bucket's)."""
+    if gatekeeper is None:
+        return None
+    return await gatekeeper.written_acl(current_caller().core, bucket)
 
 
 # Streams with a spec first, then data with offsets and an explicit finish.

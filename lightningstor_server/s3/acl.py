@@ -29,19 +29,18 @@ from lightningstor.model import (
     ALL_USERS,
     AUTHENTICATED_USERS,
     LOG_DELIVERY,
-    NULL_VERSION,
     PERMISSIONS,
     Acl,
     BucketInfo,
     Grant,
     ObjectAcl,
-    ObjectHead,
     Owner,
 )
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.documents import AccessControlPolicy, xml_response
 from lightningstor_server.s3.errors import MalformedXML
+from lightningstor_server.s3.headers import version_headers
 from lightningstor_server.s3.xml import local_name, parse_request
 
 MAX_ACL_BODY_BYTES = 64 * 1024
@@ -175,7 +174,7 @@ async def handle_get_object_acl(call: S3Call) -> web.StreamResponse:
     )
     owner = head.owner or bucket.owner
     shown = visible_acl(head.acl if bucket.acls_enabled else None, owner)
-    return xml_response(AccessControlPolicy(owner, shown), headers=_version_header(head))
+    return xml_response(AccessControlPolicy(owner, shown), headers=version_headers(head))
 
 
 async def handle_put_object_acl(call: S3Call) -> web.StreamResponse:
@@ -185,8 +184,4 @@ async def handle_put_object_acl(call: S3Call) -> web.StreamResponse:
     acl = await requested_acl(call, owner=head.owner or bucket.owner, bucket_owner=bucket.owner)
     stored = settable_acl(bucket, acl, call.access, canned=canned_name(call.headers))
     changed = await call.store.set_object_acl(bucket.name, key, stored, version_id=version)
-    return web.Response(headers=_version_header(changed))
-
-
-def _version_header(head: ObjectHead) -> dict[str, str]:
-    return {"x-amz-version-id": head.version_id} if head.version_id != NULL_VERSION else {}
+    return web.Response(headers=version_headers(changed))

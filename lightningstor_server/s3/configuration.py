@@ -13,6 +13,16 @@ from lightningstor_server.s3.errors import NotImplementedByServer
 
 # Configurations whose absence S3 reports as an error: sub-resource -> (code, message).
 _ABSENT: dict[str, tuple[str, str]] = {
+    "tagging": ("NoSuchTagSet", "The TagSet does not exist"),
+    "policy": ("NoSuchBucketPolicy", "The bucket policy does not exist"),
+    "ownershipControls": (
+        "OwnershipControlsNotFoundError",
+        "The bucket ownership controls were not found",
+    ),
+    "publicAccessBlock": (
+        "NoSuchPublicAccessBlockConfiguration",
+        "The public access block configuration was not found",
+    ),
     "cors": ("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
     "lifecycle": ("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"),
     "encryption": (
@@ -68,5 +78,10 @@ async def handle_get_bucket_configuration(call: S3Call) -> web.StreamResponse:
     await call.store.head_bucket(bucket)
     if name in _EMPTY:
         return xml_response(_EMPTY[name])
-    code, message = _ABSENT[name]
-    raise NoSuchConfiguration(code, message, resource=bucket)
+    raise absent(name, bucket)
+
+
+def absent(subresource: str, bucket: str) -> NoSuchConfiguration:
+    """The error S3 answers a read of a configuration ``bucket`` does not have."""
+    code, message = _ABSENT[subresource]
+    return NoSuchConfiguration(code, message, resource=bucket)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from lightningstor.auth.access import bucket_is_public, check_policy
-from lightningstor.errors import InvalidArgument, MalformedPolicy, NoSuchConfiguration
+from lightningstor.errors import InvalidArgument, MalformedPolicy
 from lightningstor.model import OWNERSHIPS, PublicAccessBlock
 from lightningstor_server.s3.body import request_document, small_body
+from lightningstor_server.s3.configuration import absent
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.documents import (
     OwnershipControls,
@@ -37,9 +38,7 @@ _PAB_ELEMENTS = {
 async def handle_get_bucket_policy(call: S3Call) -> web.StreamResponse:
     bucket = await call.bucket()
     if not bucket.policy:
-        raise NoSuchConfiguration(
-            "NoSuchBucketPolicy", "The bucket policy does not exist", resource=bucket.name
-        )
+        raise absent("policy", bucket.name)
     return web.Response(text=bucket.policy, content_type="application/json")
 
 
@@ -69,9 +68,7 @@ async def handle_delete_bucket_policy(call: S3Call) -> web.StreamResponse:
 async def handle_get_bucket_policy_status(call: S3Call) -> web.StreamResponse:
     bucket = await call.bucket()
     if not bucket.policy:
-        raise NoSuchConfiguration(
-            "NoSuchBucketPolicy", "The bucket policy does not exist", resource=bucket.name
-        )
+        raise absent("policy", bucket.name)
     return xml_response(PolicyStatus(bucket_is_public(bucket, call.access)))
 
 
@@ -79,11 +76,7 @@ async def handle_get_bucket_policy_status(call: S3Call) -> web.StreamResponse:
 async def handle_get_public_access_block(call: S3Call) -> web.StreamResponse:
     bucket = await call.bucket()
     if bucket.public_access_block is None:
-        raise NoSuchConfiguration(
-            "NoSuchPublicAccessBlockConfiguration",
-            "The public access block configuration was not found",
-            resource=bucket.name,
-        )
+        raise absent("publicAccessBlock", bucket.name)
     return xml_response(PublicAccessBlockConfiguration(bucket.public_access_block))
 
 
@@ -109,11 +102,7 @@ async def handle_delete_public_access_block(call: S3Call) -> web.StreamResponse:
 async def handle_get_ownership_controls(call: S3Call) -> web.StreamResponse:
     bucket = await call.bucket()
     if not bucket.ownership:
-        raise NoSuchConfiguration(
-            "OwnershipControlsNotFoundError",
-            "The bucket ownership controls were not found",
-            resource=bucket.name,
-        )
+        raise absent("ownershipControls", bucket.name)
     return xml_response(OwnershipControls(bucket.ownership))
 
 

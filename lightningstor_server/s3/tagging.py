@@ -10,9 +10,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from lightningstor.errors import InvalidArgument, NoSuchConfiguration
+from lightningstor.errors import InvalidArgument
 from lightningstor.objects.tags import MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, check_tags
 from lightningstor_server.s3.body import request_document
+from lightningstor_server.s3.configuration import absent
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.documents import Tagging, xml_response
 from lightningstor_server.s3.errors import MalformedXML
@@ -81,7 +82,7 @@ async def handle_delete_object_tagging(call: S3Call) -> web.StreamResponse:
 async def handle_get_bucket_tagging(call: S3Call) -> web.StreamResponse:
     bucket = await call.bucket()
     if bucket.tags is None:
-        raise NoSuchConfiguration("NoSuchTagSet", "The TagSet does not exist", resource=bucket.name)
+        raise absent("tagging", bucket.name)
     return xml_response(Tagging(bucket.tags))
 
 

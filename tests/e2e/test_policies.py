@@ -349,9 +349,15 @@ def test_a_malformed_policy_is_refused_and_the_old_one_kept(
 
 
 def _admin_policy(daemon: Daemon, *args: str) -> str:
+    return _admin(daemon, "policy", *args)
+
+
+def _admin(daemon: Daemon, command: str, *args: str) -> str:
+    """``lightningstor admin COMMAND ARGS`` as the admin; its output (RuntimeError if it
+    failed, with what it printed on stderr)."""
     done = subprocess.run(
         [
-            sys.executable, "-m", "lightningstor_server.cli", "admin", "policy",
+            sys.executable, "-m", "lightningstor_server.cli", "admin", command,
             "--grpc", daemon.grpc_target, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
             *args,
         ],
@@ -381,18 +387,8 @@ def test_an_admin_gives_a_bucket_to_another_key(daemon: Daemon) -> None:
             return (await client.show(reader_id)).canonical_id
 
     owner = asyncio.run(canonical_id())
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "lightningstor_server.cli", "admin", "owner",
-            "--grpc", daemon.grpc_target, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
-            "handed-over", owner,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )  # fmt: skip
-    assert json.loads(done.stdout) == {"bucket": "handed-over", "owner": owner, "name": "new-owner"}
+    done = _admin(daemon, "owner", "handed-over", owner)
+    assert json.loads(done) == {"bucket": "handed-over", "owner": owner, "name": "new-owner"}
     reader.put_object(Bucket="handed-over", Key="k", Body=b"x")
     assert reader.get_bucket_acl(Bucket="handed-over")["Owner"]["ID"] == owner
     assert "handed-over" in [b["Name"] for b in reader.list_buckets()["Buckets"]]
