@@ -16,7 +16,7 @@ codes. Errors only S3 has (its URI, header, form and XML refusals) live in the S
     │                          IsDeleteMarker (a 405 in S3),
     │                          InvalidRequest, InvalidPartNumber, InvalidPart, InvalidPartOrder,
     │                          EntityTooSmall, EntityTooLarge, MetadataTooLarge,
-    │                          InvalidTag, MalformedPolicy, MalformedACLError,
+    │                          InvalidTag, InvalidStorageClass, MalformedPolicy, MalformedACLError,
     │                          AccessControlListNotSupported,
     │                          InvalidBucketAclWithObjectOwnership, UnresolvableGrantByEmailAddress
     ├── IntegrityError ....... BadDigest, XAmzContentSHA256Mismatch, IncompleteBody
@@ -249,6 +249,11 @@ class EntityTooSmall(InvalidInput):
 class InvalidRequest(InvalidInput):
     code = "InvalidRequest"
     default_message = "Invalid Request"
+
+
+class InvalidStorageClass(InvalidInput):
+    code = "InvalidStorageClass"
+    default_message = "The storage class you specified is not valid"
 
 
 class EntityTooLarge(InvalidInput):

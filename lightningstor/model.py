@@ -156,6 +156,51 @@ class Protection:
     legal_hold: bool | None = None
 
 
+# How a lifecycle rule's filter was written, so it is given back as written (S3 keeps both
+# the old rule-level Prefix and the Filter element).
+FILTER_PREFIX, FILTER_ONE, FILTER_AND = "prefix", "filter", "and"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LifecycleFilter:
+    """Which objects a lifecycle rule applies to: those meeting every condition given (an
+    empty filter: every object of the bucket)."""
+
+    prefix: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    size_greater_than: int | None = None  # bytes, exclusive
+    size_less_than: int | None = None  # bytes, exclusive
+    form: str = FILTER_ONE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """A move to another storage class: ``days`` after creation (or after becoming noncurrent)
+    or on ``date_ns``; of noncurrent versions, all but the ``newer_noncurrent`` newest."""
+
+    storage_class: str
+    days: int | None = None
+    date_ns: int | None = None
+    newer_noncurrent: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LifecycleRule:
+    """One rule of a bucket's lifecycle configuration (S3's LifecycleRule)."""
+
+    id: str
+    enabled: bool
+    filter: LifecycleFilter = field(default_factory=LifecycleFilter)
+    expiration_days: int | None = None  # current versions, days after creation
+    expiration_date_ns: int | None = None  # current versions, from this midnight UTC on
+    expired_object_delete_marker: bool | None = None  # remove markers left alone
+    noncurrent_days: int | None = None  # noncurrent versions, days after becoming noncurrent
+    newer_noncurrent_versions: int | None = None  # ... all but this many newest of them
+    abort_upload_days: int | None = None  # multipart uploads, days after initiation
+    transitions: tuple[Transition, ...] = ()
+    noncurrent_transitions: tuple[Transition, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BucketInfo:
     name: str
@@ -168,6 +213,8 @@ class BucketInfo:
     policy: str = ""  # the bucket policy as submitted ("" = none)
     public_access_block: PublicAccessBlock | None = None
     tags: Mapping[str, str] | None = None  # None: no tag set (NoSuchTagSet)
+    # None: no lifecycle configuration (NoSuchLifecycleConfiguration)
+    lifecycle: tuple[LifecycleRule, ...] | None = None
 
     @property
     def acls_enabled(self) -> bool:

@@ -84,6 +84,14 @@ class Config:
     # every scrub_interval_seconds (counted from the end of the last); 0 in either disables it.
     scrub_bytes_per_second: int = 50 * 1024 * 1024
     scrub_interval_seconds: float = 24 * 3600.0
+    # The lifecycle worker applies buckets' lifecycle rules in a pass over the keyspace every
+    # lifecycle_interval_seconds (counted from the end of the last; 0 turns it off), examining
+    # at most lifecycle_objects_per_second versions and uploads (0: no limit).
+    lifecycle_interval_seconds: float = 3600.0
+    lifecycle_objects_per_second: int = 2000
+    # How long a lifecycle "day" is. For tests and demos only: a rule's days then pass in
+    # seconds. Anything but 86400 also drops S3's rounding up to midnight UTC.
+    lifecycle_day_seconds: float = 86400.0
     # New data (PUTs, parts, uploads) is refused with 507 InsufficientStorage while the data
     # disk has less free than this, so deletes and metadata writes keep room to work in.
     min_free_bytes: int = 64 * 1024 * 1024
@@ -212,9 +220,16 @@ def _check_numbers(config: Config) -> None:
         raise ConfigError(f"setting 'inline_max_bytes' must be 0 to {MAX_INLINE_BYTES}")
     if config.min_part_bytes < 1:
         raise ConfigError("setting 'min_part_bytes' must be at least 1")
-    for name in ("scrub_bytes_per_second", "scrub_interval_seconds"):
+    for name in (
+        "scrub_bytes_per_second",
+        "scrub_interval_seconds",
+        "lifecycle_interval_seconds",
+        "lifecycle_objects_per_second",
+    ):
         if getattr(config, name) < 0:
             raise ConfigError(f"setting '{name}' must be 0 (off) or more")
+    if config.lifecycle_day_seconds <= 0:
+        raise ConfigError("setting 'lifecycle_day_seconds' must be more than 0")
     if config.io_workers < 1:
         raise ConfigError("setting 'io_workers' must be at least 1")
 

@@ -58,11 +58,12 @@ class Running:
     gc_task: asyncio.Task[None]
     grace_seconds: float
     scrub_task: asyncio.Task[None] | None = None
+    lifecycle_task: asyncio.Task[None] | None = None
     metrics_runner: web.AppRunner | None = None
 
     async def stop(self) -> None:
         log.info("shutting down: refusing new requests, finishing in-flight ones")
-        for task in (self.gc_task, self.scrub_task):
+        for task in (self.gc_task, self.scrub_task, self.lifecycle_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -240,6 +241,12 @@ async def start(config: Config) -> Running:
             access=access,
         )
         opened.push_async_callback(grpc_door.server.stop, None)
+        lifecycle = store.lifecycle_worker(
+            interval_seconds=config.lifecycle_interval_seconds,
+            objects_per_second=config.lifecycle_objects_per_second,
+            day_seconds=config.lifecycle_day_seconds,
+        )
+        METRICS.lifecycle.state = lambda: lifecycle.state
         metrics_runner = await _start_metrics(config, store)
         if metrics_runner is not None:
             opened.push_async_callback(metrics_runner.cleanup)
@@ -251,6 +258,7 @@ async def start(config: Config) -> Running:
         )
         # Low priority by its rate alone: one block at a time through the same pool as requests.
         scrub_task = asyncio.create_task(scrubber.run_forever()) if scrubber.enabled else None
+        lifecycle_task = asyncio.create_task(lifecycle.run_forever()) if lifecycle.enabled else None
         _log_serving(
             config,
             tls=tls is not None,
@@ -270,6 +278,7 @@ async def start(config: Config) -> Running:
             gc_task=gc_task,
             grace_seconds=config.shutdown_grace_seconds,
             scrub_task=scrub_task,
+            lifecycle_task=lifecycle_task,
             metrics_runner=metrics_runner,
         )
     raise AssertionError("unreachable: the block returns or raises")

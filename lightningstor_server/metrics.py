@@ -7,13 +7,16 @@ thread pool, cached for a minute so frequent scrapes of a large store stay cheap
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
+from lightningstor.meta.lifecycle_record import LifecycleState
 from lightningstor.objects.stats import StoreStats
 
 PROTOCOLS = ("s3", "grpc")
@@ -80,6 +83,9 @@ class Metrics:
             registry=r,
         )
 
+        self.lifecycle = LifecycleFigures()
+        r.register(self.lifecycle)
+
     def observe(self, protocol: str, operation: str, status: str, seconds: float) -> None:
         # Label children are looked up once per label set (a bounded set: operations, error
         # codes and statuses are fixed lists), not on every request.
@@ -97,6 +103,39 @@ class Metrics:
             self._bytes_in[protocol].inc(received)
         if sent:
             self._bytes_out[protocol].inc(sent)
+
+
+class LifecycleFigures(Collector):
+    """The lifecycle worker's totals, as it keeps them in the store: they count every action
+    once, across restarts (a process-local counter would start again at 0)."""
+
+    def __init__(self) -> None:
+        self.state: Callable[[], LifecycleState] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.state is None:
+            return
+        s = self.state()
+        for name, doc, value in (
+            ("expired_objects", "Current versions expired by lifecycle rules.", s.expired_objects),
+            ("expired_bytes", "Bytes of versions lifecycle rules removed.", s.expired_bytes),
+            ("noncurrent_expired", "Noncurrent versions expired.", s.noncurrent_expired),
+            ("delete_markers_removed", "Expired delete markers removed.", s.markers_removed),
+            ("uploads_aborted", "Incomplete multipart uploads aborted.", s.uploads_aborted),
+            ("locked_skipped", "Due versions kept by object lock.", s.locked_skipped),
+            ("passes", "Lifecycle passes completed.", s.passes),
+        ):
+            yield CounterMetricFamily(f"lightningstor_lifecycle_{name}", doc, value=value)
+        yield GaugeMetricFamily(
+            "lightningstor_lifecycle_last_pass_seconds",
+            "Duration of the last completed lifecycle pass.",
+            value=s.last_pass_seconds,
+        )
+        yield GaugeMetricFamily(
+            "lightningstor_lifecycle_pass_running",
+            "1 while a lifecycle pass is under way.",
+            value=1 if s.pass_started_ns else 0,
+        )
 
 
 def metrics_app(

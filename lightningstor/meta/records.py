@@ -16,6 +16,7 @@ from lightningstor.errors import InternalError
 from lightningstor.meta import keyspace as ks
 from lightningstor.meta.keyspace import legacy_version_sort
 from lightningstor.meta.kv import OrderedKV, scan_all
+from lightningstor.meta.lifecycle_record import decode_rules, encode_rules
 from lightningstor.model import (
     BUCKET_OWNER_ENFORCED,
     NULL_VERSION,
@@ -91,6 +92,7 @@ def encode_bucket(record: BucketRecord) -> bytes:
             **({"policy": info.policy} if info.policy else {}),
             **({"pab": _encode_pab(pab)} if pab is not None else {}),
             **({"tags": list(info.tags.items())} if info.tags is not None else {}),
+            **({"lc": encode_rules(info.lifecycle)} if info.lifecycle is not None else {}),
         }
     )
 
@@ -109,6 +111,7 @@ def decode_bucket(name: str, raw: bytes) -> BucketRecord:
         policy=data.get("policy", ""),
         public_access_block=_decode_pab(data["pab"]) if "pab" in data else None,
         tags=dict(data["tags"]) if "tags" in data else None,
+        lifecycle=decode_rules(data["lc"]) if "lc" in data else None,
     )
     return BucketRecord(info=info, state=data["state"])
 

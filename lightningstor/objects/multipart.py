@@ -471,7 +471,7 @@ class MultipartUploads:
         for raw_key, raw in rows:
             # A closing upload belongs to a completion or abort under way right now (start-up
             # reopens those a crash interrupted).
-            if decode_upload(raw).created_ns <= cutoff and await self._abort_record(raw_key, raw):
+            if decode_upload(raw).created_ns <= cutoff and await self.abort_record(raw_key, raw):
                 swept += 1
         return swept
 
@@ -489,12 +489,12 @@ class MultipartUploads:
             rows = await self._io.run(self._kv.scan, base, ks.prefix_end(base), limit=1000)
             if not rows:
                 return
-            busy = [not await self._abort_record(raw_key, raw) for raw_key, raw in rows]
+            busy = [not await self.abort_record(raw_key, raw) for raw_key, raw in rows]
             if any(busy):  # closing, or changed: its owner finishes or reopens it soon
                 await asyncio.sleep(0.01)
         raise OperationAborted("Uploads of the bucket kept changing; try again.", resource=bucket)
 
-    async def _abort_record(self, raw_key: bytes, raw: bytes) -> bool:
+    async def abort_record(self, raw_key: bytes, raw: bytes) -> bool:
         """Abort the upload stored as ``raw`` at ``raw_key`` unless it is not active or changed
         meanwhile (then False: left to whoever changed it)."""
         record = decode_upload(raw)

@@ -77,6 +77,7 @@ from lightningstor.model import (
     ContentHeaders,
     DeleteConditions,
     DeleteResult,
+    LifecycleRule,
     ListPage,
     ObjectAcl,
     ObjectHead,
@@ -99,6 +100,8 @@ from lightningstor.objects.commits import (
     bucket_and_object_keys,
 )
 from lightningstor.objects.conditions import check_read, part_range, resolve_range
+from lightningstor.objects.lifecycle.rules import check_rules
+from lightningstor.objects.lifecycle.worker import LifecycleWorker
 from lightningstor.objects.listing import PageTokens, list_page
 from lightningstor.objects.multipart import MIN_PART_BYTES, MultipartUploads
 from lightningstor.objects.names import validate_bucket_name, validate_key, validate_metadata
@@ -250,6 +253,26 @@ class ObjectStore:
             state_path=state_path,
         )
 
+    def lifecycle_worker(
+        self,
+        *,
+        interval_seconds: float,
+        objects_per_second: float,
+        day_seconds: float,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> LifecycleWorker:
+        """The background application of buckets' lifecycle rules (objects/lifecycle/)."""
+        return LifecycleWorker(
+            clock=clock,
+            kv=self.kv,
+            io=self.io,
+            commits=self._commits,
+            uploads=self.uploads,
+            interval_seconds=interval_seconds,
+            objects_per_second=objects_per_second,
+            day_seconds=day_seconds,
+        )
+
     async def stats(self, data_dir: Path) -> StoreStats:
         """Counts and sizes per bucket and for the store (a full keyspace pass, on the pool)."""
         return await self.io.run(gather_stats, self.kv, data_dir)
@@ -333,6 +356,15 @@ class ObjectStore:
         """Replace the bucket's tag set (None: remove it). Raises InvalidTag."""
         tagged = None if tags is None else check_tags(tags.items(), limit=MAX_BUCKET_TAGS)
         return await self._change_bucket(name, lambda info: dataclasses.replace(info, tags=tagged))
+
+    async def set_lifecycle(self, name: str, rules: Sequence[LifecycleRule] | None) -> BucketInfo:
+        """Replace the bucket's lifecycle configuration (None: remove it); the rules stored,
+        each with an ID. Raises NoSuchBucket, InvalidArgument, InvalidRequest,
+        InvalidStorageClass (see objects/lifecycle/rules.py)."""
+        checked = None if rules is None else check_rules(rules)
+        return await self._change_bucket(
+            name, lambda info: dataclasses.replace(info, lifecycle=checked)
+        )
 
     async def set_public_access_block(
         self, name: str, block: PublicAccessBlock | None

@@ -15,6 +15,7 @@ from lightningstor_server.s3.acl import written_acl
 from lightningstor_server.s3.body import object_upload
 from lightningstor_server.s3.configuration import check_write_headers
 from lightningstor_server.s3.context import S3Call, may_bypass_governance
+from lightningstor_server.s3.lifecycle import expiration_header
 from lightningstor_server.s3.tagging import header_tags
 
 log = logging.getLogger("lightningstor.s3")
@@ -44,13 +45,14 @@ async def handle_put_object(call: S3Call) -> web.StreamResponse:
         expect=upload.expect,
         preconditions=h.preconditions(call.headers),
         protection=h.protection(call.headers),
-        acl=await written_acl(call, await call.bucket()),
+        acl=await written_acl(call, bucket := await call.bucket()),
         tags=header_tags(call.headers),
     )
     reply = {
         "ETag": f'"{head.etag}"',
         **h.checksum_headers(head.checksums, of=head.checksums),
         **h.version_headers(head),
+        **expiration_header(bucket.lifecycle, head),
     }
     return web.Response(headers=reply)
 
@@ -73,7 +75,7 @@ def _checksums_of(
     return head.checksums if whole else {}
 
 
-def _response(
+async def _response(
     call: S3Call,
     head: ObjectHead,
     selected: ByteRange | None,
@@ -84,6 +86,8 @@ def _response(
     """Status and headers of a GET or HEAD that returns ``selected`` (None: everything), with
     ``body`` when it is already at hand."""
     headers = h.object_headers(head, checksums=_checksums_of(call, head, selected, part_number))
+    if call.params.version_id is None:  # the current version: when a rule expires it
+        headers.update(expiration_header((await call.bucket()).lifecycle, head))
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in call.query:
             value = call.query[param]
@@ -119,7 +123,7 @@ async def handle_head_object(call: S3Call) -> web.StreamResponse:
         selected = part_range(head, part_number)
     else:
         selected = resolve_range(requested, head.size, head.key) if requested else None
-    return _response(call, head, selected, part_number)
+    return await _response(call, head, selected, part_number)
 
 
 async def handle_get_object(call: S3Call) -> web.StreamResponse:
@@ -136,8 +140,8 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
         # A small body is read first and sent with the headers in one write: one send
         # instead of two, and a failed read is still an ordinary error response.
         body = b"".join([chunk async for chunk in reader.chunks])
-        return _response(call, reader.head, reader.range, part_number, body=body)
-    response = _response(call, reader.head, reader.range, part_number)
+        return await _response(call, reader.head, reader.range, part_number, body=body)
+    response = await _response(call, reader.head, reader.range, part_number)
     await response.prepare(call.request)
     try:
         async for chunk in reader.chunks:

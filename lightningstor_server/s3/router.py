@@ -93,6 +93,9 @@ _BUCKET_SETTINGS = {
     ("GET", "tagging"): "GetBucketTagging",
     ("PUT", "tagging"): "PutBucketTagging",
     ("DELETE", "tagging"): "DeleteBucketTagging",
+    ("GET", "lifecycle"): "GetBucketLifecycleConfiguration",
+    ("PUT", "lifecycle"): "PutBucketLifecycleConfiguration",
+    ("DELETE", "lifecycle"): "DeleteBucketLifecycle",
 }
 # The IAM action (bucket policies name these) each operation needs, where it is not its own
 # name; a version-specific request needs the action's "Version" form (ACTION_OF_VERSION).
@@ -120,6 +123,9 @@ _ACTIONS = {
     "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
     "GetObjectAttributes": "s3:GetObjectAttributes",
     "DeleteBucketTagging": "s3:PutBucketTagging",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
 }
 _VERSION_ACTIONS = {
     "s3:GetObject": "s3:GetObjectVersion",
