@@ -117,9 +117,13 @@ def translate_error(error: grpc.aio.AioRpcError) -> Exception:
     trailing = {str(key): str(value) for key, value in pairs}
     code = trailing.get(ERROR_CODE_KEY, "")
     cls = _ERROR_CLASSES.get(code)
-    if cls is None:
-        return error
     message = (error.details() or "").removeprefix(f"{code}: ")
+    if cls is None:
+        # Every NOT_FOUND code without a class of its own names a configuration the bucket
+        # lacks (NoSuchTagSet, NoSuchLifecycleConfiguration, NoSuchBucketPolicy...).
+        if code and error.code() == grpc.StatusCode.NOT_FOUND:
+            return errors.NoSuchConfiguration(code, message)
+        return error
     if cls is errors.InvalidRange:
         size = trailing.get(OBJECT_SIZE_KEY, "")
         return errors.InvalidRange(message, size=int(size) if size.isdigit() else 0)
@@ -272,6 +276,45 @@ class Client(ChannelOwner):
             )
         method = BUCKET_SERVICE + "SetObjectLockConfiguration"
         return await self._unary(self._buckets.SetObjectLockConfiguration, method, request)
+
+    async def set_bucket_lifecycle(
+        self, bucket: str, rules: Sequence[pb.LifecycleRule]
+    ) -> list[pb.LifecycleRule]:
+        """Replace the bucket's lifecycle configuration; its rules as stored (each with an id).
+        A configuration S3 would refuse raises InvalidArgument, InvalidRequest or
+        InvalidStorageClass (any transition), and the one in force stays."""
+        request = pb.SetBucketLifecycleRequest(bucket=bucket, rules=rules)
+        method = BUCKET_SERVICE + "SetBucketLifecycle"
+        return list((await self._unary(self._buckets.SetBucketLifecycle, method, request)).rules)
+
+    async def get_bucket_lifecycle(self, bucket: str) -> list[pb.LifecycleRule]:
+        """Raises NoSuchConfiguration (NoSuchLifecycleConfiguration) for a bucket without one."""
+        request = pb.GetBucketLifecycleRequest(bucket=bucket)
+        method = BUCKET_SERVICE + "GetBucketLifecycle"
+        return list((await self._unary(self._buckets.GetBucketLifecycle, method, request)).rules)
+
+    async def delete_bucket_lifecycle(self, bucket: str) -> None:
+        request = pb.DeleteBucketLifecycleRequest(bucket=bucket)
+        method = BUCKET_SERVICE + "DeleteBucketLifecycle"
+        await self._unary(self._buckets.DeleteBucketLifecycle, method, request)
+
+    async def set_bucket_tags(self, bucket: str, tags: Mapping[str, str]) -> dict[str, str]:
+        """Replace the bucket's tag set ({} is an empty set, not none); InvalidTag for a set
+        S3 refuses."""
+        request = pb.SetBucketTaggingRequest(bucket=bucket, tags=dict(tags))
+        method = BUCKET_SERVICE + "SetBucketTagging"
+        return dict((await self._unary(self._buckets.SetBucketTagging, method, request)).tags)
+
+    async def get_bucket_tags(self, bucket: str) -> dict[str, str]:
+        """Raises NoSuchConfiguration (NoSuchTagSet) for a bucket without a tag set."""
+        request = pb.GetBucketTaggingRequest(bucket=bucket)
+        method = BUCKET_SERVICE + "GetBucketTagging"
+        return dict((await self._unary(self._buckets.GetBucketTagging, method, request)).tags)
+
+    async def delete_bucket_tags(self, bucket: str) -> None:
+        request = pb.DeleteBucketTaggingRequest(bucket=bucket)
+        method = BUCKET_SERVICE + "DeleteBucketTagging"
+        await self._unary(self._buckets.DeleteBucketTagging, method, request)
 
     async def get_bucket(self, name: str) -> pb.Bucket:
         request = pb.GetBucketRequest(name=name)
@@ -476,6 +519,28 @@ class Client(ChannelOwner):
         )
         method = OBJECT_SERVICE + "SetObjectTagging"
         return await self._unary(self._objects.SetObjectTagging, method, request)
+
+    async def get_object_attributes(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str = "",
+        part_number_marker: int = 0,
+        max_parts: int = 0,
+    ) -> pb.ObjectAttributes:
+        """S3's GetObjectAttributes: size, ETag, checksums and one page of a multipart
+        object's parts (those numbered above ``part_number_marker``; ``truncated`` says more
+        follow)."""
+        request = pb.GetObjectAttributesRequest(
+            bucket=bucket,
+            key=key,
+            version_id=version_id,
+            part_number_marker=part_number_marker,
+            max_parts=max_parts,
+        )
+        method = OBJECT_SERVICE + "GetObjectAttributes"
+        return await self._unary(self._objects.GetObjectAttributes, method, request)
 
     async def copy_object(
         self,

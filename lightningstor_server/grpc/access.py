@@ -101,6 +101,13 @@ _BY_SERVICE: dict[str, dict[str, Needs]] = {
         "ListBuckets": EVERY_CALLER,
         "SetBucketVersioning": _bucket("s3:PutBucketVersioning", "name"),
         "SetObjectLockConfiguration": _bucket("s3:PutBucketObjectLockConfiguration", "name"),
+        # Deleting a configuration is a Put, as in S3 (there is no s3:Delete... action for it).
+        "SetBucketLifecycle": _bucket("s3:PutLifecycleConfiguration"),
+        "GetBucketLifecycle": _bucket("s3:GetLifecycleConfiguration"),
+        "DeleteBucketLifecycle": _bucket("s3:PutLifecycleConfiguration"),
+        "SetBucketTagging": _bucket("s3:PutBucketTagging"),
+        "GetBucketTagging": _bucket("s3:GetBucketTagging"),
+        "DeleteBucketTagging": _bucket("s3:PutBucketTagging"),
     },
     "ObjectService": {
         "WriteObject": _spec("s3:PutObject"),
@@ -113,6 +120,7 @@ _BY_SERVICE: dict[str, dict[str, Needs]] = {
         "SetObjectRetention": _object("s3:PutObjectRetention"),
         "SetObjectLegalHold": _object("s3:PutObjectLegalHold"),
         "SetObjectTagging": _object("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+        "GetObjectAttributes": _object("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
     },
     "MultipartService": {
         "CreateMultipartUpload": _object("s3:PutObject"),

@@ -1,13 +1,16 @@
-"""BucketService: create, get, delete and list buckets, and set their versioning and object
-lock (each authorized by access.py's table, as S3's operations are)."""
+"""BucketService: create, get, delete and list buckets, and set their versioning, object lock,
+lifecycle configuration and tags (each authorized by access.py's table, as S3's operations
+are)."""
 
 from __future__ import annotations
 
 from lightningstor.auth.access import AccessSettings, visible
+from lightningstor.errors import NoSuchConfiguration
 from lightningstor.objects.store import ObjectStore
 from lightningstor.v1 import storage_pb2 as pb
 from lightningstor.v1 import storage_pb2_grpc as pb_grpc
 from lightningstor_server.grpc.auth import current_caller
+from lightningstor_server.grpc.lifecycle import parse_rules, render_rule
 from lightningstor_server.grpc.messages import (
     parse_object_lock,
     parse_versioning_status,
@@ -56,3 +59,53 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
     ) -> pb.Bucket:
         lock = parse_object_lock(request)
         return render_bucket(await self._store.set_object_lock(request.name, lock))
+
+    async def SetBucketLifecycle(
+        self, request: pb.SetBucketLifecycleRequest, context: Context
+    ) -> pb.BucketLifecycle:
+        info = await self._store.set_lifecycle(request.bucket, parse_rules(request.rules))
+        return pb.BucketLifecycle(
+            bucket=info.name, rules=[render_rule(rule) for rule in info.lifecycle or ()]
+        )
+
+    async def GetBucketLifecycle(
+        self, request: pb.GetBucketLifecycleRequest, context: Context
+    ) -> pb.BucketLifecycle:
+        info = await self._store.head_bucket(request.bucket)
+        if info.lifecycle is None:
+            raise NoSuchConfiguration(
+                "NoSuchLifecycleConfiguration",
+                "The lifecycle configuration does not exist",
+                resource=info.name,
+            )
+        return pb.BucketLifecycle(
+            bucket=info.name, rules=[render_rule(rule) for rule in info.lifecycle]
+        )
+
+    async def DeleteBucketLifecycle(
+        self, request: pb.DeleteBucketLifecycleRequest, context: Context
+    ) -> pb.DeleteBucketLifecycleResponse:
+        await self._store.set_lifecycle(request.bucket, None)
+        return pb.DeleteBucketLifecycleResponse()
+
+    async def SetBucketTagging(
+        self, request: pb.SetBucketTaggingRequest, context: Context
+    ) -> pb.BucketTagging:
+        info = await self._store.set_bucket_tags(request.bucket, dict(request.tags))
+        return pb.BucketTagging(bucket=info.name, tags=dict(info.tags or {}))
+
+    async def GetBucketTagging(
+        self, request: pb.GetBucketTaggingRequest, context: Context
+    ) -> pb.BucketTagging:
+        info = await self._store.head_bucket(request.bucket)
+        if info.tags is None:
+            raise NoSuchConfiguration(
+                "NoSuchTagSet", "The TagSet does not exist", resource=info.name
+            )
+        return pb.BucketTagging(bucket=info.name, tags=dict(info.tags))
+
+    async def DeleteBucketTagging(
+        self, request: pb.DeleteBucketTaggingRequest, context: Context
+    ) -> pb.DeleteBucketTaggingResponse:
+        await self._store.set_bucket_tags(request.bucket, None)
+        return pb.DeleteBucketTaggingResponse()

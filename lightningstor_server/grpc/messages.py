@@ -110,6 +110,38 @@ def render_object(head: ObjectHead) -> pb.Object:
     )
 
 
+def render_attributes(head: ObjectHead, *, after: int, max_parts: int) -> pb.ObjectAttributes:
+    """What GetObjectAttributes may tell (no headers, metadata, tags or lock: those need
+    s3:GetObject), with the page of parts numbered above ``after``. Parts are a multipart
+    object's only, as S3 answers; each segment of one is a part, numbered from 1."""
+    message = pb.ObjectAttributes(
+        object=pb.Object(
+            bucket=head.bucket,
+            key=head.key,
+            size=head.size,
+            etag=head.etag,
+            modified_unix_nanos=head.mtime_ns,
+            checksums=dict(head.checksums),
+            version_id=head.version_id,
+        )
+    )
+    if "-" not in head.etag:
+        return message
+    sums = head.part_checksums or tuple({} for _ in head.segments)
+    later = [
+        (number, segment.size, checksums)
+        for number, (segment, checksums) in enumerate(zip(head.segments, sums, strict=True), 1)
+        if number > after
+    ]
+    message.parts_count = len(head.segments)
+    message.parts.extend(
+        pb.ObjectPart(part_number=number, size=size, checksums=dict(checksums))
+        for number, size, checksums in later[:max_parts]
+    )
+    message.truncated = len(later) > max_parts
+    return message
+
+
 def render_listed(bucket: str, entry: ListEntry | VersionEntry) -> pb.Object:
     """A listing knows less than a head: no headers, metadata or checksums."""
     return pb.Object(

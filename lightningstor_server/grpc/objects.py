@@ -1,5 +1,6 @@
 """ObjectService: streamed writes and reads, head, delete, paged listings of objects and of
-versions, and a version's retention and legal hold."""
+versions, a version's retention, legal hold and tags, and its attributes (S3's
+GetObjectAttributes, with its parts page by page)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from lightningstor_server.grpc.messages import (
     parse_retention,
     parse_user_metadata,
     parse_version_id,
+    render_attributes,
     render_chunk,
     render_listed,
     render_object,
@@ -236,6 +238,18 @@ class ObjectServicer(pb_grpc.ObjectServiceServicer):
             version_id=parse_version_id(request.version_id),
         )
         return render_object(head)
+
+    async def GetObjectAttributes(
+        self, request: pb.GetObjectAttributesRequest, context: Context
+    ) -> pb.ObjectAttributes:
+        head = await self._store.head_object(
+            request.bucket, request.key, version_id=parse_version_id(request.version_id)
+        )
+        return render_attributes(
+            head,
+            after=max(0, request.part_number_marker),
+            max_parts=parse_page_size(request.max_parts),
+        )
 
 
 async def written_acl(gatekeeper: Gatekeeper | None, bucket: str) -> ObjectAcl | None:

@@ -26,7 +26,7 @@ from lightningstor.model import (
     ObjectHead,
     Transition,
 )
-from lightningstor.objects.lifecycle.rules import expiration_of
+from lightningstor.objects.lifecycle.rules import MAX_DATE_NS, expiration_of
 from lightningstor_server.s3.body import small_body
 from lightningstor_server.s3.configuration import absent
 from lightningstor_server.s3.context import S3Call
@@ -79,7 +79,7 @@ def expiration_header(rules: Iterable[LifecycleRule] | None, head: ObjectHead) -
     """``x-amz-expiration`` for a current version an expiration rule applies to (S3's
     calendar: a test day does not change the date told to clients)."""
     found = expiration_of(rules or (), head)
-    if found is None:
+    if found is None or found[0] > MAX_DATE_NS:  # so far off it is no date (Days of 2**31-1)
         return {}
     when, rule_id = found
     date = formatdate(when / 1e9, usegmt=True)

@@ -350,3 +350,16 @@ def test_a_restarted_worker_resumes_its_pass_and_counts_nothing_twice(store: Obj
         assert not (await store.list_objects("lc5")).entries
 
     asyncio.run(main())
+
+
+def test_expirations_take_one_form_and_bounded_counts() -> None:
+    for fields in (
+        {"expiration_days": 1, "expiration_date_ns": DAY_NS},
+        {"expiration_days": 1, "expired_object_delete_marker": True},
+        {"expiration_days": 2**31},
+        {"expiration_date_ns": 10**21 // DAY_NS * DAY_NS},  # past 2262
+        {"abort_upload_days": 2**31},
+    ):
+        with pytest.raises(errors.InvalidArgument):
+            check_rules([rule(**fields)])
+    assert check_rules([rule(expiration_days=2**31 - 1)])

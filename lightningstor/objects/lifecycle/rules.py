@@ -5,9 +5,9 @@ falls due. Pure: the worker (worker.py) and the doors decide with these.
 Days are counted as S3 counts them: from an object's creation (or from the moment a version
 became noncurrent), the result rounded up to the next midnight UTC. A test day
 (``lifecycle_day_seconds``) has no midnight: an action is due exactly that many test days
-later. Both doors check configurations here; what is malformed as a document (a status that
-is neither Enabled nor Disabled, Days beside Date) is the S3 door's MalformedXML, as only
-that door can receive it.
+later. Both doors check configurations here. The S3 door refuses what S3's schema cannot
+hold (a status that is neither Enabled nor Disabled, Days beside Date) as MalformedXML before
+it gets here; the gRPC messages can hold some of it, which is then InvalidArgument here.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ DAY_NS = 86_400 * 10**9
 MAX_RULES = 1000
 MAX_ID_CHARS = 255
 MAX_NEWER_NONCURRENT = 100
+# S3's day counts are 32-bit integers; the latest date is the last midnight every door can
+# carry (nanoseconds in a signed 64-bit integer, as gRPC does: 2262-04-11).
+MAX_DAYS = 2**31 - 1
+MAX_DATE_NS = (2**63 - 1) // DAY_NS * DAY_NS
 STANDARD = "STANDARD"
 
 
@@ -63,6 +67,12 @@ def _check_rule(rule: LifecycleRule) -> None:
         raise InvalidRequest("At least one action needs to be specified in a rule")
     _positive(rule.expiration_days, "'Days' for Expiration action")
     _midnight(rule.expiration_date_ns, "'Date'")
+    given = (rule.expiration_days, rule.expiration_date_ns, rule.expired_object_delete_marker)
+    if sum(value is not None for value in given) > 1:
+        raise InvalidArgument(
+            "An Expiration action takes one of Days, Date and ExpiredObjectDeleteMarker",
+            resource=rule.id,
+        )
     _positive(rule.noncurrent_days, "'NoncurrentDays' for NoncurrentVersionExpiration action")
     _positive(
         rule.newer_noncurrent_versions,
@@ -113,13 +123,15 @@ def _check_transition(transition: Transition) -> None:
 
 
 def _positive(value: int | None, what: str) -> None:
-    if value is not None and value <= 0:
-        raise InvalidArgument(f"{what} must be a positive integer")
+    if value is not None and not 0 < value <= MAX_DAYS:
+        raise InvalidArgument(f"{what} must be a positive integer of at most {MAX_DAYS}")
 
 
 def _midnight(date_ns: int | None, what: str) -> None:
     if date_ns is not None and date_ns % DAY_NS:
         raise InvalidArgument(f"{what} must be at midnight GMT")
+    if date_ns is not None and not 0 <= date_ns <= MAX_DATE_NS:
+        raise InvalidArgument(f"{what} must be from 1970 to 2262-04-11")
 
 
 # --- which objects a rule applies to ----------------------------------------------------------

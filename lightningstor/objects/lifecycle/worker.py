@@ -107,10 +107,14 @@ class LifecycleWorker:
                     await self._objects(bucket[0], rules)
                     await self._save(dataclasses.replace(self.state, phase="uploads", after=""))
                 await self._uploads(bucket[0], rules)
-            past = bucket[0] + "\x00"  # sorts right after the bucket: the next one is found
-            await self._save(
-                dataclasses.replace(self.state, bucket=past, phase="objects", after="")
+            # Past the bucket ("\x00" sorts right after its name). Only a bucket whose rules
+            # made work is worth a commit: skipping the others again after a crash is cheap.
+            past = dataclasses.replace(
+                self.state, bucket=bucket[0] + "\x00", phase="objects", after=""
             )
+            if rules:
+                await self._save(past)
+            self.state = past
         seconds = (self._clock() - self.state.pass_started_ns) / 1e9
         done = dataclasses.replace(
             self.state,
