@@ -126,6 +126,42 @@ class NoSuchConfiguration(NotFound):
         super().__init__(message, resource=resource)
         self.code = code
 
+    @classmethod
+    def of(cls, kind: str, bucket: str) -> NoSuchConfiguration:
+        """What a read of a configuration ``bucket`` does not have answers, by the kind's
+        S3 sub-resource name (both doors say it alike)."""
+        code, message = ABSENT_CONFIGURATIONS[kind]
+        return cls(code, message, resource=bucket)
+
+
+# Configurations whose absence S3 reports as an error: sub-resource -> (code, message).
+ABSENT_CONFIGURATIONS: dict[str, tuple[str, str]] = {
+    "tagging": ("NoSuchTagSet", "The TagSet does not exist"),
+    "policy": ("NoSuchBucketPolicy", "The bucket policy does not exist"),
+    "ownershipControls": (
+        "OwnershipControlsNotFoundError",
+        "The bucket ownership controls were not found",
+    ),
+    "publicAccessBlock": (
+        "NoSuchPublicAccessBlockConfiguration",
+        "The public access block configuration was not found",
+    ),
+    "cors": ("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
+    "lifecycle": ("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"),
+    "encryption": (
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "The server side encryption configuration was not found",
+    ),
+    "website": (
+        "NoSuchWebsiteConfiguration",
+        "The specified bucket does not have a website configuration",
+    ),
+    "replication": (
+        "ReplicationConfigurationNotFoundError",
+        "The replication configuration was not found",
+    ),
+}
+
 
 # --- conflicts ------------------------------------------------------------------------------
 class Conflict(StorageError):

@@ -142,9 +142,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         _admin("show-policy", request.bucket)
         bucket = await self._store.head_bucket(request.bucket)
         if not bucket.policy:
-            raise NoSuchConfiguration(
-                "NoSuchBucketPolicy", "The bucket policy does not exist", resource=bucket.name
-            )
+            raise NoSuchConfiguration.of("policy", bucket.name)
         return pb.BucketPolicy(bucket=bucket.name, policy=bucket.policy)
 
     async def DeleteBucketPolicy(

@@ -73,11 +73,7 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
     ) -> pb.BucketLifecycle:
         info = await self._store.head_bucket(request.bucket)
         if info.lifecycle is None:
-            raise NoSuchConfiguration(
-                "NoSuchLifecycleConfiguration",
-                "The lifecycle configuration does not exist",
-                resource=info.name,
-            )
+            raise NoSuchConfiguration.of("lifecycle", info.name)
         return pb.BucketLifecycle(
             bucket=info.name, rules=[render_rule(rule) for rule in info.lifecycle]
         )
@@ -99,9 +95,7 @@ class BucketServicer(pb_grpc.BucketServiceServicer):
     ) -> pb.BucketTagging:
         info = await self._store.head_bucket(request.bucket)
         if info.tags is None:
-            raise NoSuchConfiguration(
-                "NoSuchTagSet", "The TagSet does not exist", resource=info.name
-            )
+            raise NoSuchConfiguration.of("tagging", info.name)
         return pb.BucketTagging(bucket=info.name, tags=dict(info.tags))
 
     async def DeleteBucketTagging(

@@ -6,38 +6,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightningstor.errors import NoSuchConfiguration
+from lightningstor.errors import ABSENT_CONFIGURATIONS, NoSuchConfiguration
 from lightningstor_server.s3.context import S3Call
 from lightningstor_server.s3.documents import EmptyConfiguration, xml_response
 from lightningstor_server.s3.errors import NotImplementedByServer
 
-# Configurations whose absence S3 reports as an error: sub-resource -> (code, message).
-_ABSENT: dict[str, tuple[str, str]] = {
-    "tagging": ("NoSuchTagSet", "The TagSet does not exist"),
-    "policy": ("NoSuchBucketPolicy", "The bucket policy does not exist"),
-    "ownershipControls": (
-        "OwnershipControlsNotFoundError",
-        "The bucket ownership controls were not found",
-    ),
-    "publicAccessBlock": (
-        "NoSuchPublicAccessBlockConfiguration",
-        "The public access block configuration was not found",
-    ),
-    "cors": ("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
-    "lifecycle": ("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"),
-    "encryption": (
-        "ServerSideEncryptionConfigurationNotFoundError",
-        "The server side encryption configuration was not found",
-    ),
-    "website": (
-        "NoSuchWebsiteConfiguration",
-        "The specified bucket does not have a website configuration",
-    ),
-    "replication": (
-        "ReplicationConfigurationNotFoundError",
-        "The replication configuration was not found",
-    ),
-}
 # Configurations whose absence S3 reports as an empty (or default) document.
 _EMPTY: dict[str, EmptyConfiguration] = {
     "logging": EmptyConfiguration("BucketLoggingStatus"),
@@ -47,7 +20,7 @@ _EMPTY: dict[str, EmptyConfiguration] = {
         "RequestPaymentConfiguration", (("Payer", "BucketOwner"),)
     ),
 }
-ABSENT_CONFIGURATION_CODES = frozenset(code for code, _ in _ABSENT.values())
+ABSENT_CONFIGURATION_CODES = frozenset(code for code, _ in ABSENT_CONFIGURATIONS.values())
 
 
 # Write headers that ask for features this server does not provide. Accepting them silently
@@ -83,5 +56,4 @@ async def handle_get_bucket_configuration(call: S3Call) -> web.StreamResponse:
 
 def absent(subresource: str, bucket: str) -> NoSuchConfiguration:
     """The error S3 answers a read of a configuration ``bucket`` does not have."""
-    code, message = _ABSENT[subresource]
-    return NoSuchConfiguration(code, message, resource=bucket)
+    return NoSuchConfiguration.of(subresource, bucket)
