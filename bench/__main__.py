@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench import large_object, limits, listing, multipart, smallops
+from bench import large_object, lifecycle, limits, listing, multipart, smallops
 from bench.common import ASYNCIO, GRPC, LIMIT, MOTO, OURS
 from bench.report import Report
 from lightningstor_server.cli import tune_malloc
@@ -20,6 +20,7 @@ SUITES = {
     "large": large_object.run,
     "multipart": multipart.run,
     "listing": listing.run,
+    "lifecycle": lifecycle.run,
 }
 
 
@@ -90,6 +91,24 @@ def add_goal_ratios(report: Report) -> None:
         (versions, ours),
         ("list 100k flat page", ours),
         lower_is_better=True,
+    )
+    # Issue 19: a lifecycle pass (expiring 100,000 objects, default pacing) and small GETs.
+    without = ("1 KiB GET c16 no pass", ours)
+    report.ratio(
+        "1 KiB GET c16 during a lifecycle pass / without",
+        ("1 KiB GET c16 in pass", ours),
+        without,
+        0.8,
+    )
+    report.ratio(
+        "1 KiB GET c16 during an unpaced lifecycle pass / without",
+        ("1 KiB GET c16 in fast pass", ours),
+        without,
+    )
+    report.ratio(
+        "lifecycle expiry during 1 KiB GET c16 / without GETs",
+        ("expired/s in pass", ours),
+        ("expired/s, no GETs", ours),
     )
 
 
