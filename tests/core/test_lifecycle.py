@@ -361,5 +361,5 @@ def test_expirations_take_one_form_and_bounded_counts() -> None:
         {"abort_upload_days": 2**31},
     ):
         with pytest.raises(errors.InvalidArgument):
-            check_rules([rule(**fields)])
+            check_rules([rule("r", "", **fields)])
     assert check_rules([rule(expiration_days=2**31 - 1)])
