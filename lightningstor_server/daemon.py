@@ -310,6 +310,9 @@ async def _start_s3(
             ssl_context=tls.http if tls is not None else None,
         )
         await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise OSError(f"s3_listen {config.s3_listen}: {exc.strerror or exc}") from exc
     except BaseException:
         await runner.cleanup()
         raise

@@ -64,6 +64,10 @@ async def start_grpc_door(
     gatekeeper = Gatekeeper(store, access or AccessSettings())
     server = grpc.aio.server(
         maximum_concurrent_rpcs=max_concurrent_calls or None,
+        # gRPC binds with SO_REUSEPORT by default: a second daemon on the same port would then
+        # start "fine" and take a random share of the connections to another store. Bind
+        # exclusively, as the S3 listener does, so the second one fails at start instead.
+        options=[("grpc.so_reuseport", 0)],
         # The error interceptor comes first so it is outermost and also maps auth failures.
         interceptors=[
             ErrorInterceptor(),
@@ -95,12 +99,19 @@ async def start_grpc_door(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    if server_credentials is None:
-        port = server.add_insecure_port(listen)
-    else:
-        port = server.add_secure_port(listen, server_credentials)
-    if port == 0:  # grpc reports a bind failure as port 0, not as an exception
-        raise OSError(f"gRPC could not listen on {listen}")
+    try:
+        if server_credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, server_credentials)
+    except RuntimeError:  # how grpcio reports a failed bind (older releases: port 0)
+        port = 0
+    if port == 0:
+        # The CLI reports an OSError at start-up in one line ("cannot start: ...").
+        raise OSError(
+            f"grpc_listen {listen}: cannot bind (the port is in use, by another daemon or "
+            "program, or the address is not this host's)"
+        )
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
