@@ -28,7 +28,12 @@ from cryptography.x509.oid import NameOID
 from lightningstor.client.admin import AdminClient
 from lightningstor.errors import StorageError
 from lightningstor.v1 import admin_pb2 as pb
-from lightningstor_server.offline_cli import add_recover_parser, run_recover
+from lightningstor_server.offline_cli import (
+    add_recover_parser,
+    add_rotate_parser,
+    run_recover,
+    run_rotate,
+)
 
 _ENV_LINE = re.compile(r"^(?:export\s+)?(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)=(.*)$")
 
@@ -69,6 +74,7 @@ def add_admin_parser(sub: Any) -> None:
     grant.add_argument("grants", nargs="*", metavar="BUCKET=LEVEL")
     _add_bucket_parsers(what)
     add_recover_parser(what)
+    add_rotate_parser(what)
     cert = what.add_parser("cert", help="write a self-signed certificate and key for development")
     cert.add_argument("--host", action="append", required=True, help="DNS name or IP (repeatable)")
     cert.add_argument(
@@ -108,6 +114,8 @@ def run_admin(args: argparse.Namespace) -> int:
         return _write_cert(args.host, args.out, args.days)
     if args.admin_command == "recover":
         return run_recover(args)
+    if args.admin_command == "rotate-master-key":
+        return run_rotate(args)
     try:
         key_id, secret = _credentials(args)
         return asyncio.run(_key_command(args, key_id, secret))

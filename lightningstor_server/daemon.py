@@ -23,6 +23,7 @@ from lightningstor.auth.credentials import (
     load_or_create_master_key,
     new_access_key_id,
     new_secret_access_key,
+    write_private,
 )
 from lightningstor.auth.identities import Identities
 from lightningstor.blobs.scrub import SCRUB_STATE_FILE
@@ -105,7 +106,7 @@ async def ensure_root_credential(
             f"export AWS_SECRET_ACCESS_KEY={secret}\n"
             f"export AWS_DEFAULT_REGION={config.region}\n"
         )
-        await offloader.run(_write_private, path, text)
+        await offloader.run(write_private, path, text.encode())
         written = path
     await credentials.create(
         access_key_id=access_key, secret_access_key=secret, name="root", admin=True
@@ -125,22 +126,17 @@ def master_key_location(config: Config, environ: Mapping[str, str]) -> Path:
     return config.data_dir / "master.key"
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write a secret file readable by its owner only, atomically and durably."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # also when an older file of that name was more open
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+def wrong_master_key(path: Path, data_dir: Path) -> str:
+    """What to do about a master key that does not open the store: the daemon would otherwise
+    report READY and answer every signed request with 500."""
+    return (
+        f"the master key {path} does not open the credentials of the store in {data_dir}: they "
+        "were sealed with another key. Give the daemon the store's own key (made on its first "
+        f"start as {data_dir / 'master.key'}; master_key_file or systemd's "
+        "LoadCredential=master.key name the file it reads), or, if a rotate-master-key was "
+        f"interrupted, run `lightningstor admin rotate-master-key --data-dir {data_dir}` again "
+        "to finish it. Do not generate a new key: it cannot open the stored secrets."
+    )
 
 
 async def _maintain_forever(store: ObjectStore, config: Config) -> None:
@@ -210,6 +206,8 @@ async def start(config: Config) -> Running:
         master_key_path = master_key_location(config, os.environ)
         master_key = await offloader.run(load_or_create_master_key, master_key_path)
         credentials = store.credential_store(master_key)
+        if not await offloader.run(credentials.opens_store):
+            raise OSError(wrong_master_key(master_key_path, config.data_dir))
         cred_file = await ensure_root_credential(config, credentials, offloader)
         # One failed-authentication budget per (source address, key id), shared by both doors.
         limiter = FailedAuthLimiter(failures=config.auth_failures_per_minute)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from lightningstor.auth.credentials import (
     CredentialStore,
     new_access_key_id,
     new_secret_access_key,
+    replace_durably,
+    write_private,
 )
 from lightningstor.blobs.files import BlobStore
 from lightningstor.meta.leveldb import LevelDBKV
@@ -171,30 +174,40 @@ def add_recover_parser(admin: Any) -> None:
     recover.add_argument("--name", default="recovered-admin", help="the new key's name")
 
 
+class _Refused(Exception):
+    """A stopped-store command that cannot go on; its message is the one line printed."""
+
+
+def _master_key(command: str, key_file: Path) -> bytes:
+    try:
+        master_key = key_file.read_bytes()
+    except OSError as exc:
+        raise _Refused(f"lightningstor {command}: cannot read {key_file}: {exc}") from exc
+    if len(master_key) != MASTER_KEY_BYTES:
+        raise _Refused(
+            f"lightningstor {command}: {key_file} is not a master key ({MASTER_KEY_BYTES} bytes)"
+        )
+    return master_key
+
+
+def _open_meta(command: str, data_dir: Path) -> LevelDBKV:
+    try:
+        return LevelDBKV(data_dir / "meta")
+    except OSError as exc:
+        raise _Refused(
+            f"lightningstor {command}: cannot open {data_dir} (is a daemon running?): {exc}"
+        ) from exc
+
+
 def run_recover(args: argparse.Namespace) -> int:
     if (code := _unavailable("admin recover", args.data_dir)) is not None:
         return code
     key_file = args.master_key_file or args.data_dir / "master.key"
     try:
-        master_key = key_file.read_bytes()
-    except OSError as exc:
-        print(f"lightningstor admin recover: cannot read {key_file}: {exc}", file=sys.stderr)
-        return 2
-    if len(master_key) != MASTER_KEY_BYTES:
-        print(
-            f"lightningstor admin recover: {key_file} is not a master key "
-            f"({MASTER_KEY_BYTES} bytes)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        kv = LevelDBKV(args.data_dir / "meta")
-    except OSError as exc:
-        print(
-            f"lightningstor admin recover: cannot open {args.data_dir} (is a daemon running?): "
-            f"{exc}",
-            file=sys.stderr,
-        )
+        master_key = _master_key("admin recover", key_file)
+        kv = _open_meta("admin recover", args.data_dir)
+    except _Refused as refused:
+        print(refused, file=sys.stderr)
         return 2
     offloader = Offloader(workers=1)
     credentials = CredentialStore(kv=kv, offloader=offloader, master_key=master_key)
@@ -213,6 +226,69 @@ def run_recover(args: argparse.Namespace) -> int:
     print(f"AWS_ACCESS_KEY_ID={made.access_key_id}")
     print(f"AWS_SECRET_ACCESS_KEY={made.secret_access_key}")
     return 0
+
+
+def add_rotate_parser(admin: Any) -> None:
+    rotate = admin.add_parser(
+        "rotate-master-key",
+        help="seal every secret with a new master key (on a stopped store)",
+        description="Writes a new master key beside the current one (FILE.new), re-seals every "
+        "access key's secret with it in one metadata commit, then puts it in the current one's "
+        "place. Interrupted, it is run again to finish: the store opens with exactly one of "
+        "the two files at every moment.",
+    )
+    rotate.add_argument("--data-dir", type=Path, default=Path("./var/lightningstor"))
+    rotate.add_argument(
+        "--master-key-file",
+        type=Path,
+        help="the store's master key, replaced (default <data-dir>/master.key; for a systemd "
+        "credential, the file LoadCredential= names)",
+    )
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    command = "admin rotate-master-key"
+    if (code := _unavailable(command, args.data_dir)) is not None:
+        return code
+    key_file: Path = args.master_key_file or args.data_dir / "master.key"
+    new_file = key_file.with_name(key_file.name + ".new")
+    offloader = Offloader(workers=1)
+    try:
+        kv = _open_meta(command, args.data_dir)
+        try:
+            moved = _rotate(command, kv, offloader, key_file, new_file)
+        finally:
+            kv.close()
+    except _Refused as refused:
+        print(refused, file=sys.stderr)
+        return 2
+    finally:
+        offloader.shutdown()
+    print(f"re-sealed {moved} access keys with a new master key in {key_file}")
+    return 0
+
+
+def _rotate(
+    command: str, kv: LevelDBKV, offloader: Offloader, key_file: Path, new_file: Path
+) -> int | str:
+    old = CredentialStore(kv=kv, offloader=offloader, master_key=_master_key(command, key_file))
+    if not old.opens_store():
+        # Either the wrong file, or a rotation that committed but did not get to rename.
+        if new_file.exists():
+            finished = CredentialStore(
+                kv=kv, offloader=offloader, master_key=_master_key(command, new_file)
+            )
+            if finished.opens_store():
+                replace_durably(new_file, key_file)
+                return "all"  # the interrupted rotation had re-sealed them all
+        raise _Refused(
+            f"lightningstor {command}: {key_file} does not open this store's credentials"
+        )
+    new_key = secrets.token_bytes(MASTER_KEY_BYTES)
+    write_private(new_file, new_key)  # durable before any secret depends on it
+    moved = old.reseal(new_key)
+    replace_durably(new_file, key_file)
+    return moved
 
 
 async def _recover(credentials: CredentialStore, name: str) -> Credential:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from lightningstor.auth.access import Caller, check_grants, key_caller
@@ -28,7 +29,12 @@ from lightningstor.errors import (
     LastAdminKey,
     OperationAborted,
 )
-from lightningstor.meta.keyspace import CREDENTIAL_PREFIX, credential_key, prefix_end
+from lightningstor.meta.keyspace import (
+    CREDENTIAL_PREFIX,
+    MASTER_CHECK_KEY,
+    credential_key,
+    prefix_end,
+)
 from lightningstor.meta.kv import OrderedKV, scan_all
 from lightningstor.meta.records import CredentialRecord, decode_credential, encode_credential
 from lightningstor.meta.unit import Unit, transact
@@ -42,6 +48,8 @@ NONCE_BYTES = 12
 # More opened credentials than this are never kept (the cache starts over).
 _CACHED_CREDENTIALS = 4096
 _KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
+# What the check-value seals (as its own associated data, apart from every key id's).
+_CHECK_VALUE = b"lightningstor master key check"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,21 +88,34 @@ def load_or_create_master_key(path: Path) -> bytes:
         key = path.read_bytes()
     except FileNotFoundError:
         key = secrets.token_bytes(MASTER_KEY_BYTES)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # The key's name must survive a crash too: secrets sealed with it are useless without.
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_private(path, key)
     if len(key) != MASTER_KEY_BYTES:
         raise InternalError(f"master key {path} must hold exactly {MASTER_KEY_BYTES} bytes")
     return key
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file readable by its owner only, atomically and durably: secrets sealed
+    with a key are useless without it, so its name must survive a crash too."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also when an older file of that name was more open
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    replace_durably(tmp, path)
+
+
+def replace_durably(source: Path, target: Path) -> None:
+    """Rename ``source`` over ``target`` and make the rename itself durable."""
+    os.replace(source, target)
+    directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def new_access_key_id() -> str:
@@ -129,6 +150,58 @@ class CredentialStore:
             raw[:NONCE_BYTES], raw[NONCE_BYTES:], record.access_key_id.encode()
         )
         return plain.decode()
+
+    # --- the master key --------------------------------------------------------------------
+    def opens_store(self) -> bool:
+        """Whether the master key is the one this store's secrets are sealed with (blocking;
+        at start, before serving). The store's sealed check-value says; a store older than it
+        (or a new one) is tested on its first credential, and gains the check-value when the
+        key opens what is there, so the next start is a single AES-GCM open."""
+        check = self._kv.get(MASTER_CHECK_KEY)
+        if check is not None:
+            return self._opens(check)
+        first = self._kv.scan(CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX), limit=1)
+        if first:
+            key_id = first[0][0][len(CREDENTIAL_PREFIX) :].decode()
+            try:
+                self._open(decode_credential(key_id, first[0][1]))
+            except InvalidTag:
+                return False
+        unit = Unit(self._kv, self._io)
+        unit.expect(MASTER_CHECK_KEY, None)
+        unit.put(MASTER_CHECK_KEY, self._check_value())
+        unit.commit_now()  # lost to another writer: theirs was made the same way
+        return True
+
+    def _check_value(self) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, _CHECK_VALUE, _CHECK_VALUE)
+
+    def _opens(self, check: bytes) -> bool:
+        try:
+            return (
+                self._aead.decrypt(check[:NONCE_BYTES], check[NONCE_BYTES:], _CHECK_VALUE)
+                == _CHECK_VALUE
+            )
+        except InvalidTag:
+            return False
+
+    def reseal(self, new_master_key: bytes) -> int:
+        """Seal every secret, and the check-value, with ``new_master_key`` instead, in one
+        metadata commit (blocking; on a stopped store: ``admin rotate-master-key``). Raises
+        InvalidTag when the current key does not open them. Returns how many keys moved."""
+        new = CredentialStore(kv=self._kv, offloader=self._io, master_key=new_master_key)
+        rows = list(scan_all(self._kv, CREDENTIAL_PREFIX, prefix_end(CREDENTIAL_PREFIX)))
+        unit = Unit(self._kv, self._io)
+        for raw_key, raw in rows:
+            record = decode_credential(raw_key[len(CREDENTIAL_PREFIX) :].decode(), raw)
+            sealed = new._seal(record.access_key_id, self._open(record))
+            unit.expect(raw_key, raw)
+            unit.put(raw_key, encode_credential(dataclasses.replace(record, sealed_secret=sealed)))
+        unit.put(MASTER_CHECK_KEY, new._check_value())
+        if not unit.commit_now():
+            raise OperationAborted("The credentials changed while they were re-sealed.")
+        return len(rows)
 
     async def create(
         self,

@@ -5,6 +5,8 @@ All keys are bytes compared bytewise, so a listing is a single range scan in any
     m/schema                         schema version of the store (checked at start-up)
     m/token-key                      random key that seals listing continuation tokens
     m/lifecycle                      the lifecycle worker's place in its pass, and its totals
+    m/master-check                   a constant sealed with the master key: proof at start that
+                                     the key given is the one the secrets are sealed with
     b/<bucket>                       bucket record
     o/<bucket>\\0<key>                the key's current version: an object or, in a versioned
                                      bucket, a delete marker; absent when the key has no version at
@@ -25,6 +27,7 @@ from __future__ import annotations
 SCHEMA_KEY = b"m/schema"
 TOKEN_KEY = b"m/token-key"
 LIFECYCLE_KEY = b"m/lifecycle"
+MASTER_CHECK_KEY = b"m/master-check"
 BUCKET_PREFIX = b"b/"
 OBJECT_PREFIX = b"o/"
 VERSION_PREFIX = b"v/"
