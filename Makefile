@@ -7,6 +7,10 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/lightningstor/v1/*.proto)
 STUBS  := lightningstor/v1/.generated
 DATA   ?= ./var/lightningstor
+# The three listeners of `make run` (make run S3_LISTEN=127.0.0.1:9100 when 9000 is taken).
+S3_LISTEN      ?= 127.0.0.1:9000
+GRPC_LISTEN    ?= 127.0.0.1:50051
+METRICS_LISTEN ?= 127.0.0.1:9101
 # Test files run in parallel, one per core (pytest-xdist); PYTEST_ARGS= runs them in one.
 PYTEST_ARGS ?= -n auto --dist loadfile
 BENCH_ARGS ?=
@@ -36,7 +40,8 @@ proto: $(STAMP)
 	$(MAKE) $(STUBS)
 
 run: install
-	$(BIN)/lightningstor serve --data-dir $(DATA)
+	$(BIN)/lightningstor serve --data-dir $(DATA) --s3-listen $(S3_LISTEN) \
+		--grpc-listen $(GRPC_LISTEN) --metrics-listen '$(METRICS_LISTEN)'
 
 lint: install
 	$(BIN)/ruff check .

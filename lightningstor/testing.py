@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 import secrets
 import signal
 import socket
@@ -40,6 +41,8 @@ ACCESS_KEY = "LSTESTROOTKEY0000001"
 SECRET_KEY = "test-secret-key-0123456789abcdef"  # noqa: S105 - a test fixture
 REGION = "us-east-1"
 START_TIMEOUT_SECONDS = 30.0
+_START_ATTEMPTS = 3
+_PORT_TAKEN = re.compile(r"cannot start: \w+_listen \S+: (cannot bind|.*address already in use)")
 
 
 def free_port() -> int:
@@ -147,8 +150,25 @@ class Daemon:
         return env
 
     def start(self) -> Daemon:
-        self.s3_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
+        """Start the daemon on free ports. A port free when chosen can be taken before the
+        daemon binds it (by another test's daemon, or as a client connection's local port);
+        the daemon then refuses to start, and is started again on other ports."""
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-daemon.log"
+        for attempt in range(_START_ATTEMPTS):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                return self._start_once()
+            except RuntimeError:
+                with self.log_path.open("rb") as log:
+                    log.seek(logged)
+                    tail = log.read().decode(errors="replace")
+                if attempt + 1 == _START_ATTEMPTS or not _PORT_TAKEN.search(tail):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> Daemon:
+        assert self.log_path is not None
+        self.s3_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [

@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--grpc-listen", metavar="HOST:PORT", help="gRPC listener (default 127.0.0.1:50051)"
     )
+    serve.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="Prometheus /metrics and probes (default 127.0.0.1:9101; '' turns it off)",
+    )
     serve.add_argument("--region", help="region reported to S3 clients (default us-east-1)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
     serve.add_argument(
@@ -109,6 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "data_dir": args.data_dir,
                 "s3_listen": args.s3_listen,
                 "grpc_listen": args.grpc_listen,
+                "metrics_listen": args.metrics_listen,
                 "region": args.region,
                 "log_level": args.log_level,
             },

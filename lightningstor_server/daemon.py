@@ -322,13 +322,15 @@ def _log_serving(
 ) -> None:
     scheme = "https" if tls else "http"
     log.info(
-        "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d, data in %s, %s loop",
+        "LightningSTOR serving S3 on %s://%s:%d and gRPC%s on %s:%d (metrics: %s), data in %s, "
+        "%s loop",
         scheme,
         host,
         s3_port,
         " (TLS)" if tls else "",
         parse_listen(config.grpc_listen)[0],
         grpc_port,
+        config.metrics_listen or "off",
         config.data_dir,
         type(asyncio.get_running_loop()).__module__.split(".")[0],
     )

@@ -3,6 +3,7 @@ names the setting, and leaves whoever holds it alone (issue 20)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,35 @@ def test_a_second_daemon_cannot_share_a_port(fresh_daemon: Daemon, tmp_path: Pat
         fresh_daemon, "list", key=fresh_daemon.access_key, secret=fresh_daemon.secret_key
     )
     assert fresh_daemon.access_key in str(listed)
+
+
+def test_a_taken_metrics_port_stops_the_start_before_serving_is_announced(
+    fresh_daemon: Daemon, tmp_path: Path
+) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = fresh_daemon.env() | {"LIGHTNINGSTOR_METRICS_LISTEN": f"127.0.0.1:{port}"}
+        command = [sys.executable, "-m", "lightningstor_server.cli", "serve", "--data-dir",
+                   str(tmp_path / "data"), "--s3-listen", f"127.0.0.1:{free_port()}",
+                   "--grpc-listen", f"127.0.0.1:{free_port()}"]  # fmt: skip
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+    assert done.returncode == 1
+    assert f"cannot start: metrics_listen 127.0.0.1:{port}: " in done.stderr
+    assert "serving" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_make_run_takes_all_three_listeners() -> None:
+    root = Path(__file__).resolve().parents[2]
+    planned = subprocess.run(
+        ["make", "-n", "-C", str(root), "run", "S3_LISTEN=127.0.0.1:9100",
+         "GRPC_LISTEN=127.0.0.1:50052", "METRICS_LISTEN=127.0.0.1:9102"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    serve = planned[planned.index("lightningstor serve") :]
+    for flag in ("--s3-listen 127.0.0.1:9100", "--grpc-listen 127.0.0.1:50052",
+                 "--metrics-listen '127.0.0.1:9102'"):  # fmt: skip
+        assert flag in serve
