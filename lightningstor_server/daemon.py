@@ -177,8 +177,19 @@ def _load_tls(config: Config) -> _Tls | None:
         context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
     except OSError as exc:  # ssl.SSLError (a bad PEM, a key not matching) is one too
         # The CLI reports an OSError at start-up as "cannot start: ..." and exits 1.
-        raise OSError(f"tls_cert_file/tls_key_file: {exc}") from exc
+        raise OSError(_tls_problem(config.tls_cert_file, config.tls_key_file, exc)) from exc
     return _Tls(http=context, grpc=grpc.ssl_server_credentials([(key, cert)]))
+
+
+def _tls_problem(cert: Path, key: Path, exc: OSError) -> str:
+    """Which of the two files is wrong: ssl only says "PEM lib"."""
+    if not isinstance(exc, ssl.SSLError):
+        return f"tls_cert_file {cert} / tls_key_file {key}: {exc}"
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=cert)
+    except ssl.SSLError:
+        return f"tls_cert_file {cert}: not a PEM certificate ({exc})"
+    return f"tls_key_file {key}: not a PEM private key of the certificate in {cert} ({exc})"
 
 
 async def start(config: Config) -> Running:

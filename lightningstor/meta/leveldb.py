@@ -86,11 +86,24 @@ class _ReadGate:
                 self._cond.notify_all()
 
 
+class StoreLocked(OSError):
+    """The store is open in another process."""
+
+
 class LevelDBKV:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self._path = path
-        self._db = self._open()
+        try:
+            self._db = self._open()
+        except plyvel.IOError as exc:
+            if "lock" not in str(exc):
+                raise
+            # LevelDB admits one process: say who the other one must be, not "IO error: lock".
+            raise StoreLocked(
+                f"another daemon or offline command is using the store in {path.parent} "
+                f"(its metadata, {path}, is locked); stop it first"
+            ) from exc
         self._commit_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Queued] = []

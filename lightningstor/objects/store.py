@@ -190,6 +190,8 @@ class ObjectStore:
 
         Raises :class:`StoreVersionError` for a store of an unknown schema version.
         """
+        if data_dir.exists() and not data_dir.is_dir():
+            raise NotADirectoryError(f"data_dir {data_dir} is not a directory")
         data_dir.mkdir(parents=True, exist_ok=True)
         kv = LevelDBKV(data_dir / "meta")
         try:

@@ -85,3 +85,49 @@ def test_make_run_takes_all_three_listeners() -> None:
     for flag in ("--s3-listen 127.0.0.1:9100", "--grpc-listen 127.0.0.1:50052",
                  "--metrics-listen '127.0.0.1:9102'"):  # fmt: skip
         assert flag in serve
+
+
+def refused_start(daemon: Daemon, data_dir: Path, **env: str) -> str:
+    """``serve`` on ``data_dir`` with ``env``: it must refuse, in one line; that line."""
+    command = [sys.executable, "-m", "lightningstor_server.cli", "serve", "--data-dir",
+               str(data_dir), "--s3-listen", f"127.0.0.1:{free_port()}", "--grpc-listen",
+               f"127.0.0.1:{free_port()}", "--metrics-listen", ""]  # fmt: skip
+    done = subprocess.run(
+        command, env=daemon.env() | env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if "cannot start: " in line]
+    return line.partition("cannot start: ")[2]
+
+
+def test_start_errors_say_what_is_wrong_in_one_line(fresh_daemon: Daemon, tmp_path: Path) -> None:
+    fresh_daemon.start()
+    locked = refused_start(fresh_daemon, fresh_daemon.data_dir)
+    assert locked.startswith(
+        f"another daemon or offline command is using the store in {fresh_daemon.data_dir}"
+    )
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a store")
+    assert refused_start(fresh_daemon, a_file) == f"data_dir {a_file} is not a directory"
+    assert a_file.read_text() == "not a store"
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not PEM\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "lightningstor_server.cli", "admin", "cert", "--host", "127.0.0.1",
+         "--out", str(tmp_path)], capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert done.returncode == 0
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    bad_cert = refused_start(
+        fresh_daemon, tmp_path / "d1", LIGHTNINGSTOR_TLS_CERT_FILE=str(junk),
+        LIGHTNINGSTOR_TLS_KEY_FILE=str(key),
+    )  # fmt: skip
+    assert bad_cert.startswith(f"tls_cert_file {junk}: not a PEM certificate")
+    bad_key = refused_start(
+        fresh_daemon, tmp_path / "d2", LIGHTNINGSTOR_TLS_CERT_FILE=str(cert),
+        LIGHTNINGSTOR_TLS_KEY_FILE=str(junk),
+    )  # fmt: skip
+    assert bad_key.startswith(f"tls_key_file {junk}: not a PEM private key")
+    # The running daemon was never disturbed.
+    assert boto3_client(fresh_daemon).list_buckets()["Buckets"] == []
