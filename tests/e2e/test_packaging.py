@@ -3,6 +3,7 @@ a working ``lightningstor`` command."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -78,3 +79,21 @@ def test_unit_file_passes_systemd_analyze(tmp_path: Path) -> None:
         line for line in (done.stdout + done.stderr).splitlines() if "lightningstor.service" in line
     ]
     assert done.returncode == 0 and not problems, done.stdout + done.stderr
+
+
+def test_unit_file_is_sandboxed(tmp_path: Path) -> None:
+    """systemd's own score of the unit's sandbox: 4.9 before issue 20, at most 2.5 now."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed on this machine")
+    unit = ROOT / "systemd" / "lightningstor.service"
+    done = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d)", done.stdout)
+    assert found is not None, done.stdout + done.stderr
+    assert float(found.group(1)) <= 2.5, done.stdout
