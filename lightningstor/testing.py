@@ -3,10 +3,20 @@
 Python teams test S3 code against moto; this gives them the real thing, as cheap to use. With
 the package installed, pytest loads this plugin (entry point ``pytest11``), and a test asks for:
 
-- ``lightningstor``: a running daemon (one per test session) on a temp dir and free ports, with
+- ``aws_env``: the environment of code that makes its own clients: ``AWS_ENDPOINT_URL`` and
+  credentials point at the session's daemon, so ``boto3.client("s3")`` just works (what
+  ``@mock_aws`` gave);
+- ``lightningstor_s3``: a boto3 S3 client of it (boto3 must be installed);
+- ``lightningstor_grpc``: a :class:`lightningstor.client.SyncClient` of it (no event loop needed);
+- ``lightningstor_client``: a factory of the async :class:`lightningstor.client.Client`;
+- ``lightningstor``: the daemon itself (one per session, on a temp dir and free ports), with
   ``.endpoint`` (S3 URL), ``.grpc_target``, ``.access_key`` and ``.secret_key``;
-- ``lightningstor_s3``: a boto3 S3 client for it (boto3 must be installed);
-- ``lightningstor_client``: a factory of :class:`lightningstor.client.Client` for it (async).
+- ``lightningstor_daemon``: a daemon of the test's own (a second or so to start), for tests
+  that leave what cannot be removed (COMPLIANCE retention) or restart it.
+
+Every test that uses one of the first four starts with no bucket, as under moto: after it,
+the store is emptied (every version, delete marker and upload, then every bucket). The
+daemon starts once per session, so a test pays for the reset, not for a start.
 
 Our own test suite uses the same :class:`Daemon`.
 """
@@ -28,13 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from lightningstor.client import Client
+from lightningstor.client import Client, SyncClient
 
 # Fixed credentials for this project's own suite; the plugin's daemons get random ones.
 ACCESS_KEY = "LSTESTROOTKEY0000001"
@@ -231,16 +242,56 @@ def boto3_client(daemon: Daemon, *, region: str = REGION, **config: Any) -> Any:
     )
 
 
-def aws_env(daemon: Daemon) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=daemon.access_key,
-        AWS_SECRET_ACCESS_KEY=daemon.secret_key,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-    )
+def client_env(daemon: Daemon) -> dict[str, str]:
+    """What an AWS SDK or aws-cli needs in its environment to use ``daemon`` by itself."""
+    env = {
+        "AWS_ENDPOINT_URL": daemon.endpoint,
+        "AWS_ACCESS_KEY_ID": daemon.access_key,
+        "AWS_SECRET_ACCESS_KEY": daemon.secret_key,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    if daemon.tls is not None:
+        env["AWS_CA_BUNDLE"] = str(daemon.tls.cert)
     return env
+
+
+def aws_env_of(daemon: Daemon) -> dict[str, str]:
+    """This process's environment, its AWS settings replaced by ``daemon``'s (for the
+    subprocesses of our own tests)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return env | client_env(daemon)
+
+
+def sync_client(daemon: Daemon) -> SyncClient:
+    """A synchronous gRPC client of ``daemon``, with its root key (TLS if it speaks TLS)."""
+    tls = daemon.tls
+    return SyncClient(
+        daemon.grpc_target,
+        access_key_id=daemon.access_key,
+        secret_access_key=daemon.secret_key,
+        channel_credentials=(
+            grpc.ssl_channel_credentials(root_certificates=tls.cert.read_bytes()) if tls else None
+        ),
+    )
+
+
+def wipe(daemon: Daemon) -> None:
+    """Remove every bucket the daemon holds and everything in them, as an admin (GOVERNANCE
+    retention bypassed); a version under COMPLIANCE retention or a legal hold cannot go, and
+    fails the reset with the bucket's name."""
+    with sync_client(daemon) as ls:
+        for bucket in ls.list_buckets():
+            for version in ls.list_object_versions(bucket.name):
+                ls.delete_object(
+                    bucket.name,
+                    version.key,
+                    version_id=version.version_id,
+                    bypass_governance_retention=True,
+                )
+            ls.delete_bucket(bucket.name)  # uploads in progress end with it
 
 
 # --- the pytest plugin ------------------------------------------------------------------------
@@ -258,11 +309,58 @@ def lightningstor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 
 
 @pytest.fixture
-def lightningstor_s3(lightningstor: Daemon) -> Iterator[Any]:
-    """A boto3 S3 client of the session's daemon."""
-    client = boto3_client(lightningstor)
+def lightningstor_clean(lightningstor: Daemon) -> Iterator[Daemon]:
+    """The session's daemon, emptied after the test (see the module's docstring)."""
+    yield lightningstor
+    try:
+        wipe(lightningstor)
+    except Exception as exc:
+        raise RuntimeError(
+            f"lightningstor: the store could not be emptied after the test ({exc}); a test "
+            "that locks objects for good needs the lightningstor_daemon fixture"
+        ) from exc
+
+
+@pytest.fixture
+def lightningstor_s3(lightningstor_clean: Daemon) -> Iterator[Any]:
+    """A boto3 S3 client of the session's daemon; no bucket before the test, none after."""
+    client = boto3_client(lightningstor_clean)
     yield client
     client.close()
+
+
+@pytest.fixture
+def aws_env(lightningstor_clean: Daemon, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Points the AWS SDKs' environment at the session's daemon for the test (and nowhere
+    else: profiles and config files are ignored); no bucket before the test, none after.
+    Returns what it set."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    values = client_env(lightningstor_clean)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def lightningstor_grpc(lightningstor_clean: Daemon) -> Iterator[SyncClient]:
+    """A synchronous gRPC client of the session's daemon; no bucket before the test."""
+    with sync_client(lightningstor_clean) as client:
+        yield client
+
+
+@pytest.fixture
+def lightningstor_daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon of the test's own, stopped after it."""
+    daemon = Daemon(
+        tmp_path / "lightningstor-data",
+        access_key="LS" + secrets.token_hex(9).upper(),
+        secret_key=secrets.token_urlsafe(30),
+    ).start()
+    yield daemon
+    if daemon.proc is not None:
+        daemon.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from lightningstor import errors
 from lightningstor.client import Client
 from lightningstor.client.admin import AdminClient
-from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, TlsFiles, aws_env, boto3_client
+from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, TlsFiles, aws_env_of, boto3_client
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
@@ -223,7 +223,7 @@ def test_admin_cert_serves_tls_to_aws_cli(tmp_path: Path) -> None:
                 "mb",
                 "s3://tls-bucket",
             ],
-            env=aws_env(daemon),
+            env=aws_env_of(daemon),
             capture_output=True,
             text=True,
             timeout=60,

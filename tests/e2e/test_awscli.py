@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, aws_env, boto3_client
+from tests.daemon import Daemon, aws_env_of, boto3_client
 
 VENV_AWS = str(Path(sys.executable).with_name("aws"))
 
@@ -30,7 +30,7 @@ def _aws_binaries() -> list[str]:
 def run_aws(aws: str, daemon: Daemon, *args: str) -> str:
     done = subprocess.run(
         [aws, "--endpoint-url", daemon.endpoint, *args],
-        env=aws_env(daemon),
+        env=aws_env_of(daemon),
         capture_output=True,
         text=True,
         timeout=120,
@@ -102,7 +102,7 @@ def test_curl_unsigned_get_is_refused(daemon: Daemon) -> None:
 
 
 def test_wrong_secret_is_refused(daemon: Daemon) -> None:
-    env = aws_env(daemon) | {"AWS_SECRET_ACCESS_KEY": "not-the-right-secret-at-all"}
+    env = aws_env_of(daemon) | {"AWS_SECRET_ACCESS_KEY": "not-the-right-secret-at-all"}
     done = subprocess.run(
         [VENV_AWS, "--endpoint-url", daemon.endpoint, "s3", "ls"],
         env=env,

@@ -26,7 +26,7 @@ from tests.daemon import (
     REGION,
     SECRET_KEY,
     Daemon,
-    aws_env,
+    aws_env_of,
     boto3_client,
     self_signed_cert,
 )
@@ -133,7 +133,7 @@ def test_awscli_cp_round_trip_over_https(tls_daemon: Daemon, tmp_path: Path) -> 
     def aws(*args: str) -> None:
         done = subprocess.run(
             [VENV_AWS, "--endpoint-url", tls_daemon.endpoint, "--ca-bundle", ca_bundle, *args],
-            env=aws_env(tls_daemon),
+            env=aws_env_of(tls_daemon),
             capture_output=True,
             text=True,
             timeout=120,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_testing_plugin import USER_TESTS
+from tests.e2e.test_testing_plugin import USER_TEST_COUNT, USER_TESTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     project.mkdir()
     (project / "test_user.py").write_text(USER_TESTS)
     out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", project, cwd=project)
-    assert "2 passed" in out
+    assert f"{USER_TEST_COUNT} passed" in out
     run(
         python,
         "-c",

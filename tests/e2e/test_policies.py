@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from lightningstor import errors
 from lightningstor.client import Client
 from lightningstor.client.admin import AdminClient
-from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, aws_env, boto3_client
+from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, aws_env_of, boto3_client
 from tests.e2e.test_access import error_of, s3_as
 
 VENV_AWS = str(Path(sys.executable).with_name("aws"))
@@ -30,7 +30,7 @@ CURL = shutil.which("curl")
 def aws(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [VENV_AWS, "--endpoint-url", daemon.endpoint, *args],
-        env=aws_env(daemon),
+        env=aws_env_of(daemon),
         capture_output=True,
         text=True,
         timeout=120,

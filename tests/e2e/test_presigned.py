@@ -18,7 +18,7 @@ import botocore.crt.auth
 import pytest
 from botocore.config import Config
 
-from tests.daemon import ACCESS_KEY, Daemon, aws_env, boto3_client
+from tests.daemon import ACCESS_KEY, Daemon, aws_env_of, boto3_client
 
 
 def client(daemon: Daemon, region: str, **config: Any) -> Any:
@@ -133,7 +133,7 @@ def test_aws_cli_presign_with_curl(daemon: Daemon, bucket: str, region: str) -> 
     curl = shutil.which("curl")
     assert curl is not None, "curl is part of the test machine"
     aws = str(Path(sys.executable).with_name("aws"))
-    env = aws_env(daemon) | {"AWS_DEFAULT_REGION": region}
+    env = aws_env_of(daemon) | {"AWS_DEFAULT_REGION": region}
     done = subprocess.run(
         [
             aws,

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lightningstor.client.admin import AdminClient
-from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, aws_env
+from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, aws_env_of
 from tests.e2e.test_access import s3_as
 from tests.e2e.test_awscli import VENV_AWS, run_aws
 
@@ -312,7 +312,7 @@ def cli_json(daemon: Daemon, *args: str) -> Any:
 def cli_error(daemon: Daemon, *args: str) -> str:
     done = subprocess.run(
         [VENV_AWS, "--endpoint-url", daemon.endpoint, "s3api", *args],
-        env=aws_env(daemon),
+        env=aws_env_of(daemon),
         capture_output=True,
         text=True,
         timeout=120,
