@@ -18,7 +18,13 @@ from lightningstor_server.admin_cli import add_admin_parser, run_admin
 from lightningstor_server.config import ConfigError, load_config, render_toml
 from lightningstor_server.daemon import serve
 from lightningstor_server.logs import configure_logging
-from lightningstor_server.offline_cli import add_offline_parsers, run_fsck, run_gc, run_stats
+from lightningstor_server.offline_cli import (
+    add_offline_parsers,
+    foreign_store,
+    run_fsck,
+    run_gc,
+    run_stats,
+)
 
 OFFLINE_COMMANDS = {"stats": run_stats, "gc": run_gc, "fsck": run_fsck}
 
@@ -126,6 +132,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(render_toml(config))
         return 0
     configure_logging(config.log_level, config.log_format)
+    if (refusal := foreign_store(config.data_dir)) is not None:
+        logging.getLogger("lightningstor").error("cannot start: %s", refusal)
+        return 1
     tune_malloc()  # before the thread pool starts any thread
     try:
         with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import pwd
 import secrets
 import sys
 from pathlib import Path
@@ -81,7 +83,32 @@ def _unavailable(command: str, data_dir: Path) -> int | None:
     if not (data_dir / "meta").is_dir():
         print(f"lightningstor {command}: no store in {data_dir}", file=sys.stderr)
         return 2
+    if (refusal := foreign_store(data_dir)) is not None:
+        print(f"lightningstor {command}: {refusal}", file=sys.stderr)
+        return 2
     return None
+
+
+def foreign_store(data_dir: Path) -> str | None:
+    """Why this process must not open ``data_dir``: it is another user's store. Files made
+    here (a repaired checksum, a compacted table, a lock) would be this user's, mode 0600,
+    and the store's own user (the service) could then not read them: every GET of a repaired
+    object would fail. None when the store is ours (or does not exist yet)."""
+    try:
+        owner = data_dir.stat().st_uid
+    except FileNotFoundError:
+        return None
+    if owner == os.geteuid():
+        return None
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = str(owner)
+    return (
+        f"{data_dir} belongs to user {name} (uid {owner}), not to this one (uid "
+        f"{os.geteuid()}); run this as its owner, e.g. `sudo -u {name} lightningstor ...`, "
+        "so that every file it writes stays readable by the service"
+    )
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -303,9 +330,8 @@ async def _recover(credentials: CredentialStore, name: str) -> Credential:
 
 def run_fsck(args: argparse.Namespace) -> int:
     data_dir, verify_content, repair = args.data_dir, args.verify_content, args.repair
-    if not (data_dir / "meta").is_dir():
-        print(f"lightningstor fsck: no store in {data_dir}", file=sys.stderr)
-        return 2
+    if (code := _unavailable("fsck", data_dir)) is not None:
+        return code
     try:
         kv = LevelDBKV(data_dir / "meta")
     except OSError as exc:  # LevelDB's lock: one process at a time
