@@ -27,5 +27,18 @@ class Offloader:
         call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
         return await loop.run_in_executor(self._pool, call)
 
+    async def answers(self, *, within_seconds: float) -> bool:
+        """Whether a job queued now runs within ``within_seconds``: the pool is alive and not
+        wedged (what the systemd watchdog pings on)."""
+        try:
+            await asyncio.wait_for(self.run(_nothing), within_seconds or None)
+        except TimeoutError:
+            return False
+        return True
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def _nothing() -> None:
+    return None

@@ -40,6 +40,9 @@ from lightningstor_server.s3.app import S3App, make_gateway
 log = logging.getLogger("lightningstor.daemon")
 
 FIGURES_TTL_SECONDS = 60.0
+# After the grace period: the pool drains and the store closes (seconds, generously).
+_CLOSE_SECONDS = 10.0
+_CUT_OFF_SECONDS = 0.1
 # Set once both doors serve and the store is open; cleared as shutdown begins (/ready).
 READY = asyncio.Event()
 
@@ -304,6 +307,10 @@ async def _start_s3(
         gateway.build(),
         access_log=None,
         handle_signals=False,
+        # Our drain (Running._stop_s3) is the one grace period; whatever is still running
+        # after it is cut off at once, not given aiohttp's own timeout on top (0 would be
+        # aiohttp's "no timeout": wait forever).
+        shutdown_timeout=_CUT_OFF_SECONDS,
         keepalive_timeout=config.http_keepalive_seconds,
         max_line_size=config.http_max_header_bytes,
         max_field_size=config.http_max_header_bytes,
@@ -315,7 +322,6 @@ async def _start_s3(
             runner,
             host,
             port,
-            shutdown_timeout=config.shutdown_grace_seconds,
             ssl_context=tls.http if tls is not None else None,
         )
         await site.start()
@@ -398,9 +404,13 @@ async def serve(config: Config) -> None:
     running = await start(config)
     READY.set()
     notifier.ready(f"serving S3 on {config.s3_listen}, gRPC on {config.grpc_listen}")
-    watchdog = asyncio.create_task(notifier.watchdog())
+    watchdog_seconds = notifier.watchdog_seconds or 0.0
+    watchdog = asyncio.create_task(
+        notifier.watchdog(lambda: running.offloader.answers(within_seconds=watchdog_seconds))
+    )
     await stop.wait()
     READY.clear()
-    notifier.stopping()
+    # One grace period for the requests, then the pool and the store: more than enough.
+    notifier.stopping(within_seconds=config.shutdown_grace_seconds + _CLOSE_SECONDS)
     await running.stop()
     watchdog.cancel()

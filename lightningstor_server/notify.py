@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger("lightningstor.notify")
 
@@ -38,6 +38,8 @@ class Notifier:
             return
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                # Never wait on systemd from the event loop: a full queue is a lost message.
+                sock.setblocking(False)
                 sock.connect(self._address)
                 sock.sendall(message.encode())
         except OSError as exc:  # systemd gone or socket misconfigured: never fatal to serving
@@ -46,14 +48,22 @@ class Notifier:
     def ready(self, status: str) -> None:
         self.send(f"READY=1\nSTATUS={status}")
 
-    def stopping(self) -> None:
-        self.send("STOPPING=1\nSTATUS=shutting down")
+    def stopping(self, *, within_seconds: float) -> None:
+        """Shutting down, for up to ``within_seconds`` from now: systemd's stop timeout is
+        extended to that (EXTEND_TIMEOUT_USEC), so a drain is never killed half way."""
+        usec = int(within_seconds * 1e6)
+        self.send(f"STOPPING=1\nEXTEND_TIMEOUT_USEC={usec}\nSTATUS=shutting down")
 
-    async def watchdog(self) -> None:
-        """Ping the watchdog forever (cancel to stop); returns at once when none is set."""
+    async def watchdog(self, healthy: Callable[[], Awaitable[bool]]) -> None:
+        """Ping the watchdog forever (cancel to stop), but only while ``healthy()`` says the
+        daemon can still do its work (a loop that answers over a stuck pool serves nothing,
+        and systemd should restart it); returns at once when no watchdog is set."""
         if self.watchdog_seconds is None:
             return
         with contextlib.suppress(asyncio.CancelledError):
             while True:
-                self.send("WATCHDOG=1")
+                if await healthy():
+                    self.send("WATCHDOG=1")
+                else:
+                    log.error("the I/O pool does not answer: not pinging systemd's watchdog")
                 await asyncio.sleep(self.watchdog_seconds)

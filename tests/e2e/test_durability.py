@@ -129,3 +129,23 @@ def test_sigterm_lets_an_in_flight_upload_finish(fresh_daemon: Daemon) -> None:
         boto3_client(fresh_daemon).head_object(Bucket="graceful", Key="late")["ContentLength"]
         == total
     )
+
+
+def test_shutdown_takes_one_grace_period_not_two(fresh_daemon: Daemon) -> None:
+    """An upload that never finishes holds the shutdown for the grace period, once: aiohttp's
+    own shutdown timeout used to run after our drain, doubling it (issue 20, item 7)."""
+    grace = 3.0
+    fresh_daemon.extra_env["LIGHTNINGSTOR_SHUTDOWN_GRACE_SECONDS"] = str(grace)
+    fresh_daemon.start()
+    boto3_client(fresh_daemon).create_bucket(Bucket="stuck")
+    conn = _start_partial_upload(fresh_daemon, "stuck", "never", 2 << 20, 64 << 20)
+    wait_for_staged_file(fresh_daemon, 1 << 20)
+    assert fresh_daemon.proc is not None
+    started = time.monotonic()
+    fresh_daemon.proc.send_signal(signal.SIGTERM)
+    assert fresh_daemon.proc.wait(timeout=30) == 0
+    took = time.monotonic() - started
+    conn.close()
+    fresh_daemon.proc = None
+    assert grace - 0.5 <= took < 2 * grace - 0.5, f"shutdown took {took:.1f} s"
+    assert "grace period over: cutting off 1 S3 requests" in fresh_daemon.log_text()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
+import threading
 import urllib.request
 from pathlib import Path
 
 from lightningstor.client import Client
+from lightningstor.offload import Offloader
 from lightningstor_server.notify import Notifier
 from tests.daemon import ACCESS_KEY, SECRET_KEY, Daemon, boto3_client
 
@@ -44,10 +47,56 @@ def test_notify_ready_watchdog_and_stopping(tmp_path: Path) -> None:
     assert any("WATCHDOG=1" in m for m in _messages(sock, "WATCHDOG=1"))
     assert daemon.proc is not None
     daemon.proc.send_signal(signal.SIGTERM)
-    assert any("STOPPING=1" in m for m in _messages(sock, "STOPPING=1"))
+    (stopping,) = [m for m in _messages(sock, "STOPPING=1") if "STOPPING=1" in m]
+    # systemd is told how long the drain may take (the test daemon's grace: 5 s, plus 10).
+    assert "EXTEND_TIMEOUT_USEC=15000000" in stopping.split("\n")
     assert daemon.proc.wait(timeout=30) == 0
     daemon.proc = None
     sock.close()
+
+
+def test_the_watchdog_is_pinged_only_while_the_pool_answers(tmp_path: Path) -> None:
+    sock = _listen(tmp_path / "notify.sock")
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "100000"})
+    health = [True, False, False, True]
+
+    async def healthy() -> bool:
+        return health.pop(0) if health else True
+
+    async def main() -> None:
+        task = asyncio.create_task(notifier.watchdog(healthy))
+        await asyncio.sleep(0.4)  # 8 rounds of 50 ms: fewer than a datagram queue holds
+        task.cancel()
+        await task
+
+    asyncio.run(main())
+    sock.settimeout(0.5)
+    pings = 0
+    with contextlib.suppress(TimeoutError):
+        while True:
+            pings += sock.recv(4096) == b"WATCHDOG=1"
+    # About 20 rounds of 10 ms, two of them while the pool did not answer.
+    assert pings >= 5 and not health
+    sock.close()
+
+
+def test_a_wedged_pool_does_not_answer() -> None:
+    async def main() -> tuple[bool, bool]:
+        offloader = Offloader(workers=1)
+        blocker = threading.Event()
+        busy = asyncio.get_running_loop().run_in_executor(None, lambda: None)
+        await busy
+        stuck = offloader.run(blocker.wait, 5)
+        task = asyncio.ensure_future(stuck)
+        await asyncio.sleep(0.05)
+        wedged = await offloader.answers(within_seconds=0.2)
+        blocker.set()
+        await task
+        alive = await offloader.answers(within_seconds=1)
+        offloader.shutdown()
+        return wedged, alive
+
+    assert asyncio.run(main()) == (False, True)
 
 
 def test_notifier_without_systemd_does_nothing() -> None:
