@@ -48,7 +48,7 @@ from lightningstor.objects.multipart import CompletedPart
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
 from lightningstor.ops.fsck import check_store
-from tests.daemon import Daemon, aws_env
+from tests.daemon import Daemon, aws_env_of
 
 BUCKET = "bench-multipart"
 PARTS = 8
@@ -143,7 +143,7 @@ def aws_cp(peer: Daemon, source: Path, key: str) -> None:
     aws = str(Path(sys.executable).with_name("aws"))
     subprocess.run(
         [aws, "--endpoint-url", peer.endpoint, "s3", "cp", str(source), f"s3://{BUCKET}/{key}"],
-        env=aws_env(peer),
+        env=aws_env_of(peer),
         check=True,
         capture_output=True,
     )

@@ -35,6 +35,11 @@ import errno
 from typing import ClassVar
 
 
+def server_fault(error: StorageError) -> bool:
+    """Whether ``error`` is the server's doing (S3 answers those 5xx), not the caller's."""
+    return isinstance(error, InternalError | ServiceUnavailable | InsufficientStorage)
+
+
 class StorageError(Exception):
     """Base of every error the core raises on purpose."""
 

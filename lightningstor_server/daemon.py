@@ -147,6 +147,7 @@ async def _maintain_forever(store: ObjectStore, config: Config) -> None:
     while True:
         try:
             swept = await store.uploads.sweep(older_than_seconds=config.stale_upload_seconds)
+            METRICS.workers.state.uploads_swept += swept
             if swept:
                 log.info(
                     "swept %d multipart uploads older than %.0f s",
@@ -154,6 +155,8 @@ async def _maintain_forever(store: ObjectStore, config: Config) -> None:
                     config.stale_upload_seconds,
                 )
             collected = await store.collect_garbage()
+            METRICS.workers.state.gc_collected += collected
+            METRICS.workers.state.gc_runs += 1
             if collected:
                 log.info("collected %d unreferenced blobs", collected)
         except Exception:
@@ -270,6 +273,8 @@ async def start(config: Config) -> Running:
         )
         # Low priority by its rate alone: one block at a time through the same pool as requests.
         scrub_task = asyncio.create_task(scrubber.run_forever()) if scrubber.enabled else None
+        METRICS.workers.state.corrupt_reads = lambda: store.corrupt_reads
+        METRICS.workers.state.scrub = lambda: scrubber.results if scrubber.enabled else None
         lifecycle_task = asyncio.create_task(lifecycle.run_forever()) if lifecycle.enabled else None
         _log_serving(
             config,
@@ -380,7 +385,6 @@ async def _start_metrics(config: Config, store: ObjectStore) -> web.AppRunner | 
         METRICS,
         figures=figures,
         ready=READY.is_set,
-        corrupt_reads=lambda: store.corrupt_reads,
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -6,19 +6,31 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 
 from aiohttp.http_exceptions import HttpProcessingError
 
 
+def log_fields(logger: logging.Logger, level: int, fields: Mapping[str, object]) -> None:
+    """One line of ``key=value`` fields (an access line, say); in JSON each field is a key of
+    its own besides the line."""
+    if logger.isEnabledFor(level):
+        text = " ".join(f"{k}={v}" for k, v in fields.items())
+        logger.log(level, "%s", text, extra={"fields": dict(fields)})
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update((k, v) for k, v in fields.items() if k not in entry)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

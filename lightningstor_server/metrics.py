@@ -1,21 +1,38 @@
 """Prometheus metrics, and the /health and /ready probes, on their own listener.
 
-Request metrics are labelled by protocol, operation and outcome. Store figures (objects,
-buckets, blobs, stored bytes, dedup savings, disk free) come from a scan of the keyspace on the
-thread pool, cached for a minute so frequent scrapes of a large store stay cheap.
+Request metrics are labelled by protocol, operation (the S3 operation or gRPC method, also
+when it failed), status and code. ``status`` means the same on both doors: ``ok``,
+``client_error`` (the caller's request was refused), ``server_error`` (ours: 5xx in S3) or
+``cancelled`` (the client went away); ``code`` is the S3 error code both doors answer with
+("" on success). Store figures (objects, buckets, blobs, stored bytes, dedup savings, disk
+free) come from a scan of the keyspace on the thread pool, cached for a minute so frequent
+scrapes of a large store stay cheap. The background workers' progress (scrub, gc, lifecycle)
+and the process's own figures (CPU, memory, open files) are there too.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from lightningstor.blobs.scrub import ScrubResults
 from lightningstor.meta.lifecycle_record import LifecycleState
 from lightningstor.objects.stats import StoreStats
 
@@ -31,8 +48,9 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "lightningstor_requests_total",
-            "Requests by protocol, operation and status.",
-            ("protocol", "operation", "status"),
+            "Requests by protocol, operation, status (ok, client_error, server_error, "
+            "cancelled) and S3 error code.",
+            ("protocol", "operation", "status", "code"),
             registry=r,
         )
         self.latency = Histogram(
@@ -53,7 +71,7 @@ class Metrics:
         )
         self._bytes_in = {p: self.bytes_in.labels(p) for p in PROTOCOLS}
         self._bytes_out = {p: self.bytes_out.labels(p) for p in PROTOCOLS}
-        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
         self.auth_failures = Counter(
             "lightningstor_auth_failures_total",
             "Failed authentications by protocol.",
@@ -77,19 +95,22 @@ class Metrics:
         self.disk_free_bytes = Gauge(
             "lightningstor_disk_free_bytes", "Free bytes on the data disk.", registry=r
         )
-        self.corrupt_reads = Gauge(
-            "lightningstor_corrupt_reads",
-            "Reads refused because a block failed its checksum.",
-            registry=r,
-        )
-
         self.lifecycle = LifecycleFigures()
         r.register(self.lifecycle)
+        self.workers = WorkerFigures()
+        r.register(self.workers)
+        Info("lightningstor_build", "The running build.", registry=r).info(
+            {"version": _version(), "python": platform.python_version()}
+        )
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
 
-    def observe(self, protocol: str, operation: str, status: str, seconds: float) -> None:
+    def observe(
+        self, protocol: str, operation: str, status: str, code: str, seconds: float
+    ) -> None:
         # Label children are looked up once per label set (a bounded set: operations, error
         # codes and statuses are fixed lists), not on every request.
-        key = (protocol, operation, status)
+        key = (protocol, operation, status, code)
         children = self._children.get(key)
         if children is None:
             children = (self.requests.labels(*key), self.latency.labels(protocol, operation))
@@ -103,6 +124,81 @@ class Metrics:
             self._bytes_in[protocol].inc(received)
         if sent:
             self._bytes_out[protocol].inc(sent)
+
+
+@dataclass
+class WorkerState:
+    """What the daemon's other background work has done, for /metrics."""
+
+    corrupt_reads: Callable[[], int] = lambda: 0
+    scrub: Callable[[], ScrubResults | None] = lambda: None
+    gc_collected: int = 0  # blobs collected since start
+    gc_runs: int = 0
+    uploads_swept: int = 0
+
+
+class WorkerFigures(Collector):
+    """Counters the store and the workers keep themselves, read at each scrape."""
+
+    def __init__(self) -> None:
+        self.state = WorkerState()
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.state
+        yield CounterMetricFamily(
+            "lightningstor_corrupt_reads",
+            "Reads refused because a block failed its checksum.",
+            value=s.corrupt_reads(),
+        )
+        yield CounterMetricFamily(
+            "lightningstor_gc_collected_blobs",
+            "Unreferenced blobs collected.",
+            value=s.gc_collected,
+        )
+        yield CounterMetricFamily("lightningstor_gc_runs", "Collection rounds.", value=s.gc_runs)
+        yield CounterMetricFamily(
+            "lightningstor_uploads_swept",
+            "Abandoned multipart uploads swept (stale_upload_seconds).",
+            value=s.uploads_swept,
+        )
+        scrub = s.scrub()
+        if scrub is None:
+            return
+        yield CounterMetricFamily(
+            "lightningstor_scrub_passes", "Scrub passes completed.", value=scrub.passes_completed
+        )
+        yield CounterMetricFamily(
+            "lightningstor_scrub_checked_bytes", "Bytes re-verified.", value=scrub.bytes_checked
+        )
+        yield CounterMetricFamily(
+            "lightningstor_scrub_checked_blobs", "Blobs re-verified.", value=scrub.blobs_checked
+        )
+        yield GaugeMetricFamily(
+            "lightningstor_scrub_pass_bytes", "Bytes checked in the pass under way.",
+            value=scrub.pass_bytes,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "lightningstor_scrub_damaged_blobs", "Blobs whose bytes are damaged.",
+            value=len(scrub.corrupt),
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "lightningstor_scrub_checksum_problems",
+            "Blobs with intact bytes but missing or damaged block checksums.",
+            value=len(scrub.checksums),
+        )
+        if scrub.last_pass_finished_ns is not None:
+            yield GaugeMetricFamily(
+                "lightningstor_scrub_last_pass_finished_seconds",
+                "When the last scrub pass finished (Unix time).",
+                value=scrub.last_pass_finished_ns / 1e9,
+            )
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("lightningstor")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class LifecycleFigures(Collector):
@@ -143,7 +239,6 @@ def metrics_app(
     *,
     figures: Callable[[], Awaitable[StoreStats]],
     ready: Callable[[], bool],
-    corrupt_reads: Callable[[], int],
 ) -> web.Application:
     async def scrape(request: web.Request) -> web.Response:
         current = await figures()
@@ -154,7 +249,6 @@ def metrics_app(
         metrics.stored_bytes.set(current.stored_bytes)
         metrics.dedup_saved_bytes.set(max(0, current.logical_bytes - current.stored_bytes))
         metrics.disk_free_bytes.set(current.disk_free_bytes)
-        metrics.corrupt_reads.set(corrupt_reads())
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -177,5 +271,5 @@ def metrics_app(
 METRICS = Metrics()
 
 
-def observe_request(protocol: str, operation: str, status: str, seconds: float) -> None:
-    METRICS.observe(protocol, operation, status, seconds)
+def observe_request(protocol: str, operation: str, status: str, code: str, seconds: float) -> None:
+    METRICS.observe(protocol, operation, status, code, seconds)

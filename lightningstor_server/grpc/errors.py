@@ -19,12 +19,13 @@ from typing import NoReturn
 import grpc
 
 from lightningstor import errors as e
-from lightningstor.errors import InternalError, InvalidRange, StorageError
+from lightningstor.errors import InternalError, InvalidRange, StorageError, server_fault
 
 # The trailing metadata names are the wire's, shared with the client that parses them.
 from lightningstor.wire import DELETE_MARKER_KEY, ERROR_CODE_KEY, OBJECT_SIZE_KEY, REQUEST_ID_KEY
 from lightningstor_server.grpc.auth import OPEN_METHOD_PREFIXES, caller_key_id
 from lightningstor_server.grpc.wrapping import AroundInterceptor, Context
+from lightningstor_server.logs import log_fields
 from lightningstor_server.metrics import observe_request
 
 log = logging.getLogger("lightningstor.grpc")
@@ -104,22 +105,22 @@ async def translating_errors(context: Context, *, method: str = "-") -> AsyncIte
     # crash the process (seen with grpcio 1.85 after an abandoned server-streaming read).
     peer = context.peer()
     started = time.monotonic()
-    outcome = "OK"
+    status, code = "ok", ""
     try:
         yield
     except grpc.aio.AbortError:
-        outcome = "Aborted"
+        status, code = "client_error", "Aborted"
         raise  # the call already has its status
     except asyncio.CancelledError:
-        outcome = "Cancelled"
+        status, code = "cancelled", "Cancelled"
         raise
     except StorageError as error:
-        outcome = error.code
+        status, code = ("server_error" if server_fault(error) else "client_error"), error.code
         if isinstance(error, InternalError):
             log.error("request=%s failed: %r", request_id, error)
         await abort_with(context, error, request_id=request_id)
     except Exception:
-        outcome = "InternalError"
+        status, code = "server_error", "InternalError"
         log.exception("request=%s failed with an unexpected error", request_id)
         await abort_with(
             context,
@@ -128,15 +129,21 @@ async def translating_errors(context: Context, *, method: str = "-") -> AsyncIte
         )
     finally:
         elapsed = time.monotonic() - started
-        observe_request("grpc", method.rpartition("/")[2], outcome, elapsed)
-        log.info(
-            "request=%s method=%s outcome=%s key_id=%s ms=%.1f peer=%s",
-            request_id,
-            method,
-            outcome,
-            caller_key_id(),
-            elapsed * 1000,
-            peer,
+        name = method.rpartition("/")[2]
+        observe_request("grpc", name, status, code, elapsed)
+        log_fields(
+            log,
+            logging.INFO,
+            {
+                "request": request_id,
+                "method": method,
+                "op": name,
+                "status": status,
+                "code": code or "-",
+                "key_id": caller_key_id(),
+                "ms": f"{elapsed * 1000:.1f}",
+                "peer": peer,
+            },
         )
 
 

@@ -46,6 +46,7 @@ from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.objects.limits import MAX_PUT_BYTES
 from lightningstor.objects.store import ObjectStore
 from lightningstor.offload import Offloader
+from lightningstor_server.logs import log_fields
 from lightningstor_server.metrics import METRICS, observe_request
 from lightningstor_server.ratelimit import FailedAuthLimiter
 from lightningstor_server.s3 import (
@@ -70,7 +71,7 @@ from lightningstor_server.s3.authentication import (
     claims_a_signature,
 )
 from lightningstor_server.s3.authorization import authorize
-from lightningstor_server.s3.context import Gateway, S3Call, caller_of
+from lightningstor_server.s3.context import STREAMED, Gateway, S3Call, caller_of
 from lightningstor_server.s3.error_reply import error_response
 from lightningstor_server.s3.errors import CorsNotEnabled, PreflightWithoutOrigin
 from lightningstor_server.s3.post import handle_post_object
@@ -97,6 +98,11 @@ _PREFLIGHT: web.RequestKey[tuple[Endpoint, AuthResult | None]] = web.RequestKey(
 # The error code an answer carries, for the access log ("-" for none).
 _ERROR_CODE = web.RequestKey("ls.error_code", str)
 _CONTINUED = web.RequestKey("ls.continued", bool)
+CLIENT_GONE = "ClientGone"  # the code of a request whose client left before its answer
+# For the access log: the operation routed to and the key that signed, as soon as known, so a
+# refused request's line still names both.
+_OPERATION = web.RequestKey("ls.operation", str)
+_KEY_ID = web.RequestKey("ls.key_id", str)
 
 HANDLERS: dict[str, Handler] = {
     "ListBuckets": bucket.handle_list_buckets,
@@ -277,11 +283,15 @@ class S3App:
             with contextlib.suppress(StorageError):
                 endpoint = route(request.method, target.routed_path, target.query, headers)
                 if endpoint.operation == "PostObject":
+                    request[_OPERATION] = endpoint.operation
                     request[_PREFLIGHT] = (endpoint, None)
                     return endpoint, None
         auth = await self._authenticate(request, target) if signed else anonymous(headers)
+        if auth.credential is not None:
+            request[_KEY_ID] = auth.credential.access_key_id
         try:
             endpoint = route(request.method, target.routed_path, target.query, headers)
+            request[_OPERATION] = endpoint.operation
         except StorageError:
             if auth.credential is None:  # nobody learns which sub-resources exist unsigned
                 raise AccessDenied() from None
@@ -343,23 +353,49 @@ async def _logged(request: web.Request, handler: _Next) -> web.StreamResponse:
     # Operator-facing: who asked for what, how it ended, how long it took. Never secrets.
     started = time.monotonic()
     response = await handler(request)
-    preflight = request.get(_PREFLIGHT)
-    what = request.get(_ERROR_CODE) or (preflight[0].operation if preflight else "-")
-    auth = preflight[1] if preflight else None  # None also for a POST form (signed inside)
+    operation = request.get(_OPERATION, "-")
+    code = request.get(_ERROR_CODE, "")
+    streamed = request.get(STREAMED)
+    status = _status_class(response.status, code, cut=streamed is not None)
     elapsed = time.monotonic() - started
-    observe_request("s3", what, str(response.status), elapsed)
-    log.info(
-        "request=%s method=%s path=%s op=%s status=%d key_id=%s ms=%.1f peer=%s",
-        _request_id(request),
-        request.method,
-        _logged_path(request),
-        what,
-        response.status,
-        auth.credential.access_key_id if auth is not None and auth.credential else "-",
-        elapsed * 1000,
-        request.remote,
+    observe_request("s3", operation, status, code, elapsed)
+    log_fields(
+        log,
+        logging.INFO,
+        {
+            "request": _request_id(request),
+            "method": request.method,
+            "path": _logged_path(request),
+            "op": operation,
+            "status": response.status,
+            "code": code or "-",
+            "key_id": request.get(_KEY_ID, "-"),
+            "bytes_sent": _bytes_sent(response, streamed),
+            "ms": f"{elapsed * 1000:.1f}",
+            "peer": request.remote,
+        },
     )
     return response
+
+
+def _bytes_sent(response: web.StreamResponse, streamed: tuple[int, int, str] | None) -> int:
+    """The body bytes of the answer: what went out of a cut stream, what a streamed answer
+    wrote, or what a whole one (sent after this middleware returns) is about to."""
+    if streamed is not None:
+        return streamed[1]
+    if response.prepared:
+        return response.body_length
+    return response.content_length or 0
+
+
+def _status_class(status: int, code: str, *, cut: bool = False) -> str:
+    """What the metrics' ``status`` says, the same on both doors (see metrics.py). A body
+    ``cut`` off for a failed read is ours, whatever status went out before it."""
+    if code == CLIENT_GONE:
+        return "cancelled"
+    if status >= 500 or (cut and code):
+        return "server_error"
+    return "client_error" if status >= 400 else "ok"
 
 
 async def _mapped_errors(request: web.Request, handler: _Next) -> web.StreamResponse:
@@ -374,8 +410,9 @@ async def _mapped_errors(request: web.Request, handler: _Next) -> web.StreamResp
             raise
         # Nobody is left to answer. Raising would make aiohttp log a traceback at ERROR for
         # every client that drops an upload; a reply to a closed connection is dropped quietly.
-        request[_ERROR_CODE] = "ClientGone"
-        response = web.Response(status=400)
+        streamed = request.get(STREAMED)
+        request[_ERROR_CODE] = streamed[2] if streamed and streamed[2] else CLIENT_GONE
+        response = web.Response(status=streamed[0] if streamed else 400)
     except Exception:
         log.exception(
             "request=%s %s %s failed unexpectedly",

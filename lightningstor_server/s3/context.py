@@ -36,6 +36,11 @@ class Gateway:
     identities: Identities | None = None
 
 
+# A GET whose body stopped after its headers were sent: the bytes that went out, and why it
+# stopped (an error code, or none when the client closed the connection), for the access log.
+STREAMED = web.RequestKey("ls.streamed", tuple)  # (status, bytes sent, code)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class S3Call:
     request: web.Request

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 from aiohttp import web
 
@@ -14,7 +14,7 @@ from lightningstor_server.s3 import headers as h
 from lightningstor_server.s3.acl import written_acl
 from lightningstor_server.s3.body import object_upload
 from lightningstor_server.s3.configuration import check_write_headers
-from lightningstor_server.s3.context import S3Call, may_bypass_governance
+from lightningstor_server.s3.context import STREAMED, S3Call, may_bypass_governance
 from lightningstor_server.s3.lifecycle import expiration_header
 from lightningstor_server.s3.tagging import header_tags
 
@@ -143,20 +143,45 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
         return await _response(call, reader.head, reader.range, part_number, body=body)
     response = await _response(call, reader.head, reader.range, part_number)
     await response.prepare(call.request)
+    sent, chunks = 0, reader.chunks
     try:
-        async for chunk in reader.chunks:
-            await response.write(chunk)
+        while (chunk := await _next_block(call, chunks, response.status, sent)) is not None:
+            try:
+                await response.write(chunk)
+            except ConnectionError:
+                # s3fs closes every GET over 50 MiB early, curl | head too: ordinary.
+                log.info(
+                    "request=%s client closed the download of %s after %d of %d bytes",
+                    call.request_id, call.endpoint.key, sent, response.content_length,
+                )  # fmt: skip
+                call.request[STREAMED] = (response.status, sent, "")
+                raise
+            sent += len(chunk)
+    finally:
+        if isinstance(chunks, AsyncGenerator):  # its open blob is closed now, not when collected
+            await chunks.aclose()
+    await response.write_eof()
+    return response
+
+
+async def _next_block(
+    call: S3Call, chunks: AsyncIterator[bytes], status: int, sent: int
+) -> bytes | None:
+    """The next block of a body being sent, None at its end. A block that cannot be read
+    (it failed its checksum, say) ends the response by cutting the connection: its status
+    and Content-Length are already sent, so the client sees a short body, never an error
+    inside it."""
+    try:
+        return await anext(chunks, None)
     except Exception as exc:
-        # The status and Content-Length are already sent: the one honest signal left is to
-        # cut the connection, so the client sees a short body, never an error inside it.
         log.error(
-            "request=%s body of %s failed mid-stream: %r", call.request_id, call.endpoint.key, exc
-        )
+            "request=%s body of %s failed mid-stream after %d bytes: %r",
+            call.request_id, call.endpoint.key, sent, exc,
+        )  # fmt: skip
+        call.request[STREAMED] = (status, sent, getattr(exc, "code", "InternalError"))
         if call.request.transport is not None:
             call.request.transport.abort()
         raise ConnectionResetError("response aborted mid-stream") from exc
-    await response.write_eof()
-    return response
 
 
 async def handle_delete_object(call: S3Call) -> web.StreamResponse:

@@ -94,6 +94,11 @@ def test_a_flipped_bit_is_never_served(
     # Every damaged read is logged: the whole GET, the small range and the client's one retry
     # of its 500, the larger range, and gRPC.
     assert log.count(f"corrupt blob {SHA}") == 5
+    # The refused reads have access lines of their own, with the bytes that did go out.
+    cut_lines = [
+        line for line in log.splitlines() if "op=GetObject status=200 code=InternalError" in line
+    ]
+    assert any(f"bytes_sent={MiB} " in line for line in cut_lines), log
 
     capsys.readouterr()
     assert main(["fsck", "--data-dir", str(daemon.data_dir), "--verify-content"]) == 1

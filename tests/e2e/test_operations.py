@@ -115,6 +115,8 @@ def test_metrics_and_probes(daemon: Daemon) -> None:
     s3 = boto3_client(daemon)
     s3.create_bucket(Bucket="metered")
     s3.put_object(Bucket="metered", Key="k", Body=b"x" * 1000)
+    with contextlib.suppress(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket="metered", Key="missing")
 
     async def grpc_calls() -> None:
         async with Client(
@@ -128,10 +130,21 @@ def test_metrics_and_probes(daemon: Daemon) -> None:
     assert _get(daemon, "/ready") == (200, "ready\n")
     status, text = _get(daemon, "/metrics")
     assert status == 200
-    assert 'lightningstor_requests_total{operation="PutObject",protocol="s3",status="200"}' in text
-    assert (
-        'lightningstor_requests_total{operation="HeadObject",protocol="grpc",status="OK"}' in text
-    )
+    # status means the same on both doors; the error code has its own label.
+    for protocol, operation in (("s3", "PutObject"), ("grpc", "HeadObject")):
+        labels = f'code="",operation="{operation}",protocol="{protocol}",status="ok"'
+        assert f"lightningstor_requests_total{{{labels}}}" in text
+    missing = 'code="NoSuchKey",operation="GetObject",protocol="s3",status="client_error"'
+    assert f"lightningstor_requests_total{{{missing}}}" in text
+    for name in (
+        "lightningstor_corrupt_reads_total",
+        "lightningstor_gc_runs_total",
+        "lightningstor_scrub_passes_total",
+        "lightningstor_lifecycle_passes_total",
+        "process_resident_memory_bytes",
+        "lightningstor_build_info{",
+    ):
+        assert name in text, name
     assert "lightningstor_request_seconds_bucket" in text
     assert "lightningstor_objects " in text and "lightningstor_disk_free_bytes " in text
     received = [

@@ -158,6 +158,6 @@ async def test_every_call_is_logged_under_the_id_its_client_receives(
     request_id = dict(pairs)["x-ls-request-id"]
     [line] = [r.getMessage() for r in caplog.records if request_id in r.getMessage()]
     assert "method=/lightningstor.v1.BucketService/ListBuckets" in line
-    assert "outcome=OK" in line
+    assert "op=ListBuckets status=ok code=-" in line
     assert f"key_id={KEY_ID}" in line
     assert SECRET not in line

@@ -288,8 +288,10 @@ def test_the_access_log_records_every_answer_once(
         assert len(lines) == 3
         assert "op=CreateBucket status=200" in lines[0] and f"key_id={KEY_ID}" in lines[0]
         assert lines[1].startswith(f"request={headers['x-amz-request-id']} method=GET")
-        assert "op=NoSuchKey status=404" in lines[1]
-        assert "op=ServiceUnavailable status=503" in lines[2]
+        # The operation stays named on an error; its code has a field of its own.
+        assert "op=GetObject status=404 code=NoSuchKey" in lines[1]
+        assert f"key_id={KEY_ID}" in lines[1]
+        assert "status=503 code=ServiceUnavailable" in lines[2]
         assert all(SECRET not in r.getMessage() for r in caplog.records)
 
     door(scenario)
