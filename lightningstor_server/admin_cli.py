@@ -72,6 +72,7 @@ def add_admin_parser(sub: Any) -> None:
     grant = action.add_parser("grant", help="replace a key's grants")
     grant.add_argument("access_key_id")
     grant.add_argument("grants", nargs="*", metavar="BUCKET=LEVEL")
+    _json_anywhere(action)
     _add_bucket_parsers(what)
     add_recover_parser(what)
     add_rotate_parser(what)
@@ -96,6 +97,14 @@ def _connecting(parser: Any) -> Any:
     return parser
 
 
+def _json_anywhere(action: Any) -> None:
+    """``--json`` after the subcommand too (``admin key list --json``), as people write it."""
+    for parser in action.choices.values():
+        parser.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+        )
+
+
 def _add_bucket_parsers(what: Any) -> None:
     policy = _connecting(what.add_parser("policy", help="set, get or delete a bucket policy"))
     action = policy.add_subparsers(dest="policy_command", required=True)
@@ -104,6 +113,7 @@ def _add_bucket_parsers(what: Any) -> None:
     put.add_argument("file", type=Path)
     for name in ("get", "delete"):
         action.add_parser(name, help=f"{name} a bucket's policy").add_argument("bucket")
+    _json_anywhere(action)
     owner = _connecting(what.add_parser("owner", help="give a bucket to another key"))
     owner.add_argument("bucket")
     owner.add_argument("canonical_id", help="the new owner's canonical id (admin key show)")
@@ -173,7 +183,7 @@ async def _key_command(args: argparse.Namespace, key_id: str, secret: str) -> in
                 grants=_grants(args.grant),
                 canonical_id=args.canonical_id,
             )
-            _show([made.key], args.json, secret=made.secret_access_key)
+            _show([made.key], args.json, secret=made.secret_access_key, first=True)
         elif command == "list":
             _show(await admin.list(), args.json)
         elif command == "show":
@@ -213,7 +223,9 @@ async def _bucket_command(args: argparse.Namespace, admin: AdminClient) -> int:
     return 0
 
 
-def _show(keys: Sequence[pb.AccessKey], as_json: bool, *, secret: str | None = None) -> None:
+def _show(
+    keys: Sequence[pb.AccessKey], as_json: bool, *, secret: str | None = None, first: bool = False
+) -> None:
     rows: list[dict[str, Any]] = [
         {
             "access_key_id": k.access_key_id,
@@ -243,7 +255,8 @@ def _show(keys: Sequence[pb.AccessKey], as_json: bool, *, secret: str | None = N
     if len(rows) == 1:
         print(f"canonical id: {rows[0]['canonical_id']}")
     if secret is not None:
-        print(f"secret access key (shown once): {secret}")
+        # A new key's secret is shown here once; `key secret` shows it again on request.
+        print(f"secret access key{' (keep it: shown once)' if first else ''}: {secret}")
 
 
 def _write_cert(hosts: Sequence[str], out: Path, days: int) -> int:

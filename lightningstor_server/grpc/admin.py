@@ -86,7 +86,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     async def _get(self, access_key_id: str) -> Credential:
         credential = await self._credentials.lookup(access_key_id)
         if credential is None:
-            raise InvalidAccessKeyId(resource=access_key_id)
+            # About the key named in the request, not the caller's (AWS's default wording).
+            raise InvalidAccessKeyId(
+                f"No access key {access_key_id} exists on this server.", resource=access_key_id
+            )
         return credential
 
     async def GetAccessKey(self, request: pb.GetAccessKeyRequest, context: Context) -> pb.AccessKey:

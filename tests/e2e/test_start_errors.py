@@ -3,6 +3,7 @@ names the setting, and leaves whoever holds it alone (issue 20)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -131,3 +132,28 @@ def test_start_errors_say_what_is_wrong_in_one_line(fresh_daemon: Daemon, tmp_pa
     assert bad_key.startswith(f"tls_key_file {junk}: not a PEM private key")
     # The running daemon was never disturbed.
     assert boto3_client(fresh_daemon).list_buckets()["Buckets"] == []
+
+
+def test_json_is_taken_after_the_subcommand_too(fresh_daemon: Daemon) -> None:
+    fresh_daemon.start()
+    base = [sys.executable, "-m", "lightningstor_server.cli", "admin", "key", "--grpc",
+            fresh_daemon.grpc_target, "--access-key", fresh_daemon.access_key,
+            "--secret-key", fresh_daemon.secret_key]  # fmt: skip
+    for command in ([*base, "list", "--json"], [*base, "--json", "list"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        listed = json.loads(done.stdout)
+        assert fresh_daemon.access_key in json.dumps(listed)
+    unknown = subprocess.run(
+        [*base, "show", "LSNOSUCHKEY000000000"], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert unknown.returncode != 0
+    assert "No access key LSNOSUCHKEY000000000 exists on this server" in unknown.stderr
+    made = subprocess.run([*base, "create", "twice-shown"], capture_output=True, text=True,
+                          timeout=60, check=True).stdout  # fmt: skip
+    assert "(keep it: shown once)" in made
+    key_id = made.splitlines()[1].split()[0]  # the first cell under the header
+    again = subprocess.run([*base, "secret", key_id], capture_output=True, text=True,
+                           timeout=60, check=True).stdout  # fmt: skip
+    assert "secret access key: " in again and "shown once" not in again
