@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from lightningstor.auth.access import check_policy
 from lightningstor.auth.credentials import (
@@ -13,7 +15,12 @@ from lightningstor.auth.credentials import (
     new_secret_access_key,
 )
 from lightningstor.auth.identities import Identities
-from lightningstor.errors import InvalidAccessKeyId, InvalidArgument, NoSuchConfiguration
+from lightningstor.errors import (
+    InvalidAccessKeyId,
+    InvalidArgument,
+    NoSuchConfiguration,
+    StorageError,
+)
 from lightningstor.objects.gatekeeper import Gatekeeper
 from lightningstor.v1 import admin_pb2 as pb
 from lightningstor.v1 import admin_pb2_grpc as pb_grpc
@@ -21,6 +28,7 @@ from lightningstor.v1 import storage_pb2
 from lightningstor_server.grpc.auth import caller_key_id
 from lightningstor_server.grpc.messages import render_bucket
 from lightningstor_server.grpc.wrapping import Context
+from lightningstor_server.logs import log_fields
 
 audit = logging.getLogger("lightningstor.audit")
 
@@ -43,10 +51,24 @@ def _with_secret(credential: Credential) -> pb.AccessKeyWithSecret:
     )
 
 
-def _admin(action: str, subject: str = "-", detail: str = "") -> None:
-    """Record what an admin does (key ids only, never secrets). That the caller is an admin
-    was checked before the servicer ran (``access.py``)."""
-    audit.info("action=%s subject=%s by=%s %s", action, subject, caller_key_id(), detail)
+@contextmanager
+def _audited(action: str, subject: str = "-", detail: str = "") -> Iterator[None]:
+    """Record what an admin did and how it ended (key ids only, never secrets). That the
+    caller is an admin was checked before the servicer ran (``access.py``)."""
+    outcome = "ok"
+    try:
+        yield
+    except StorageError as error:
+        outcome = error.code
+        raise
+    except BaseException:
+        outcome = "InternalError"
+        raise
+    finally:
+        fields = {"action": action, "subject": subject, "by": caller_key_id(), "outcome": outcome}
+        if detail:
+            fields["detail"] = detail
+        log_fields(audit, logging.INFO, fields)
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
@@ -60,28 +82,28 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self, request: pb.CreateAccessKeyRequest, context: Context
     ) -> pb.AccessKeyWithSecret:
         access_key_id = new_access_key_id()
-        _admin(
+        with _audited(
             "create-key",
             access_key_id,
             f"name={request.name!r} admin={request.admin} grants={dict(request.grants)}",
-        )
-        created = await self._credentials.create(
-            access_key_id=access_key_id,
-            secret_access_key=new_secret_access_key(),
-            name=request.name,
-            admin=request.admin,
-            grants=dict(request.grants),
-            canonical_id=request.canonical_id,
-        )
-        return _with_secret(created)
+        ):
+            created = await self._credentials.create(
+                access_key_id=access_key_id,
+                secret_access_key=new_secret_access_key(),
+                name=request.name,
+                admin=request.admin,
+                grants=dict(request.grants),
+                canonical_id=request.canonical_id,
+            )
+            return _with_secret(created)
 
     async def ListAccessKeys(
         self, request: pb.ListAccessKeysRequest, context: Context
     ) -> pb.ListAccessKeysResponse:
-        _admin("list-keys")
-        return pb.ListAccessKeysResponse(
-            keys=[render_key(c) for c in await self._credentials.list()]
-        )
+        with _audited("list-keys"):
+            return pb.ListAccessKeysResponse(
+                keys=[render_key(c) for c in await self._credentials.list()]
+            )
 
     async def _get(self, access_key_id: str) -> Credential:
         credential = await self._credentials.lookup(access_key_id)
@@ -93,73 +115,78 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         return credential
 
     async def GetAccessKey(self, request: pb.GetAccessKeyRequest, context: Context) -> pb.AccessKey:
-        _admin("show-key", request.access_key_id)
-        return render_key(await self._get(request.access_key_id))
+        with _audited("show-key", request.access_key_id):
+            return render_key(await self._get(request.access_key_id))
 
     async def GetAccessKeySecret(
         self, request: pb.GetAccessKeyRequest, context: Context
     ) -> pb.AccessKeyWithSecret:
-        _admin("reveal-secret", request.access_key_id)
-        return _with_secret(await self._get(request.access_key_id))
+        with _audited("reveal-secret", request.access_key_id):
+            return _with_secret(await self._get(request.access_key_id))
 
     async def SetAccessKeyActive(
         self, request: pb.SetAccessKeyActiveRequest, context: Context
     ) -> pb.AccessKey:
-        _admin("enable-key" if request.active else "disable-key", request.access_key_id)
-        return render_key(
-            await self._credentials.update(request.access_key_id, active=request.active)
-        )
+        with _audited("enable-key" if request.active else "disable-key", request.access_key_id):
+            return render_key(
+                await self._credentials.update(request.access_key_id, active=request.active)
+            )
 
     async def SetAccessKeyGrants(
         self, request: pb.SetAccessKeyGrantsRequest, context: Context
     ) -> pb.AccessKey:
-        _admin("grant", request.access_key_id, f"grants={dict(request.grants)}")
-        updated = await self._credentials.update(request.access_key_id, grants=dict(request.grants))
-        return render_key(updated)
+        with _audited("grant", request.access_key_id, f"grants={dict(request.grants)}"):
+            updated = await self._credentials.update(
+                request.access_key_id, grants=dict(request.grants)
+            )
+            return render_key(updated)
 
     async def DeleteAccessKey(
         self, request: pb.DeleteAccessKeyRequest, context: Context
     ) -> pb.DeleteAccessKeyResponse:
-        _admin("delete-key", request.access_key_id)
-        await self._credentials.delete(request.access_key_id)
-        return pb.DeleteAccessKeyResponse()
+        with _audited("delete-key", request.access_key_id):
+            await self._credentials.delete(request.access_key_id)
+            return pb.DeleteAccessKeyResponse()
 
-    # --- buckets' policies and owners -------------------------------------------------------
+        # --- buckets' policies and owners -------------------------------------------------------
+
     async def SetBucketPolicy(
         self, request: pb.SetBucketPolicyRequest, context: Context
     ) -> pb.BucketPolicy:
-        _admin("set-policy", request.bucket, f"bytes={len(request.policy)}")
-        bucket = await self._gatekeeper.bucket(request.bucket)
-        await check_policy(
-            request.policy,
-            bucket,
-            self._gatekeeper.settings,
-            principal_exists=self._identities.principal_exists,
-        )
-        await self._store.set_bucket_policy(bucket.name, request.policy)
-        return pb.BucketPolicy(bucket=bucket.name, policy=request.policy)
+        with _audited("set-policy", request.bucket, f"bytes={len(request.policy)}"):
+            bucket = await self._gatekeeper.bucket(request.bucket)
+            await check_policy(
+                request.policy,
+                bucket,
+                self._gatekeeper.settings,
+                principal_exists=self._identities.principal_exists,
+            )
+            await self._store.set_bucket_policy(bucket.name, request.policy)
+            return pb.BucketPolicy(bucket=bucket.name, policy=request.policy)
 
     async def GetBucketPolicy(
         self, request: pb.GetBucketPolicyRequest, context: Context
     ) -> pb.BucketPolicy:
-        _admin("show-policy", request.bucket)
-        bucket = await self._store.head_bucket(request.bucket)
-        if not bucket.policy:
-            raise NoSuchConfiguration.of("policy", bucket.name)
-        return pb.BucketPolicy(bucket=bucket.name, policy=bucket.policy)
+        with _audited("show-policy", request.bucket):
+            bucket = await self._store.head_bucket(request.bucket)
+            if not bucket.policy:
+                raise NoSuchConfiguration.of("policy", bucket.name)
+            return pb.BucketPolicy(bucket=bucket.name, policy=bucket.policy)
 
     async def DeleteBucketPolicy(
         self, request: pb.DeleteBucketPolicyRequest, context: Context
     ) -> pb.DeleteBucketPolicyResponse:
-        _admin("delete-policy", request.bucket)
-        await self._store.set_bucket_policy(request.bucket, "")
-        return pb.DeleteBucketPolicyResponse()
+        with _audited("delete-policy", request.bucket):
+            await self._store.set_bucket_policy(request.bucket, "")
+            return pb.DeleteBucketPolicyResponse()
 
     async def SetBucketOwner(
         self, request: pb.SetBucketOwnerRequest, context: Context
     ) -> storage_pb2.Bucket:
-        _admin("set-owner", request.bucket, f"owner={request.canonical_id}")
-        owner = await self._identities.owner(request.canonical_id)
-        if owner is None:
-            raise InvalidArgument("No key has that canonical id.", resource=request.canonical_id)
-        return render_bucket(await self._store.set_bucket_owner(request.bucket, owner))
+        with _audited("set-owner", request.bucket, f"owner={request.canonical_id}"):
+            owner = await self._identities.owner(request.canonical_id)
+            if owner is None:
+                raise InvalidArgument(
+                    "No key has that canonical id.", resource=request.canonical_id
+                )
+            return render_bucket(await self._store.set_bucket_owner(request.bucket, owner))

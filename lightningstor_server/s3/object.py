@@ -146,17 +146,20 @@ async def handle_get_object(call: S3Call) -> web.StreamResponse:
     sent, chunks = 0, reader.chunks
     try:
         while (chunk := await _next_block(call, chunks, response.status, sent)) is not None:
+            sent += len(chunk)  # handed to the socket (what the client got is not knowable)
             try:
                 await response.write(chunk)
-            except ConnectionError:
+            except ConnectionError as gone:
                 # s3fs closes every GET over 50 MiB early, curl | head too: ordinary.
                 log.info(
-                    "request=%s client closed the download of %s after %d of %d bytes",
+                    "request=%s client closed the download of %s after %d of %d bytes were sent",
                     call.request_id, call.endpoint.key, sent, response.content_length,
                 )  # fmt: skip
                 call.request[STREAMED] = (response.status, sent, "")
-                raise
-            sent += len(chunk)
+                if call.request.transport is not None:
+                    call.request.transport.abort()
+                # One kind for the error middleware, whichever way the socket said it.
+                raise ConnectionResetError("the client closed the download") from gone
     finally:
         if isinstance(chunks, AsyncGenerator):  # its open blob is closed now, not when collected
             await chunks.aclose()

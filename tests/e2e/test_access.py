@@ -181,6 +181,7 @@ def test_no_secret_in_metadata_files_or_logs(tmp_path: Path) -> None:
     raw = b"".join(p.read_bytes() for p in (tmp_path / "data" / "meta").iterdir() if p.is_file())
     log = daemon.log_text()
     assert "action=create-key" in log and "action=reveal-secret" in log  # audited...
+    assert all("outcome=ok" in line for line in log.splitlines() if "action=create-key" in line)
     for secret in secrets:
         assert secret.encode() not in raw
         assert secret not in log  # ...without secrets

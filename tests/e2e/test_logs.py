@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import time
 
 from tests.daemon import Daemon, boto3_client
 from tests.e2e.test_access import admin_cli, s3_as
@@ -40,7 +41,11 @@ def test_json_access_lines_and_an_early_close(fresh_daemon: Daemon) -> None:
     reply = conn.getresponse()
     assert reply.status == 200 and len(reply.read(1 << 20)) == 1 << 20
     conn.close()
-    s3.head_object(Bucket="logged", Key="big")  # served on: the line above is written by now
+    deadline = time.monotonic() + 30  # the server sees the close at its next write
+    while '"code": "ClientGone"' not in fresh_daemon.log_text():
+        assert time.monotonic() < deadline, "no access line for the closed download"
+        time.sleep(0.1)
+    s3.head_object(Bucket="logged", Key="big")  # and serves on
     assert fresh_daemon.stop() == 0
     lines = access_lines(fresh_daemon)
     (denied,) = [e for e in lines if e["code"] == "AccessDenied"]

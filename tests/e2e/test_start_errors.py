@@ -150,6 +150,11 @@ def test_json_is_taken_after_the_subcommand_too(fresh_daemon: Daemon) -> None:
     )  # fmt: skip
     assert unknown.returncode != 0
     assert "No access key LSNOSUCHKEY000000000 exists on this server" in unknown.stderr
+    # The audit line says how the action ended, not only that it was asked for.
+    assert (
+        f"action=show-key subject=LSNOSUCHKEY000000000 by={fresh_daemon.access_key} "
+        "outcome=InvalidAccessKeyId" in fresh_daemon.log_text()
+    )
     made = subprocess.run([*base, "create", "twice-shown"], capture_output=True, text=True,
                           timeout=60, check=True).stdout  # fmt: skip
     assert "(keep it: shown once)" in made
