@@ -69,7 +69,11 @@ def add_admin_parser(sub: Any) -> None:
         ("delete", "remove the key for good"),
     ):
         action.add_parser(name, help=text).add_argument("access_key_id")
-    grant = action.add_parser("grant", help="replace a key's grants")
+    grant = action.add_parser(
+        "grant",
+        help="replace ALL of a key's grants with these (none: it keeps no grant); "
+        "to add one, list the key's grants and give them all",
+    )
     grant.add_argument("access_key_id")
     grant.add_argument("grants", nargs="*", metavar="BUCKET=LEVEL")
     _json_anywhere(action)
@@ -195,6 +199,8 @@ async def _key_command(args: argparse.Namespace, key_id: str, secret: str) -> in
             _show([await admin.set_active(args.access_key_id, command == "enable")], args.json)
         elif command == "grant":
             _show([await admin.grant(args.access_key_id, _grants(args.grants))], args.json)
+            if not args.json:
+                print("(the grants above replaced all the key's earlier ones)")
         elif command == "delete":
             await admin.delete(args.access_key_id)
             print(

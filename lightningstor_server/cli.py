@@ -113,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     env_file = os.environ.get("LIGHTNINGSTOR_CONFIG")
+    sources: dict[str, str] = {}
     try:
         config = load_config(
+            sources=sources,
             file=args.config or (Path(env_file) if env_file else None),
             overrides={
                 "data_dir": args.data_dir,
@@ -129,7 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"lightningstor: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.print_config:
-        print(render_toml(config))
+        print(render_toml(config, sources))
         return 0
     configure_logging(config.log_level, config.log_format)
     if (refusal := foreign_store(config.data_dir)) is not None:

@@ -11,7 +11,7 @@ import importlib.util
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -157,11 +157,19 @@ def _boolean(value: Any) -> bool:
     raise ValueError(value)
 
 
-def _apply(values: dict[str, Any], updates: Mapping[str, Any], source: str) -> None:
+def _apply(
+    values: dict[str, Any],
+    updates: Mapping[str, Any],
+    source: str,
+    sources: dict[str, str],
+    *,
+    each: Callable[[str], str] | None = None,
+) -> None:
     for name, value in updates.items():
         if name not in _FIELDS:
             raise ConfigError(f"{source}: unknown setting '{name}'")
         values[name] = _convert(name, value, source)
+        sources[name] = each(name) if each else source
 
 
 def load_config(
@@ -169,22 +177,27 @@ def load_config(
     file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Config:
+    """The settings: defaults < ``file`` < environment < ``overrides``. ``sources``, when
+    given, is filled with where each setting that is not a default came from."""
     values: dict[str, Any] = {}
+    sources = {} if sources is None else sources
     if file is not None:
         try:
             table = tomllib.loads(file.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{file}: {exc}") from None
-        _apply(values, table, str(file))
+        _apply(values, table, str(file), sources)
     environ = os.environ if environ is None else environ
     from_env = {
         name[len(ENV_PREFIX) :].lower(): value
         for name, value in environ.items()
         if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}CONFIG"
     }
-    _apply(values, from_env, "environment")
-    _apply(values, {k: v for k, v in (overrides or {}).items() if v is not None}, "command line")
+    _apply(values, from_env, "environment", sources, each=lambda n: ENV_PREFIX + n.upper())
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _apply(values, flags, "command line", sources, each=lambda n: "--" + n.replace("_", "-"))
     config = Config(**values)
     _validate(config)
     return config
@@ -248,10 +261,13 @@ def replace(config: Config, **changes: Any) -> Config:
 _SECRET_SETTINGS = frozenset({"root_secret_key"})
 
 
-def render_toml(config: Config) -> str:
-    """The effective settings as TOML a --config file accepts (secrets shown as hidden)."""
+def render_toml(config: Config, sources: Mapping[str, str] | None = None) -> str:
+    """The effective settings as TOML a --config file accepts (secrets shown as hidden),
+    each set one followed by where it came from (``sources``, see load_config)."""
     lines = ["# Effective LightningSTOR settings (defaults < file < environment < flags)"]
     for item in fields(Config):
+        if sources and item.name in sources:
+            lines.append(f"# {item.name}: from {sources[item.name]}")
         value = getattr(config, item.name)
         if value is None:
             lines.append(f"# {item.name} = (unset)")

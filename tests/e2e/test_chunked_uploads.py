@@ -10,6 +10,7 @@ import http.client
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -424,3 +425,23 @@ def test_refusals_are_precise(
     )
     assert (got, f"<Code>{code}</Code>".encode() in reply) == (status, True), reply
     assert _object(s3, "refused") is None
+
+
+def test_the_readmes_tls_example_for_the_python_client(
+    tls_daemon: Daemon, tls_s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's example, run as written against a TLS daemon (only its address and its
+    certificate's file differ)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("Over TLS (`tls_cert_file`") :]
+    example = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    assert tls_daemon.tls is not None
+    shutil.copy(tls_daemon.tls.cert, tmp_path / "tls.crt")
+    monkeypatch.chdir(tmp_path)
+    printed: list[object] = []
+    code = example.replace('"127.0.0.1:50051"', repr(tls_daemon.grpc_target))
+    exec(
+        code,
+        {"key_id": tls_daemon.access_key, "secret": tls_daemon.secret_key, "print": printed.append},
+    )
+    assert [b.name for b in printed[0]] == ["tls"]  # type: ignore[attr-defined]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,6 +17,7 @@ from lightningstor.auth.credentials import Credential
 from lightningstor.client import call_metadata
 from lightningstor.model import Owner, derived_canonical_id
 from lightningstor.v1 import storage_pb2 as pb
+from lightningstor.wire import sign_call, verify_call
 from lightningstor_server.grpc.auth import Caller, ReplayGuard, authenticate, current_caller
 from tests.grpc.harness import BUCKETS, KEY_ID, OBJECTS, SECRET, GrpcEnv, expect_status, grpc_test
 
@@ -179,3 +182,22 @@ async def test_a_sniffed_token_cannot_be_replayed(env: GrpcEnv) -> None:
 def test_no_caller_outside_an_authenticated_call() -> None:
     with pytest.raises(errors.AccessDenied):
         current_caller()
+
+
+def test_the_proto_documents_a_signing_vector_that_holds() -> None:
+    """Other languages implement call signing from the .proto's comment alone: its test
+    vector must be what the server verifies."""
+    root = Path(__file__).resolve().parents[2]
+    proto = (root / "proto/lightningstor/v1/storage.proto").read_text()
+    comment = " ".join(
+        line.removeprefix("//").strip() for line in proto.splitlines() if line.startswith("//")
+    )
+    vector = (
+        r'secret "(\S+)", method "(\S+)", timestamp "(\d+)", nonce "([0-9a-f]{32})" '
+        r'sign as "([0-9a-f]{64})"'
+    )
+    found = re.search(vector, comment)
+    assert found is not None, "the test vector is not in the proto's comment"
+    secret, method, timestamp, nonce, signature = found.groups()
+    assert verify_call(secret, method, int(timestamp), nonce, signature)
+    assert sign_call(secret, method, int(timestamp), nonce) == signature

@@ -113,3 +113,21 @@ def test_shipped_example_names_every_setting_with_its_default() -> None:
     text = example.read_text()
     for item in fields(Config):
         assert item.name in text, f"{item.name} is missing from the example configuration"
+
+
+def test_print_config_says_where_each_value_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit's Environment=LIGHTNINGSTOR_DATA_DIR silently beat the TOML file's data_dir;
+    --print-config now names the winner of every setting that is not a default."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text('data_dir = "/from/the/file"\nregion = "eu-west-1"\n')
+    monkeypatch.setenv("LIGHTNINGSTOR_DATA_DIR", str(tmp_path / "from-env"))
+    assert main(["serve", "--config", str(settings), "--log-level", "debug", "--print-config"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[printed.index("# data_dir: from LIGHTNINGSTOR_DATA_DIR") + 1] == (
+        f'data_dir = "{tmp_path / "from-env"}"'
+    )
+    assert f"# region: from {settings}" in printed
+    assert "# log_level: from --log-level" in printed
+    assert not any(line.startswith("# s3_listen: from") for line in printed)  # a default
