@@ -162,3 +162,6 @@ def test_json_is_taken_after_the_subcommand_too(fresh_daemon: Daemon) -> None:
     again = subprocess.run([*base, "secret", key_id], capture_output=True, text=True,
                            timeout=60, check=True).stdout  # fmt: skip
     assert "secret access key: " in again and "shown once" not in again
+    granted = subprocess.run([*base, "grant", key_id, "team=read"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout  # fmt: skip
+    assert "replaced all the key's earlier ones" in granted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -131,3 +132,13 @@ def test_print_config_says_where_each_value_came_from(
     assert f"# region: from {settings}" in printed
     assert "# log_level: from --log-level" in printed
     assert not any(line.startswith("# s3_listen: from") for line in printed)  # a default
+
+
+def test_the_readme_settings_table_names_every_setting() -> None:
+    """log_format was missing from it (issue 20, item 10)."""
+    readme = (Path(lightningstor_server.__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## S3 feature table")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([a-z0-9_]+)`", row.split(" | ")[0])}
+    missing = {item.name for item in fields(Config)} - named
+    assert not missing, f"missing from the README's settings table: {sorted(missing)}"
