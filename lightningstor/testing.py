@@ -298,14 +298,7 @@ def wipe(daemon: Daemon) -> None:
 @pytest.fixture(scope="session")
 def lightningstor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """A running LightningSTOR daemon for the test session, with its own root credential."""
-    daemon = Daemon(
-        tmp_path_factory.mktemp("lightningstor") / "data",
-        access_key="LS" + secrets.token_hex(9).upper(),
-        secret_key=secrets.token_urlsafe(30),
-    ).start()
-    yield daemon
-    if daemon.proc is not None:
-        daemon.stop()
+    yield from _running(tmp_path_factory.mktemp("lightningstor") / "data")
 
 
 @pytest.fixture
@@ -353,8 +346,13 @@ def lightningstor_grpc(lightningstor_clean: Daemon) -> Iterator[SyncClient]:
 @pytest.fixture
 def lightningstor_daemon(tmp_path: Path) -> Iterator[Daemon]:
     """A daemon of the test's own, stopped after it."""
+    yield from _running(tmp_path / "lightningstor-data")
+
+
+def _running(data_dir: Path) -> Iterator[Daemon]:
+    """A daemon on ``data_dir`` with a root credential of its own, while the caller needs it."""
     daemon = Daemon(
-        tmp_path / "lightningstor-data",
+        data_dir,
         access_key="LS" + secrets.token_hex(9).upper(),
         secret_key=secrets.token_urlsafe(30),
     ).start()
