@@ -444,4 +444,4 @@ def test_the_readmes_tls_example_for_the_python_client(
         code,
         {"key_id": tls_daemon.access_key, "secret": tls_daemon.secret_key, "print": printed.append},
     )
-    assert [b.name for b in printed[0]] == ["tls"]  # type: ignore[attr-defined]
+    assert "tls" in [b.name for b in printed[0]]  # type: ignore[attr-defined]
