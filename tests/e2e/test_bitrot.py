@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,18 @@ def test_a_flipped_bit_is_never_served(
     assert get_body(s3, "bystander") == b"still fine"
     s3.put_object(Bucket="rot", Key="after", Body=b"written after")
     assert asyncio.run(grpc_read(daemon, "after")) == b"written after"
+    # The refused reads are counted, as the server's failures they are.
+    url = f"http://127.0.0.1:{daemon.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        metrics = reply.read().decode()
+    refused_reads = re.findall(
+        r'^lightningstor_requests_total\{code="InternalError",operation="GetObject",'
+        r'protocol="s3",status="server_error"\} (\S+)$',
+        metrics,
+        re.MULTILINE,
+    )
+    assert refused_reads and float(refused_reads[0]) >= 3, metrics
+    assert re.search(r"^lightningstor_corrupt_reads_total [1-9]", metrics, re.MULTILINE)
     assert daemon.stop() == 0
     log = daemon.log_text()
     assert f"corrupt blob {SHA} at offset {MiB}: block 1 fails its CRC32C" in log
